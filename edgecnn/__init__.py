@@ -1,0 +1,40 @@
+"""edgecnn: make a trained CNN fast on an edge target, and prove it by measurement.
+
+Only the public API lives here, resolved lazily so `import edgecnn` stays light (no torch, no backends).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attr"; resolved on first use
+_API: dict[str, str] = {
+    "ModelSpec": "edgecnn.spec:ModelSpec",
+    "InputSpec": "edgecnn.spec:InputSpec",
+    "Preprocess": "edgecnn.spec:Preprocess",
+    "Artifact": "edgecnn.artifact:Artifact",
+    "PassContext": "edgecnn.passes.base:PassContext",
+    "load_model": "edgecnn.zoo.loader:load_model",
+    "list_models": "edgecnn.zoo.registry:list_models",
+    "export_onnx": "edgecnn.export.onnx:export_onnx",
+    "load_session": "edgecnn.runtime:load_session",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'edgecnn' has no attribute '{name}'")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

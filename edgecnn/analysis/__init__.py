@@ -1,0 +1,1 @@
+"""Output shapes, receptive field, params/MACs and memory."""

@@ -1,0 +1,36 @@
+"""Backends: torch, onnxruntime, openvino, tensorrt, remote (device agent). One `load_session` for all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgecnn.errors import InvalidInputError
+from edgecnn.runtime.base import BACKENDS, Backend, Session, SessionOptions
+
+BACKENDS.add("onnxruntime", "edgecnn.runtime.onnxruntime:OrtBackend")
+BACKENDS.add("torch", "edgecnn.runtime.torch:TorchBackend")
+
+_FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "pytorch": "torch"}
+
+
+def load_session(artifact: Any, *, backend: str | None = None, threads: int | None = None, device: str = "cpu", **options: Any) -> Session:
+    """Load an Artifact, a model file path, or a ModelSpec (torch) into a Session.
+
+    The backend is inferred from the artifact's format when not given.
+    """
+    from edgecnn.artifact import Artifact
+
+    if isinstance(artifact, (str, Path)):
+        artifact = Artifact.from_path(artifact)
+    if backend is None:
+        fmt = getattr(artifact, "format", None) or ("pytorch" if hasattr(artifact, "module") else None)
+        if fmt not in _FORMAT_BACKEND:
+            raise InvalidInputError(f"cannot infer a backend for {artifact!r}; name one of {', '.join(BACKENDS.names())}")
+        backend = _FORMAT_BACKEND[fmt]
+    impl = BACKENDS.get(backend)()
+    opts = SessionOptions(threads=threads, device=device, precision=options.pop("precision", None), extra=options)
+    return impl.load(artifact, opts)
+
+
+__all__ = ["BACKENDS", "Backend", "Session", "SessionOptions", "load_session"]

@@ -1,0 +1,56 @@
+"""Backend / Session: the one way to run a model, used by validation, evaluation and profiling alike.
+
+Torch-free at import time so the bundle loader and the device agent can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from edgecnn.registry import Registry
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    threads: int | None = None  # None: the runtime's default (all physical cores)
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1"
+    precision: str | None = None  # runtime-specific inference precision hint (OpenVINO "f32", "bf16")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Session(Protocol):
+    """A loaded model. `run` takes one array (single input) or a name->array dict; returns output arrays."""
+
+    backend: str
+    input_names: list[str]
+    output_names: list[str]
+
+    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def load(self, artifact: Any, options: SessionOptions) -> Session: ...
+
+
+BACKENDS: Registry[Backend] = Registry("backend")
+
+
+def feed(names: Sequence[str], inputs: "np.ndarray | dict[str, np.ndarray]") -> dict[str, np.ndarray]:
+    """Normalise `inputs` to a name->array dict."""
+    from edgecnn.errors import InvalidInputError
+
+    if isinstance(inputs, dict):
+        missing = set(names) - set(inputs)
+        if missing:
+            raise InvalidInputError(f"missing model inputs: {', '.join(sorted(missing))}")
+        return inputs
+    if len(names) != 1:
+        raise InvalidInputError(f"the model has {len(names)} inputs ({', '.join(names)}); pass a dict")
+    return {names[0]: inputs}

@@ -1,0 +1,55 @@
+"""Shared fixtures and backend-aware skipping for the marked tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+# keep torch / ORT from fighting over the 2 cores when several tests spawn sessions
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "openvino": None if _has("openvino") else "openvino is not installed (pip install \"edgecnn[openvino]\")",
+        "tensorrt": None if _has("tensorrt") else "TensorRT is not installed (it needs an NVIDIA GPU machine)",
+        "cuda": None if _has_cuda() else "no CUDA GPU on this machine",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def digits_smallcnn():
+    """`smallcnn` trained on scikit-learn's digits (real data): (ModelSpec, train split, test split).
+
+    Trained once per test session (about 20 s on 2 cores); tests must copy before mutating.
+    """
+    from edgecnn.evaluate.digits import trained_digits_model
+
+    return trained_digits_model("smallcnn", epochs=6)
+
+
+@pytest.fixture(scope="session")
+def digits_lenet():
+    """`lenet5` trained on digits: a quick (2 s) real-data model."""
+    from edgecnn.evaluate.digits import trained_digits_model
+
+    return trained_digits_model("lenet5", epochs=8)
