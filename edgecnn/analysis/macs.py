@@ -1,0 +1,28 @@
+"""Multiply-accumulate counts of one layer call, from its module and its input/output tensors.
+
+Convention (the one torchvision's published "GFLOPS" and fvcore use): a MAC is one multiply-add of a
+convolution or a fully connected layer. Norms, activations, pooling and element-wise adds are not
+counted: they are memory-bound and negligible next to the convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+MAC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear, nn.Bilinear)
+
+
+def layer_macs(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+    """MACs of one call of `module` that mapped a tensor of `in_shape` to one of `out_shape`."""
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        # every input element is scattered through the kernel into out_channels/groups outputs
+        return math.prod(in_shape) * (module.out_channels // module.groups) * math.prod(module.kernel_size)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return math.prod(out_shape) * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    if isinstance(module, nn.Linear):
+        return math.prod(out_shape) * module.in_features
+    if isinstance(module, nn.Bilinear):
+        return math.prod(out_shape) * module.in1_features * module.in2_features
+    return 0
