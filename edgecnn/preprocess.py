@@ -1,0 +1,137 @@
+"""Torch-free image preprocessing from a `Preprocess`: decode, resize the shorter side, centre crop, normalise.
+
+Pure numpy (PIL only decodes files) so the deployment bundle loader and the device agent can use it
+without torch. The resize is bilinear with antialiasing (a triangle filter widened when downscaling),
+the same filter PIL and torchvision use, so a model sees what it saw in training.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.errors import InvalidInputError
+from edgecnn.spec import Preprocess
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# ITU-R 601-2 luma, what PIL's convert("L") uses
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file to HxWxC uint8 (C is 1 for grayscale files, else 3; alpha is dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = "L" if im.mode in ("L", "I", "I;16", "F", "1") else "RGB"
+            arr = np.asarray(im.convert(mode))
+    except FileNotFoundError:
+        raise InvalidInputError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read image {path}: {exc}") from None
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def preprocess_image(img: np.ndarray, pre: Preprocess, *, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """HxWxC (or HxW) uint8/float image -> CHW float32 model input.
+
+    Steps: match `channels` (luma for 1, replicate gray for 3), resize the shorter side to `pre.resize`
+    (when it is None, to the crop size, so a large photo is not cut down to a tiny patch), centre crop to
+    `pre.crop` (or `size` when there is no crop), scale to [0, 1], then (x - mean) / std.
+    """
+    x = _as_hwc_float(img)
+    x = _match_channels(x, channels, grayscale=pre.grayscale)
+    crop = _crop_size(pre.crop, size)
+    short = pre.resize or (min(crop) if crop else None)
+    if short:
+        x = resize_shorter(x, short)
+    if crop:
+        x = center_crop(x, crop)
+    mean, std = _stats(pre.mean, channels, "mean"), _stats(pre.std, channels, "std")
+    x = (x / 255.0 - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
+
+
+def resize_shorter(img: np.ndarray, short: int) -> np.ndarray:
+    """Resize HxWxC so its shorter side is `short`, keeping the aspect ratio (torchvision's Resize(int))."""
+    h, w = img.shape[:2]
+    if min(h, w) == short:
+        return img
+    if h <= w:
+        new_h, new_w = short, max(1, int(short * w / h))
+    else:
+        new_h, new_w = max(1, int(short * h / w)), short
+    return resize(img, (new_h, new_w))
+
+
+def resize(img: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Antialiased bilinear resize of HxWxC float data as two separable matrix products."""
+    rows = _bilinear_weights(img.shape[0], out_hw[0])
+    cols = _bilinear_weights(img.shape[1], out_hw[1])
+    return np.einsum("oh,hwc,pw->opc", rows, img.astype(np.float32, copy=False), cols, optimize=True)
+
+
+def center_crop(img: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
+    """Centre crop HxWxC to crop=(h, w); a smaller image is upscaled first so the crop always fits."""
+    ch, cw = crop
+    h, w = img.shape[:2]
+    if h < ch or w < cw:
+        scale = max(ch / h, cw / w)
+        img = resize(img, (max(ch, round(h * scale)), max(cw, round(w * scale))))
+        h, w = img.shape[:2]
+    top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
+    return img[top:top + ch, left:left + cw]
+
+
+def _bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) interpolation matrix: PIL's triangle filter, support widened by the downscale factor."""
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    centers = (np.arange(n_out, dtype=np.float64) + 0.5) * scale
+    src = np.arange(n_in, dtype=np.float64) + 0.5
+    weights = np.clip(1.0 - np.abs(src[None, :] - centers[:, None]) / support, 0.0, None)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return weights.astype(np.float32)
+
+
+def _as_hwc_float(img: np.ndarray) -> np.ndarray:
+    arr = np.asarray(img)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise InvalidInputError(f"expected an HxW or HxWxC image with 1, 3 or 4 channels, got shape {arr.shape}")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return arr.astype(np.float32)
+
+
+def _match_channels(x: np.ndarray, channels: int, *, grayscale: bool) -> np.ndarray:
+    if channels == 1 or grayscale:
+        if x.shape[2] == 3:
+            x = (x @ _LUMA)[:, :, None]
+        return np.repeat(x, channels, axis=2) if channels > 1 else x
+    if channels == 3:
+        return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
+    raise InvalidInputError(f"image preprocessing supports 1- or 3-channel models, not {channels} channels")
+
+
+def _crop_size(crop: int | tuple[int, int] | None, size: tuple[int, int] | None) -> tuple[int, int] | None:
+    if crop is None:
+        return tuple(size) if size else None  # type: ignore[return-value]
+    return (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+
+
+def _stats(values: tuple[float, ...], channels: int, what: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.size == 1:
+        return np.full(channels, float(arr[0]), dtype=np.float32)
+    if arr.size == 3 and channels == 1:
+        return np.asarray([float(arr @ _LUMA)], dtype=np.float32)  # an RGB statistic seen through luma
+    if arr.size != channels:
+        raise InvalidInputError(f"preprocess {what} has {arr.size} values but the model has {channels} channels")
+    return arr
