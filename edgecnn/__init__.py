@@ -21,6 +21,12 @@ _API: dict[str, str] = {
     "list_models": "edgecnn.zoo.registry:list_models",
     "export_onnx": "edgecnn.export.onnx:export_onnx",
     "load_session": "edgecnn.runtime:load_session",
+    "optimize": "edgecnn.pipeline.api:optimize",
+    "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
+    "Recipe": "edgecnn.pipeline.recipe:Recipe",
+    "load_recipe": "edgecnn.pipeline.recipe:load_recipe",
+    "prune": "edgecnn.passes.prune:prune",
+    "sparsify": "edgecnn.passes.sparsify:sparsify",
 }
 
 __all__ = sorted(_API) + ["__version__"]

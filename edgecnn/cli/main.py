@@ -25,6 +25,8 @@ app = typer.Typer(
 # each module defines `register(app)`; command bodies import heavy libraries lazily
 COMMAND_MODULES = [
     "edgecnn.cli.models",
+    "edgecnn.cli.optimize",
+    "edgecnn.cli.recipes",
 ]
 
 

@@ -1,1 +1,1 @@
-"""pipeline"""
+"""Recipes, the targets table and the runner behind `edgecnn optimize`."""

@@ -1,1 +1,1 @@
-"""report"""
+"""Reports: versioned report.json, and its Markdown and HTML renderings."""

@@ -1,0 +1,91 @@
+"""Build the Recipe that `edgecnn optimize` flags (or `edgecnn.optimize` keywords) describe.
+
+The CLI and the API both go through here, so `--dry-run` prints exactly what would run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgecnn.pipeline.recipe import Recipe, load_recipe
+
+
+def build_recipe(
+    model: str | None = None,
+    *,
+    recipe: "str | Recipe | dict[str, Any] | None" = None,
+    target: str | None = None,
+    int8: bool = False,
+    fp16: bool = False,
+    prune: float | None = None,
+    fold_bn: bool | None = None,
+    dw_separable: bool = False,
+    distill_epochs: int | None = None,
+    calib_data: str | None = None,
+    calib_size: int | None = None,
+    eval_data: str | None = None,
+    max_accuracy_drop: float | None = None,
+    min_speedup: float | None = None,
+    require_speedup: bool = False,
+    weights: str | None = None,
+    arch: str | None = None,
+    input_shape: list[int] | None = None,
+    device: str | None = None,
+    token: str | None = None,
+    threads: int | None = None,
+) -> Recipe:
+    """Start from `recipe` (file, dict or Recipe) when given, else from defaults; flags override its fields."""
+    if isinstance(recipe, Recipe):
+        data = recipe.model_dump(mode="json")
+    elif recipe is not None:
+        data = load_recipe(recipe).model_dump(mode="json")
+    else:
+        if model is None:
+            from edgecnn.errors import InvalidInputError
+
+            raise InvalidInputError("give a MODEL or a --recipe")
+        data = {"model": {"name": model}, "steps": [{"type": "fold_bn"}]}
+    if model is not None:
+        data["model"]["name"] = model
+    for key, value in (("weights", weights), ("arch", arch), ("input_shape", input_shape)):
+        if value is not None:
+            data["model"][key] = value
+    if target is not None:
+        data["target"] = target
+    steps: list[dict[str, Any]] = list(data.get("steps") or [])
+    kinds = [s["type"] for s in steps]
+    if fold_bn is False:
+        steps = [s for s in steps if s["type"] != "fold_bn"]
+    elif fold_bn and "fold_bn" not in kinds:
+        steps.insert(0, {"type": "fold_bn"})
+    if dw_separable and "dw_separable" not in kinds:
+        steps += [{"type": "dw_separable"}, {"type": "distill", **({"epochs": distill_epochs} if distill_epochs else {})}]
+    if prune is not None:
+        steps = [s for s in steps if s["type"] != "prune"]
+        steps.append({"type": "prune", "ratio": prune})
+    if int8 or fp16:
+        steps = [s for s in steps if s["type"] != "quantize"]
+        steps.append({"type": "quantize", "precision": "fp16" if fp16 else "int8"})
+    data["steps"] = _torch_steps_first(steps)
+    data.setdefault("data", {})
+    for key, value in (("calib", calib_data), ("calib_size", calib_size), ("eval", eval_data)):
+        if value is not None:
+            data["data"][key] = value
+    data.setdefault("gates", {})
+    for key, value in (("max_accuracy_drop", max_accuracy_drop), ("min_speedup", min_speedup)):
+        if value is not None:
+            data["gates"][key] = value
+    if require_speedup:
+        data["gates"]["require_speedup"] = True
+    if device is not None:
+        data["device"] = device
+    if token is not None:
+        data["token"] = token
+    if threads is not None:
+        data.setdefault("profile", {})["threads"] = threads
+    return load_recipe(data)
+
+
+def _torch_steps_first(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Torch passes run before export; the ONNX-level quantize step always comes last."""
+    return [s for s in steps if s["type"] != "quantize"] + [s for s in steps if s["type"] == "quantize"]

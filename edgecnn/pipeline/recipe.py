@@ -1,0 +1,174 @@
+"""Recipe: validated YAML describing one optimization run (model, steps, target, data, gates, profiling).
+
+Unknown keys and wrong types are errors naming the key and its line in the file.
+`recipe_json_schema()` is the published JSON schema (`edgecnn recipes --schema`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from edgecnn.errors import InvalidInputError, close_matches
+from edgecnn.pipeline.steps import STEPS, step_config_schema
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(_Strict):
+    name: str = Field(description="zoo name, package.module:factory, TorchScript/weights file (with arch), or an ONNX file")
+    weights: str = Field("auto", description="auto | pretrained | random | path to a state dict")
+    arch: str | None = Field(None, description="zoo architecture for a weights file")
+    input_shape: list[int] | None = Field(None, description="N C H W (or N C L); defaults to the zoo's")
+    num_classes: int | None = None
+
+
+class DataSection(_Strict):
+    calib: str | None = Field(None, description="calibration images folder or .npy/.npz; default: the shipped photo set")
+    calib_size: int = Field(300, ge=1)
+    eval: str | None = Field(None, description="labelled data (ImageFolder or .npz with x, y) for accuracy")
+    train: str | None = Field(None, description="data for distillation; default: the calibration data")
+
+
+class GatesSection(_Strict):
+    max_accuracy_drop: float | None = Field(None, ge=0, description="points of top-1 (or of top-1 agreement without labels)")
+    min_speedup: float | None = Field(None, gt=0, description="baseline p50 / optimized p50 must reach this")
+    max_size_mb: float | None = Field(None, gt=0)
+    require_speedup: bool = Field(False, description="fail when the optimized model is not faster than the baseline")
+
+
+class ProfileSection(_Strict):
+    threads: int | None = Field(None, ge=1, description="default: all physical cores")
+    batch: int = Field(1, ge=1)
+    warmup: int = Field(10, ge=0)
+    min_iters: int = Field(50, ge=1)
+    min_seconds: float = Field(1.0, ge=0)
+    rounds: int = Field(5, ge=1)
+
+
+class Recipe(_Strict):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str | None = None
+    description: str | None = None
+    model: ModelSection
+    steps: list[dict[str, Any]] = Field(default_factory=list, description="ordered steps, each {type: ..., <config>}")
+    target: Literal["onnxruntime", "openvino", "tensorrt", "cuda", "arm"] = "onnxruntime"
+    device: str | None = Field(None, description="tcp://host:port of an edgecnn agent (arm / remote devices)")
+    token: str | None = Field(None, description="the agent's shared token (or EDGECNN_AGENT_TOKEN)")
+    data: DataSection = Field(default_factory=DataSection)
+    gates: GatesSection = Field(default_factory=GatesSection)
+    profile: ProfileSection = Field(default_factory=ProfileSection)
+    bundle: bool = True
+    seed: int = 0
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [validate_step(i, s) for i, s in enumerate(steps)]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
+
+
+def validate_step(index: int, step: Any) -> dict[str, Any]:
+    """Check one step: a known `type`, only that step's keys, and the right value types."""
+    if not isinstance(step, dict) or "type" not in step:
+        raise ValueError(f"step {index} needs a 'type' (one of: {', '.join(STEPS.names())})")
+    kind = step["type"]
+    if kind not in STEPS:
+        raise ValueError(f"unknown step type '{kind}'.{close_matches(str(kind), STEPS.names())} Known: {', '.join(STEPS.names())}")
+    spec = STEPS.get(kind)
+    config = {k: v for k, v in step.items() if k != "type"}
+    names = {f.name for f in dataclasses.fields(spec.config)}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} for step '{kind}'; valid: {', '.join(sorted(names))}")
+    validated = TypeAdapter(spec.config).validate_python(config)
+    return {"type": kind, **{k: getattr(validated, k) for k in config}}
+
+
+def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
+    """Load and validate a recipe from a YAML file, a YAML string or a dict."""
+    text, where = None, "recipe"
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if isinstance(source, Path) or (len(str(source)) < 4096 and path.suffix in (".yaml", ".yml")):
+            if not path.exists():
+                raise InvalidInputError(f"recipe not found: {path} (shipped recipes: `edgecnn recipes`)")
+            text, where = path.read_text(), str(path)
+        else:
+            text = str(source)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise InvalidInputError(f"{where}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"{where}: a recipe is a YAML mapping with at least a 'model' key")
+    for i, step in enumerate(data.get("steps") or []):  # first, so a bad step is reported with its line
+        try:
+            validate_step(i, step)
+        except ValidationError as exc:
+            raise InvalidInputError(_explain(exc, text, where, prefix=["steps", i])) from None
+        except ValueError as exc:
+            line = _line_of(text, ["steps", i]) if text else None
+            raise InvalidInputError(f"{where}{f':{line}' if line else ''}: steps[{i}]: {exc}") from None
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(_explain(exc, text, where)) from None
+
+
+def _explain(exc: ValidationError, text: str | None, where: str, prefix: list[Any] | None = None) -> str:
+    err = exc.errors()[0]
+    loc = (prefix or []) + [p for p in err["loc"] if p not in ("function-after",)]
+    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "recipe"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    line = _line_of(text, loc) if text else None
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{where}{f':{line}' if line else ''}: {field}: {msg}{more}"
+
+
+def _line_of(text: str, loc: list[Any]) -> int | None:
+    """The 1-based line of the YAML node at `loc` (or of its closest existing parent)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    """The published JSON schema: the Recipe model, with `steps` as oneOf the known step types."""
+    schema = Recipe.model_json_schema()
+    schema["properties"]["steps"]["items"] = {"oneOf": [step_config_schema(name) for name in STEPS.names()]}
+    schema["$id"] = "https://edgecnn.dev/schemas/recipe-v1.json"
+    return schema
