@@ -70,10 +70,21 @@ def resize_shorter(img: np.ndarray, short: int) -> np.ndarray:
 
 
 def resize(img: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Antialiased bilinear resize of HxWxC float data as two separable matrix products."""
-    rows = _bilinear_weights(img.shape[0], out_hw[0])
-    cols = _bilinear_weights(img.shape[1], out_hw[1])
-    return np.einsum("oh,hwc,pw->opc", rows, img.astype(np.float32, copy=False), cols, optimize=True)
+    """Antialiased bilinear resize of HxWxC data, separable: rows first, then columns."""
+    x = img.astype(np.float32, copy=False)
+    x = _resample_axis(x, out_hw[0], axis=0)
+    return _resample_axis(x, out_hw[1], axis=1)
+
+
+def _resample_axis(x: np.ndarray, n_out: int, *, axis: int) -> np.ndarray:
+    """Each output line is a weighted sum of a few input lines (the filter's support): gather + multiply-add."""
+    idx, weights = _bilinear_taps(x.shape[axis], n_out)
+    out = None
+    for k in range(idx.shape[1]):
+        shape = (-1, 1, 1) if axis == 0 else (1, -1, 1)
+        term = np.take(x, idx[:, k], axis=axis) * weights[:, k].reshape(shape)
+        out = term if out is None else out + term
+    return out
 
 
 def center_crop(img: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
@@ -88,15 +99,18 @@ def center_crop(img: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
     return img[top:top + ch, left:left + cw]
 
 
-def _bilinear_weights(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) interpolation matrix: PIL's triangle filter, support widened by the downscale factor."""
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_out, taps) input indices and weights of PIL's triangle filter, support widened when downscaling."""
     scale = n_in / n_out
     support = max(scale, 1.0)
     centers = (np.arange(n_out, dtype=np.float64) + 0.5) * scale
-    src = np.arange(n_in, dtype=np.float64) + 0.5
-    weights = np.clip(1.0 - np.abs(src[None, :] - centers[:, None]) / support, 0.0, None)
+    taps = int(np.ceil(support)) * 2 + 1
+    first = np.floor(centers - support).astype(np.int64)
+    idx = first[:, None] + np.arange(taps)[None, :]
+    weights = np.clip(1.0 - np.abs(idx + 0.5 - centers[:, None]) / support, 0.0, None)
+    weights[(idx < 0) | (idx >= n_in)] = 0.0
     weights /= weights.sum(axis=1, keepdims=True)
-    return weights.astype(np.float32)
+    return np.clip(idx, 0, n_in - 1), weights.astype(np.float32)
 
 
 def _as_hwc_float(img: np.ndarray) -> np.ndarray:
