@@ -10,7 +10,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> "module:attr"; resolved on first use
+# public name -> "module:attr" (or a bare "module" for a callable subpackage); resolved on first use
 _API: dict[str, str] = {
     "ModelSpec": "edgecnn.spec:ModelSpec",
     "InputSpec": "edgecnn.spec:InputSpec",
@@ -21,6 +21,8 @@ _API: dict[str, str] = {
     "list_models": "edgecnn.zoo.registry:list_models",
     "export_onnx": "edgecnn.export.onnx:export_onnx",
     "load_session": "edgecnn.runtime:load_session",
+    "export": "edgecnn.export",  # a callable subpackage (see _callable.py): edgecnn.export(...) and edgecnn.export.onnx
+    "bundle": "edgecnn.bundle",  # callable subpackage: edgecnn.bundle(...) writes, edgecnn.bundle.load(path) reads
     "optimize": "edgecnn.pipeline.api:optimize",
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",
@@ -37,7 +39,7 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module 'edgecnn' has no attribute '{name}'")
     module, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(module), attr)
+    value = getattr(importlib.import_module(module), attr) if attr else importlib.import_module(module)
     globals()[name] = value
     return value
 

@@ -10,6 +10,8 @@ from edgecnn.runtime.base import BACKENDS, Backend, Session, SessionOptions
 
 BACKENDS.add("onnxruntime", "edgecnn.runtime.onnxruntime:OrtBackend")
 BACKENDS.add("torch", "edgecnn.runtime.torch:TorchBackend")
+BACKENDS.add("openvino", "edgecnn.runtime.openvino:OpenVinoBackend")
+BACKENDS.add("tensorrt", "edgecnn.runtime.tensorrt:TensorRTBackend")
 
 _FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "pytorch": "torch"}
 
