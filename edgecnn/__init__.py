@@ -19,6 +19,8 @@ _API: dict[str, str] = {
     "PassContext": "edgecnn.passes.base:PassContext",
     "load_model": "edgecnn.zoo.loader:load_model",
     "list_models": "edgecnn.zoo.registry:list_models",
+    "inspect_model": "edgecnn.analysis.inspect:inspect_model",
+    "count_params_macs": "edgecnn.analysis.summary:count_params_macs",
     "export_onnx": "edgecnn.export.onnx:export_onnx",
     "load_session": "edgecnn.runtime:load_session",
     "export": "edgecnn.export",  # a callable subpackage (see _callable.py): edgecnn.export(...) and edgecnn.export.onnx

@@ -26,3 +26,32 @@ def layer_macs(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[in
     if isinstance(module, nn.Bilinear):
         return math.prod(out_shape) * module.in1_features * module.in2_features
     return 0
+
+
+def function_macs(target, args: tuple, kwargs: dict, output) -> int:
+    """MACs of a functional conv/linear/matmul call traced by torch.fx (same convention as `layer_macs`)."""
+    import operator
+
+    import torch
+    import torch.nn.functional as F
+
+    if not isinstance(output, torch.Tensor):
+        return 0
+    weight = args[1] if len(args) > 1 else kwargs.get("weight")
+    if target in _FUNCTIONAL_CONVS and isinstance(weight, torch.Tensor):
+        return output.numel() * math.prod(weight.shape[1:])
+    if target is F.linear and isinstance(weight, torch.Tensor):
+        return output.numel() * weight.shape[-1]
+    if target in (torch.matmul, torch.mm, torch.bmm, operator.matmul) and isinstance(args[0], torch.Tensor):
+        return output.numel() * args[0].shape[-1]
+    return 0
+
+
+def _functional_convs() -> tuple:
+    import torch
+    import torch.nn.functional as F
+
+    return tuple(getattr(mod, f"conv{n}d") for mod in (F, torch) for n in (1, 2, 3))
+
+
+_FUNCTIONAL_CONVS = _functional_convs()

@@ -25,6 +25,7 @@ app = typer.Typer(
 # each module defines `register(app)`; command bodies import heavy libraries lazily
 COMMAND_MODULES = [
     "edgecnn.cli.models",
+    "edgecnn.cli.inspect",
     "edgecnn.cli.optimize",
     "edgecnn.cli.recipes",
 ]
