@@ -25,6 +25,8 @@ _API: dict[str, str] = {
     "load_session": "edgecnn.runtime:load_session",
     "export": "edgecnn.export",  # a callable subpackage (see _callable.py): edgecnn.export(...) and edgecnn.export.onnx
     "bundle": "edgecnn.bundle",  # callable subpackage: edgecnn.bundle(...) writes, edgecnn.bundle.load(path) reads
+    "profile": "edgecnn.profile",  # callable subpackage: edgecnn.profile(...) runs api.profile; edgecnn.profile.timing etc.
+    "ProfileResult": "edgecnn.profile.api:ProfileResult",
     "optimize": "edgecnn.pipeline.api:optimize",
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",

@@ -24,6 +24,8 @@ app = typer.Typer(
 
 # each module defines `register(app)`; command bodies import heavy libraries lazily
 COMMAND_MODULES = [
+    "edgecnn.cli.profile",
+    "edgecnn.cli.agent",
     "edgecnn.cli.models",
     "edgecnn.cli.inspect",
     "edgecnn.cli.optimize",

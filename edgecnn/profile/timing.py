@@ -6,6 +6,7 @@ all of them alike; its results are meant to be read as ratios.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -23,6 +24,36 @@ class TimingProtocol:
     max_iters: int = 100_000
     rounds: int = 5  # interleaved comparisons: rounds per session
     pause_s: float = 0.05  # between blocks of different runtimes: their spinning worker threads slow each other
+    warmup_seconds: float = 0.0  # keep warming up until this long has passed too (lets clocks and caches settle)
+
+    def __post_init__(self) -> None:
+        from edgecnn.errors import InvalidInputError
+
+        if self.warmup < 0 or self.min_iters < 1 or self.max_iters < self.min_iters or self.rounds < 1:
+            raise InvalidInputError(f"invalid timing protocol {self}: need warmup >= 0, 1 <= min_iters <= max_iters, rounds >= 1")
+        if self.min_seconds < 0 or self.pause_s < 0 or self.warmup_seconds < 0:
+            raise InvalidInputError(f"invalid timing protocol {self}: durations must not be negative")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TimingProtocol":
+        from edgecnn.errors import InvalidInputError
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInputError(f"unknown timing protocol fields: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        return cls(**data)
+
+
+def _warm_up(run: Callable[[], Any], protocol: TimingProtocol) -> None:
+    start = time.perf_counter()
+    n = 0
+    while n < protocol.warmup or time.perf_counter() - start < protocol.warmup_seconds:
+        run()
+        n += 1
 
 
 def _runner(session: Any, inputs: Any) -> Callable[[], Any]:
@@ -32,8 +63,7 @@ def _runner(session: Any, inputs: Any) -> Callable[[], Any]:
 def measure(session: Any, inputs: Any, protocol: TimingProtocol = TimingProtocol(), *, batch: int | None = None) -> LatencyStats:
     """Time `session.run(inputs)` under `protocol`; returns per-iteration times in milliseconds."""
     run = _runner(session, inputs)
-    for _ in range(protocol.warmup):
-        run()
+    _warm_up(run, protocol)
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < protocol.max_iters and (len(times) < protocol.min_iters or time.perf_counter() - start < protocol.min_seconds):
@@ -50,8 +80,7 @@ def compare_interleaved(sessions: dict[str, Any], inputs: Any, protocol: TimingP
     per_round_s = protocol.min_seconds / protocol.rounds
     runs = {name: _runner(s, inputs) for name, s in sessions.items()}
     for run in runs.values():
-        for _ in range(protocol.warmup):
-            run()
+        _warm_up(run, protocol)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for _ in range(protocol.rounds):
         for name, run in runs.items():

@@ -12,6 +12,7 @@ BACKENDS.add("onnxruntime", "edgecnn.runtime.onnxruntime:OrtBackend")
 BACKENDS.add("torch", "edgecnn.runtime.torch:TorchBackend")
 BACKENDS.add("openvino", "edgecnn.runtime.openvino:OpenVinoBackend")
 BACKENDS.add("tensorrt", "edgecnn.runtime.tensorrt:TensorRTBackend")
+BACKENDS.add("remote", "edgecnn.runtime.remote:RemoteBackend")
 
 _FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "pytorch": "torch"}
 

@@ -1,0 +1,66 @@
+"""An agent in a separate process whose `import torch` is blocked, started through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOKEN = "loopback-test-token"
+MAX_UPLOAD_MB = 1.0
+IDLE_TIMEOUT_S = 3.0
+
+# torch (and torchvision) imports fail in the agent: it must work where torch is not installed
+BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None; "
+
+
+def start_agent(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[subprocess.Popen, str]:
+    """Start an agent command (python argv after -c ...) and return (process, tcp:// url from its first line)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    line = proc.stdout.readline()
+    if "listening on tcp://" not in line:
+        proc.kill()
+        raise RuntimeError(f"agent did not start: {line!r} {proc.stderr.read()[-3000:]}")
+    return proc, line.split()[-1]
+
+
+def stop_agent(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    """(url, agent temp dir, process) of a loopback agent started with `edgecnn agent serve`."""
+    tmp = tmp_path_factory.mktemp("agent_tmp")
+    env = {**os.environ, "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
+    code = BLOCK_TORCH + "from edgecnn.cli.main import run; run()"
+    argv = [sys.executable, "-c", code, "agent", "serve", "--port", "0", "--token", TOKEN,
+            "--max-upload-mb", str(MAX_UPLOAD_MB), "--idle-timeout", str(IDLE_TIMEOUT_S)]
+    proc, url = start_agent(argv, env=env, cwd=str(Path(__file__).resolve().parents[2]))
+    yield url, tmp, proc
+    stop_agent(proc)
+
+
+@pytest.fixture(scope="module")
+def lenet_onnx(tmp_path_factory):
+    """A small fp32 ONNX model (LeNet-5, seeded weights) and its input."""
+    import numpy as np
+    import torch
+
+    from edgecnn.export.onnx import export_onnx
+    from edgecnn.zoo import load_model
+
+    torch.manual_seed(0)
+    spec = load_model("lenet5", weights="random")
+    art = export_onnx(spec, tmp_path_factory.mktemp("model") / "lenet5.onnx", check=False)
+    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    return art, spec, x

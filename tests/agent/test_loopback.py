@@ -1,0 +1,191 @@
+"""The agent on loopback: same outputs as a local run, clear errors for bad requests, and it keeps serving."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from edgecnn.agent import protocol as P
+from edgecnn.artifact import Artifact
+from edgecnn.errors import DeviceUnavailableError, InvalidInputError
+from edgecnn.profile.timing import TimingProtocol
+from edgecnn.runtime import load_session
+from edgecnn.runtime.remote import AgentClient, AgentError
+
+from .conftest import IDLE_TIMEOUT_S, MAX_UPLOAD_MB, TOKEN
+
+QUICK = TimingProtocol(warmup=2, min_iters=10, min_seconds=0.05, rounds=2, pause_s=0.0)
+
+
+def _remote(art, url, **kw):
+    return load_session(art, backend="remote", device=url, token=TOKEN, threads=1, **kw)
+
+
+def assert_serving(url, art, x):
+    """A full load + run on a new connection works: the agent survived whatever came before."""
+    s = _remote(art, url)
+    try:
+        np.testing.assert_allclose(s.run(x)[0], load_session(art, threads=1).run(x)[0], atol=1e-5, rtol=0)
+    finally:
+        s.close()
+
+
+def _raw(url: str, *, hello: bool = True) -> socket.socket:
+    host, port = url.removeprefix("tcp://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    if hello:
+        P.send_message(sock, {"type": "hello", "token": TOKEN})
+        assert P.recv_message(sock)["ok"]
+    return sock
+
+
+def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx):
+    url, _, _ = agent
+    art, _, x = lenet_onnx
+    s = _remote(art, url)
+    try:
+        local = load_session(art, threads=1).run(x)[0]
+        np.testing.assert_allclose(s.run(x)[0], local, atol=1e-5, rtol=0)
+        stats, outs, fp = s.profile(x, QUICK)
+        np.testing.assert_allclose(outs[0], local, atol=1e-5, rtol=0)
+        assert len(stats.times_ms) >= QUICK.min_iters and all(t > 0 for t in stats.times_ms)
+        assert fp["arch"] and fp["versions"]["onnxruntime"] and fp["threads"] == 1
+        assert s.describe()["device"]["backend"] == "onnxruntime"
+    finally:
+        s.close()
+
+
+def test_profile_api_through_the_agent_compares_with_the_baseline(agent, lenet_onnx):
+    import edgecnn
+
+    url, _, _ = agent
+    art, _, x = lenet_onnx
+    r = edgecnn.profile(art, baseline=art, device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x)
+    d = r.to_dict()
+    assert d["backend"] == "remote" and d["target"] == "arm"
+    assert d["baseline"]["iterations"] >= QUICK.min_iters and d["optimized"]["iterations"] >= QUICK.min_iters
+    assert d["fidelity"]["max_abs_error"] == 0.0  # the same model on the same device
+    assert d["device_environment"]["arch"] and r.speedup > 0
+    np.testing.assert_allclose(r.outputs["optimized"][0], load_session(art).run(x)[0], atol=1e-5, rtol=0)
+
+
+def test_wrong_token_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx):
+    url, _, _ = agent
+    with pytest.raises(AgentError, match="wrong token") as info:
+        load_session(lenet_onnx[0], backend="remote", device=url, token="not-the-token")
+    assert info.value.kind == "auth"
+    sock = _raw(url, hello=False)  # skipping hello is refused too
+    P.send_message(sock, {"type": "run", "model_id": "x", "inputs": []})
+    assert P.recv_message(sock)["error"]["kind"] == "auth"
+    sock.close()
+    assert_serving(url, *lenet_onnx[::2])
+
+
+def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx, tmp_path):
+    url, _, _ = agent
+    limit = int(MAX_UPLOAD_MB * 2**20)
+    # the client checks the agent's advertised limit before sending
+    big = tmp_path / "big.onnx"
+    big.write_bytes(b"\0" * (limit + 1))
+    with pytest.raises(InvalidInputError, match="accepts uploads up to"):
+        load_session(Artifact(path=big, format="onnx"), backend="remote", device=url, token=TOKEN)
+    # a client that ignores it: a message whose header announces too much is refused unread
+    sock = _raw(url)
+    sock.sendall(P.HEADER.pack(50 * limit))
+    reply = P.recv_message(sock)
+    assert reply["error"]["kind"] == "too_large" and "exceeds the limit" in reply["error"]["message"]
+    sock.close()
+    # a file just over the limit that fits in a message is refused after decoding
+    sock = _raw(url)
+    import base64
+
+    P.send_message(sock, {"type": "load", "files": [{"name": "m.onnx", "data": base64.b64encode(b"\0" * (limit + 10)).decode()}]})
+    reply = P.recv_message(sock)
+    assert reply["error"]["kind"] == "user" and "exceeds the agent's limit" in reply["error"]["message"]
+    sock.close()
+    assert_serving(url, *lenet_onnx[::2])
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"\xff\xfe not json", "not UTF-8 JSON"),
+    (b"[1, 2, 3]", "expected a JSON object"),
+    (b'{"v": 99, "type": "hello"}', "protocol version 99"),
+    (b'{"v": 1, "type": "dance"}', "unknown request type"),
+    (b'{"v": 1, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
+    (b'{"v": 1, "type": "run", "model_id": "x", "inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}', "malformed array"),
+])
+def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(agent, lenet_onnx, body, expected):
+    url, _, _ = agent
+    art, _, x = lenet_onnx
+    sock = _raw(url)
+    if b'"run"' in body:  # needs a loaded model so the array itself is what fails
+        P.send_message(sock, {"type": "load", "files": [{"name": art.path.name, "data": base64_of(art.path)}]})
+        model_id = P.recv_message(sock)["model_id"]
+        body = body.replace(b'"x"', f'"{model_id}"'.encode())
+    sock.sendall(P.HEADER.pack(len(body)) + body)
+    reply = P.recv_message(sock)
+    assert reply["ok"] is False and reply["error"]["kind"] == "malformed" and expected in reply["error"]["message"]
+    # the same connection still works after a malformed message
+    P.send_message(sock, {"type": "bye"})
+    assert P.recv_message(sock)["ok"]
+    sock.close()
+    assert_serving(url, art, x)
+
+
+def base64_of(path) -> str:
+    import base64
+
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_a_model_that_does_not_load_is_a_clear_error(agent, lenet_onnx, tmp_path):
+    url, _, _ = agent
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"this is not an onnx model")
+    with pytest.raises(AgentError, match="cannot load"):
+        load_session(Artifact(path=bad, format="onnx"), backend="remote", device=url, token=TOKEN)
+    assert_serving(url, *lenet_onnx[::2])
+
+
+def test_uploads_land_in_a_temp_dir_that_is_removed(agent, lenet_onnx):
+    url, tmp, _ = agent
+    art, _, x = lenet_onnx
+    s = _remote(art, url)
+    s.run(x)
+    live = list(tmp.glob("edgecnn-agent-*"))
+    assert live and any(p.name == art.path.name for d in live for p in d.rglob("*"))
+    s.close()
+    deadline = time.monotonic() + 10  # the agent cleans up right after answering "bye"
+    while list(tmp.glob("edgecnn-agent-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(tmp.glob("edgecnn-agent-*"))
+    assert_serving(url, art, x)
+
+
+def test_idle_connection_times_out_and_the_agent_keeps_serving(agent, lenet_onnx):
+    url, _, _ = agent
+    client = AgentClient(url, token=TOKEN)
+    time.sleep(IDLE_TIMEOUT_S + 1.0)
+    with pytest.raises(DeviceUnavailableError, match="lost"):
+        client.request({"type": "bye"})
+    assert_serving(url, *lenet_onnx[::2])
+
+
+def test_host_side_timeout_and_unreachable_agent_are_clear_errors(monkeypatch, lenet_onnx):
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    port = server.getsockname()[1]
+    try:
+        with pytest.raises(DeviceUnavailableError, match="did not answer within 1 s"):
+            AgentClient(f"tcp://127.0.0.1:{port}", token="t", timeout=1.0)
+    finally:
+        server.close()
+    with pytest.raises(DeviceUnavailableError, match="cannot reach the edgecnn agent"):
+        AgentClient(f"tcp://127.0.0.1:{port}", token="t", timeout=1.0)
+    with pytest.raises(InvalidInputError, match="tcp://host:port"):
+        AgentClient("http://example.org", token="t")
+    monkeypatch.delenv("EDGECNN_AGENT_TOKEN", raising=False)
+    with pytest.raises(InvalidInputError, match="token"):
+        load_session(lenet_onnx[0], backend="remote", device=f"tcp://127.0.0.1:{port}")
