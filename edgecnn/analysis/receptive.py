@@ -32,10 +32,10 @@ class Field:
         return Field(_tidy(rf), _tidy(tuple(j * s for j, s in zip(self.jump, stride))))
 
     def through_transpose(self, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> "Field":
-        """A transposed convolution: the output grid is `stride` times finer, then the kernel spreads it."""
-        jump = tuple(j / s for j, s in zip(self.jump, stride))
-        rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(self.rf, kernel, dilation, jump))
-        return Field(_tidy(rf), _tidy(jump))
+        """A transposed convolution: an output pixel gathers input pixels at most floor(d*(k-1)/s) apart,
+        and the output grid is `stride` times finer."""
+        rf = tuple(r + (d * (k - 1) // s) * j for r, k, d, s, j in zip(self.rf, kernel, dilation, stride, self.jump))
+        return Field(_tidy(rf), _tidy(tuple(j / s for j, s in zip(self.jump, stride))))
 
     def resampled(self, in_size: Sequence[int], out_size: Sequence[int]) -> "Field":
         """A resolution change without a window of its own (interpolation, pixel shuffle)."""

@@ -1,0 +1,154 @@
+"""inspect_model: per-layer windows, shapes checked against a real forward pass, params, MACs, memory, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import edgecnn
+from edgecnn.analysis.inspect import SCHEMA_VERSION, inspect_model
+from edgecnn.analysis.summary import count_params_macs
+from edgecnn.errors import InvalidInputError
+from edgecnn.zoo import load_model
+
+
+class Zoo(nn.Module):
+    """One of every kind of window layer the formula covers, modules and functional calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.same = nn.Conv2d(3, 8, 3, padding="same", dilation=2)
+        self.down = nn.Conv2d(8, 8, 4, stride=3, padding=1, groups=4)
+        self.ceil_pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.avg = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)
+        self.lp = nn.LPPool2d(2, 2)
+        self.up = nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1)
+        self.upsample = nn.Upsample(scale_factor=2)
+        self.adaptive = nn.AdaptiveAvgPool2d((7, 5))
+        self.weight = nn.Parameter(torch.randn(4, 8, 3, 3))
+
+    def forward(self, x):
+        x = self.ceil_pool(self.down(self.same(x)))
+        x = self.up(self.lp(self.avg(x)))
+        x = F.interpolate(self.upsample(x), size=(19, 23))
+        x = F.conv2d(x, self.weight, stride=2, padding=1)
+        x = F.max_pool2d(x, 2, ceil_mode=True)
+        return self.adaptive(F.avg_pool2d(x, 1))
+
+
+def test_every_window_layer_matches_the_forward_pass():
+    result = inspect_model(Zoo(), input_shape=(1, 3, 61, 57))
+    assert result.method == "fx" and result.mismatches == []
+    windows = [layer for layer in result.layers if layer.expected_spatial is not None]
+    names = {layer.name for layer in windows}
+    assert {"same", "down", "ceil_pool", "avg", "lp", "up", "upsample", "interpolate", "conv2d", "max_pool2d", "avg_pool2d", "adaptive"} <= names
+    assert all(layer.shape_ok for layer in windows)
+    functional_conv = next(layer for layer in result.layers if layer.name == "conv2d")
+    assert functional_conv.kernel == [3, 3] and functional_conv.stride == [2, 2]
+    assert functional_conv.params == 4 * 8 * 9  # the parameter it reads, counted where it is used
+    assert functional_conv.macs == torch.Size(functional_conv.output_shape).numel() * 8 * 9
+    assert result.totals.params == sum(p.numel() for p in Zoo().parameters()) == sum(layer.params for layer in result.layers)
+
+
+def test_grouped_and_depthwise_convs_report_groups_params_and_macs():
+    # the shape dw_separable produces: depthwise 3x3 (groups = channels) then pointwise 1x1
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.Conv2d(16, 32, 1, bias=False))
+    dw, pw = inspect_model(model, input_shape=(1, 16, 10, 10)).layers
+    assert (dw.groups, dw.kernel, dw.params, dw.macs) == (16, [3, 3], 16 * 9, 16 * 100 * 9)
+    assert (pw.groups, pw.kernel, pw.params, pw.macs) == (1, [1, 1], 16 * 32, 32 * 100 * 16)
+
+
+def test_totals_match_the_hook_counter_and_weight_bytes():
+    spec = load_model("smallcnn", weights="random")
+    result = inspect_model(spec)
+    params, macs = count_params_macs(spec)
+    assert (result.totals.params, result.totals.macs) == (params, macs)
+    assert result.totals.weight_bytes == {"fp32": 4 * params, "fp16": 2 * params, "int8": params}
+    assert result.outputs == [[1, 10]]
+
+
+@pytest.mark.parametrize(("inplace", "peak"), [(True, 12288), (False, 16384)])
+def test_peak_activation_memory_follows_liveness_and_in_place_ops(inplace, peak):
+    # input 3x16x16 fp32 = 3072 B, conv1 out 8x16x16 = 8192 B, conv2 out 4x16x16 = 4096 B.
+    # In-place ReLU shares conv1's buffer: peak is conv2 (8192 + 4096), input already freed.
+    # A copying ReLU holds two 8192 B buffers at once.
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(8, 4, 1))
+    assert inspect_model(model, input_shape=(1, 3, 16, 16)).totals.peak_activation_bytes == peak
+
+
+def test_input_too_small_names_the_layer_whose_output_would_be_empty():
+    with pytest.raises(InvalidInputError, match=r"layer 'stem\.7' \(MaxPool2d.*1x1 feature map.*0x0 \(empty\)"):
+        inspect_model(load_model("smallcnn", weights="random"), input_shape=(1, 3, 2, 2))
+    with pytest.raises(InvalidInputError, match=r"layer 'features\.3' \(Conv2d, k=5"):
+        inspect_model(load_model("lenet5", weights="random"), input_shape=(1, 1, 8, 8))
+
+
+def test_wrong_channel_count_is_a_user_error():
+    with pytest.raises(InvalidInputError, match="cannot run on an input of shape"):
+        inspect_model(load_model("smallcnn", weights="random"), input_shape=(1, 1, 32, 32))
+
+
+def test_plain_module_needs_an_input_shape():
+    with pytest.raises(InvalidInputError, match="input_shape"):
+        inspect_model(nn.Conv2d(1, 1, 3))
+
+
+class Untraceable(nn.Module):
+    """Data-dependent control flow defeats torch.fx; the conv subclass pads inside its forward."""
+
+    class PaddedConv(nn.Conv2d):
+        def forward(self, x):
+            return super().forward(F.pad(x, (1, 1, 1, 1)))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = self.PaddedConv(1, 4, 3)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        if x.sum() > -1e9:
+            x = self.conv(x)
+        return self.pool(x)
+
+
+def test_untraceable_model_falls_back_to_hooks_and_reports_mismatches():
+    result = inspect_model(Untraceable(), input_shape=(1, 1, 8, 8))
+    assert result.method == "hooks"
+    assert any("torch.fx could not trace" in note for note in result.notes)
+    assert [layer.name for layer in result.layers] == ["conv", "pool"]
+    # the module's own padding says 6x6 but its forward pads first: the forward pass (8x8) wins, the gap is reported
+    assert result.mismatches == [{"layer": "conv", "type": "PaddedConv", "expected_spatial": [6, 6], "actual_spatial": [8, 8]}]
+    assert result.to_dict()["mismatches"] == result.mismatches
+    assert result.layers[1].output_shape == [1, 4, 4, 4]
+
+
+def test_torchscript_is_reported_as_opaque():
+    spec = load_model("smallcnn", weights="random")
+    scripted = torch.jit.trace(spec.module, spec.example_input())
+    result = inspect_model(scripted, input_shape=(1, 3, 32, 32))
+    assert result.method == "opaque" and result.layers == [] and result.totals.macs is None
+    assert result.totals.params == sum(p.numel() for p in spec.module.parameters())
+    assert result.outputs == [[1, 10]] and result.notes
+
+
+def test_json_follows_the_documented_schema():
+    data = json.loads(json.dumps(edgecnn.inspect_model("tcn1d", input_shape=(1, 1, 64)).to_dict()))
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert set(data) == {"schema_version", "model", "input", "method", "layers", "outputs", "totals", "mismatches", "notes"}
+    assert set(data["totals"]) == {"params", "macs", "peak_activation_bytes", "weight_bytes"}
+    layer_keys = {"index", "name", "type", "inputs", "input_shapes", "output_shape", "kernel", "stride", "padding", "dilation",
+                  "groups", "ceil_mode", "expected_spatial", "shape_ok", "receptive_field", "jump", "params", "macs"}
+    assert all(set(layer) == layer_keys for layer in data["layers"])
+    assert data["input"]["shape"] == [1, 1, 64] and data["input"]["layout"] == "NCL"
+    first = data["layers"][0]
+    assert (first["type"], first["kernel"], first["output_shape"], first["shape_ok"]) == ("Conv1d", [3], [1, 32, 64], True)
+
+
+def test_inspection_restores_training_mode():
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.BatchNorm2d(1)).train()
+    inspect_model(model, input_shape=(1, 1, 8, 8))
+    assert model.training
