@@ -23,6 +23,10 @@ _API: dict[str, str] = {
     "count_params_macs": "edgecnn.analysis.summary:count_params_macs",
     "export_onnx": "edgecnn.export.onnx:export_onnx",
     "load_session": "edgecnn.runtime:load_session",
+    "quantize": "edgecnn.quant.api:quantize",
+    "QuantizationResult": "edgecnn.quant.api:QuantizationResult",
+    "load_calibration": "edgecnn.quant.calibration:load_calibration",
+    "evaluate": "edgecnn.evaluate",  # callable subpackage: edgecnn.evaluate(...) runs evaluate.api.evaluate; edgecnn.evaluate.metrics etc.
     "export": "edgecnn.export",  # a callable subpackage (see _callable.py): edgecnn.export(...) and edgecnn.export.onnx
     "bundle": "edgecnn.bundle",  # callable subpackage: edgecnn.bundle(...) writes, edgecnn.bundle.load(path) reads
     "profile": "edgecnn.profile",  # callable subpackage: edgecnn.profile(...) runs api.profile; edgecnn.profile.timing etc.
