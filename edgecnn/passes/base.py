@@ -26,6 +26,7 @@ class PassContext:
 
     calib_data: "Iterable[np.ndarray] | None" = None
     train_data: Any = None
+    teacher: "ModelSpec | None" = None  # the float model before any pass: what a `distill` step learns from
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
