@@ -27,6 +27,7 @@ class Session(Protocol):
     backend: str
     input_names: list[str]
     output_names: list[str]
+    input_shapes: list[list[int | str | None]]  # per input; a non-int dim is dynamic
 
     def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]: ...
 

@@ -26,6 +26,7 @@ class TorchSession:
         self.module = spec.module.eval().to(self.device, self.dtype)
         self.options = options
         self.input_names = [spec.input.name]
+        self.input_shapes = [[None, *spec.input.shape[1:]]]  # eager modules take any batch
         self.output_names = ["logits"]
 
     def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
