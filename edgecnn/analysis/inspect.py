@@ -116,6 +116,7 @@ def inspect_model(model: "ModelSpec | nn.Module | str", *, input_shape: tuple[in
     """
     import torch
 
+    from edgecnn.analysis.probe import analysis_mode
     from edgecnn.analysis.trace import walk
 
     if isinstance(model, str):
@@ -131,14 +132,10 @@ def inspect_model(model: "ModelSpec | nn.Module | str", *, input_shape: tuple[in
     params = sum(p.numel() for p in module.parameters())
     weight_bytes = {k: params * v for k, v in BYTES_PER_WEIGHT.items()}
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    was_training = module.training
-    module.eval()
-    try:
+    with analysis_mode(module):
         if isinstance(module, torch.jit.ScriptModule):
             return _opaque(spec, module, x, input_spec, Totals(params, None, None, weight_bytes))
         result = walk(module, x)
-    finally:
-        module.train(was_training)
     layers = [_layer(i, call) for i, call in enumerate(result.calls)]
     inspection = Inspection(
         model=spec.name, source=spec.source, input=input_spec, method=result.method, layers=layers,
@@ -177,8 +174,7 @@ def _opaque(spec: ModelSpec, module, x, input_spec: InputSpec, totals: Totals) -
     from edgecnn.analysis.trace import _tensors
 
     try:
-        with torch.inference_mode():
-            out = module(x)
+        out = module(x)
     except RuntimeError as exc:
         text = str(exc).strip().splitlines()
         raise InvalidInputError(f"the model cannot run on an input of shape {tuple(x.shape)}: {text[0][:200] if text else ''}") from None

@@ -1,8 +1,9 @@
-"""Run a model once on a random batch without autograd, turning shape errors into user errors."""
+"""Run a model once on a random batch for analysis, on one thread, turning shape errors into user errors."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, Iterator
 
 from edgecnn.errors import InvalidInputError
 
@@ -10,18 +11,35 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
-def run_forward(module: "nn.Module", shape: tuple[int, ...], *, seed: int = 0) -> Any:
-    """Forward a random tensor of `shape` through `module` in eval mode (restoring its mode after)."""
+@contextlib.contextmanager
+def analysis_mode(module: "nn.Module") -> Iterator[None]:
+    """Eval mode, no autograd, one intra-op thread; restores all three.
+
+    An analysis pass is tiny, shape-only work: on a busy machine a multi-threaded first pass through
+    freshly created kernels measured 80x slower (5.6 s vs 0.07 s for EfficientNet-B0 at 64x64).
+    """
     import torch
 
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    threads = torch.get_num_threads()
     was_training = module.training
+    torch.set_num_threads(1)
     module.eval()
     try:
         with torch.inference_mode():
-            return module(x)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInputError(f"the model cannot run on an input of shape {tuple(shape)}: {first[:200]}") from None
+            yield
     finally:
         module.train(was_training)
+        torch.set_num_threads(threads)
+
+
+def run_forward(module: "nn.Module", shape: tuple[int, ...], *, seed: int = 0) -> Any:
+    """Forward a random tensor of `shape` through `module` in analysis mode."""
+    import torch
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    with analysis_mode(module):
+        try:
+            return module(x)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidInputError(f"the model cannot run on an input of shape {tuple(shape)}: {first[:200]}") from None

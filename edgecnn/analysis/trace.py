@@ -194,8 +194,7 @@ class _Recorder(fx.Interpreter):
 
 def walk_fx(gm: fx.GraphModule, x: torch.Tensor) -> Walk:
     recorder = _Recorder(gm)
-    with torch.inference_mode():
-        out = recorder.run(x)
+    out = recorder.run(x)
     position = {n: i for i, n in enumerate(recorder.order)}
     last_use = []
     for n in recorder.order:
@@ -264,8 +263,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
         handles.append(leaf.register_forward_pre_hook(pre_hook(name)))
         handles.append(leaf.register_forward_hook(post_hook(name)))
     try:
-        with torch.inference_mode():
-            out = module(x)
+        out = module(x)
     finally:
         for h in handles:
             h.remove()
@@ -278,6 +276,8 @@ def _latest_on_grid(history: list[tuple[tuple[int, ...], Field]], grid: tuple[in
 
 def walk(module: nn.Module, x: torch.Tensor) -> Walk:
     """fx when it can trace the model, forward hooks otherwise (the returned Walk says which and why).
+
+    Run it inside `edgecnn.analysis.probe.analysis_mode(module)` (eval, no autograd, one thread).
 
     A RuntimeError while running (wrong channel count, rank...) is the input not fitting the model.
     """
