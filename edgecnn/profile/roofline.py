@@ -121,19 +121,35 @@ def _conv_stack_onnx(path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
-def _quantize_u8s8(src: Path, dst: Path, x: np.ndarray) -> None:
-    """QDQ U8S8 per-channel: the int8 format that is fast on ONNX Runtime / OpenVINO CPUs (DESIGN.md)."""
+def quantize_u8s8(src: str | Path, dst: str | Path, calibration: np.ndarray, *, input_name: str | None = None,
+                  reduce_range: bool = False) -> Path:
+    """QDQ U8S8 per-channel ONNX (the int8 format that is fast on ONNX Runtime / OpenVINO CPUs, DESIGN.md).
+
+    Used for the peak workload, and by benchmarks/tests as a fallback where `edgecnn.quantize` is not
+    available; `calibration` is a batch whose items are fed one at a time. `reduce_range` (7-bit
+    weights) avoids the int16 saturation of u8*s8 products in x86 AVX2 kernels without VNNI.
+    """
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    name = input_name or onnx.load(str(src), load_external_data=False).graph.input[0].name
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = iter([{"x": x}])
+            self._it = iter([{name: calibration[i:i + 1]} for i in range(len(calibration))])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
 
-    quantize_static(str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static logs a "consider pre-processing" warning on the root logger
+    try:
+        quantize_static(str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range)
+    finally:
+        root.setLevel(level)
+    return Path(dst)
 
 
 def _time_gmacs(session: Any, x: Any, seconds: float) -> float:
@@ -154,7 +170,7 @@ def measure_peak(backend: str, *, threads: int, seconds: float = 1.0) -> dict[st
         _conv_stack_onnx(fp32)
         if backend == "torch":
             return {"fp32": _torch_peak(x, threads, seconds), "int8": None}
-        _quantize_u8s8(fp32, int8, x)
+        quantize_u8s8(fp32, int8, x, input_name="x")
         out: dict[str, float | None] = {}
         for precision, path in (("fp32", fp32), ("int8", int8)):
             session = load_session(path, backend=backend, threads=threads)
