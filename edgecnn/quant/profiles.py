@@ -14,6 +14,7 @@ class QuantProfile:
     weight_type: Literal["int8"] = "int8"
     weight_symmetric: bool = True
     per_channel: bool = True
+    quantize_bias: bool = True  # int32 bias Q/DQ: fine for ONNX Runtime, rejected by TensorRT
 
     @property
     def label(self) -> str:
@@ -23,6 +24,6 @@ class QuantProfile:
 # ONNX Runtime CPU (x86 VNNI, ARM): uint8 asymmetric activations, int8 symmetric per-channel weights.
 U8S8 = QuantProfile("u8s8", activation_type="uint8", activation_symmetric=False)
 # TensorRT explicit quantization: int8 symmetric everywhere, zero-point 0.
-S8S8_SYMMETRIC = QuantProfile("s8s8_symmetric", activation_type="int8", activation_symmetric=True)
+S8S8_SYMMETRIC = QuantProfile("s8s8_symmetric", activation_type="int8", activation_symmetric=True, quantize_bias=False)
 
 PROFILES = {p.name: p for p in (U8S8, S8S8_SYMMETRIC)}

@@ -1,0 +1,421 @@
+"""quantize(): a model (ModelSpec, nn.Module or fp32 ONNX) -> a verified int8 QDQ (or fp16) ONNX artifact + report.
+
+Steps: export (BN folded, simplified) -> [equalize] -> ORT pre-processing -> calibrate once (range cache)
+-> QDQ with the target's profile -> [bias correction] -> fidelity / accuracy -> [accuracy fallback]
+-> latency side by side with fp32 (and the alternatives when int8 is not faster) -> atomic write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edgecnn.artifact import Artifact
+from edgecnn.errors import InvalidInputError
+from edgecnn.fileio import atomic_path
+from edgecnn.quant.calibration import DEFAULT_SIZE, load_calibration
+from edgecnn.quant.latency import QUICK_PROTOCOL, compare_latency
+from edgecnn.quant.profiles import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
+from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
+from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
+from edgecnn.spec import InputSpec, ModelSpec, Preprocess
+
+log = logging.getLogger("edgecnn.quant")
+
+Precision = Literal["int8", "fp16"]
+EVAL_SAMPLES = 64  # calibration samples the fidelity checks run on when no eval_data is given
+# targets where the activation format may be swapped for speed (TensorRT / CUDA require symmetric int8)
+_FORMAT_SWAPPABLE = ("onnxruntime", "openvino", "arm")
+
+
+@dataclass
+class QuantizationResult:
+    artifact: Artifact
+    report: dict[str, Any]
+
+    def __iter__(self):  # `artifact, report = edgecnn.quantize(...)`
+        return iter((self.artifact, self.report))
+
+
+def quantize(
+    model_or_onnx: Any,
+    *,
+    target: str = "onnxruntime",
+    precision: Precision = "int8",
+    calib_data: Any = None,
+    out: str | os.PathLike | None = None,
+    calibration_method: str = "minmax",
+    calib_size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    profile: QuantProfile | str | None = None,
+    op_types: tuple[str, ...] | None = None,
+    nodes_to_exclude: tuple[str, ...] = (),
+    reduce_range: bool | None = None,
+    equalize: bool = False,
+    relu6_as_relu: bool = False,
+    bias_correction: bool = False,
+    measure_effect: bool = True,
+    max_accuracy_drop: float | None = None,
+    min_agreement: float | None = None,
+    max_float_layers: int = 8,
+    sensitivity: bool = False,
+    eval_data: Any = None,
+    eval_labels: np.ndarray | None = None,
+    check_latency: bool = True,
+    latency_fallback: bool = True,
+    keep_io_types: bool = True,
+    threads: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> QuantizationResult:
+    """Quantize to one int8 QDQ ONNX model (or fp16), checked for accuracy and speed against fp32.
+
+    model_or_onnx: a ModelSpec, an nn.Module (with input_shape), an fp32 ONNX path or Artifact.
+    target: picks the int8 profile (U8S8 for onnxruntime/openvino/arm, symmetric S8S8 for tensorrt/cuda)
+    and the backend the latency check runs on; `profile` ("u8s8", "s8s8_symmetric") overrides it.
+    calib_data: an image folder, .npy/.npz, arrays, or None for the default photos (1-D models need arrays).
+    reduce_range: 7-bit weights; None decides from this CPU (on for x86 CPU targets without VNNI, whose
+    int8 kernels saturate int16 sums of 8-bit products: measured 8 points of lost digits accuracy).
+    equalize / bias_correction: the accuracy passes (their effect is measured when measure_effect).
+    max_accuracy_drop (points, needs labelled eval_data) or min_agreement (% top-1 agreement with fp32):
+    keep the most sensitive layers in float until it holds. sensitivity: also rank every layer.
+    check_latency: time int8 against fp32 side by side; when int8 is not faster (latency_fallback) try
+    the other activation format and int8 only on Conv/Gemm/MatMul, keep the fastest, and warn loudly
+    when even that is slower.
+    """
+    from edgecnn.pipeline.targets import get_target
+
+    tgt = get_target(target)
+    if precision not in ("int8", "fp16"):
+        raise InvalidInputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
+    if max_float_layers < 0:
+        raise InvalidInputError(f"max_float_layers must be >= 0, got {max_float_layers}")
+    qprofile = _profile(profile, tgt.quant)
+    budget = Budget(max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="edgecnn-quant-"))
+    try:
+        source = _fp32_source(model_or_onnx, work / "fp32.onnx", input_shape=input_shape)
+        out_path = Path(out) if out else _default_out(source, precision, target)
+        report: dict[str, Any] = {"precision": precision, "target": target, "model": source.describe, "steps": [], "warnings": []}
+        eval_x, eval_y = _eval_data(eval_data, eval_labels, source)
+        if precision == "fp16":
+            final = _fp16(source, work, report, eval_x, eval_y, calib_data, keep_io_types=keep_io_types, tgt=tgt, threads=threads,
+                          check_latency=check_latency)
+        else:
+            rr, rr_reason = _reduce_range(reduce_range, tgt)
+            report["reduce_range"] = {"value": rr, "reason": rr_reason}
+            config = PTQConfig(profile=qprofile, calibration_method=calibration_method,  # type: ignore[arg-type]
+                               op_types=tuple(op_types) if op_types else None, nodes_to_exclude=tuple(nodes_to_exclude),
+                               reduce_range=rr, keep_removable_activations=tgt.name == "tensorrt")
+            run = _Int8Run(source, work, config, report, tgt=tgt, threads=threads, seed=seed)
+            final = run.execute(calib_data, calib_size, eval_x, eval_y, equalize=equalize, relu6_as_relu=relu6_as_relu,
+                                bias_correction=bias_correction, measure_effect=measure_effect, budget=budget,
+                                max_float_layers=max_float_layers, sensitivity=sensitivity, check_latency=check_latency,
+                                latency_fallback=latency_fallback)
+        with atomic_path(out_path) as tmp:
+            shutil.copyfile(final, tmp)
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        artifact = Artifact(path=out_path, format="onnx", precision=precision, target=target,
+                            inputs=[source.input.to_dict()], outputs=[{"name": "logits"}],
+                            provenance={"model": source.describe, "quantization": _provenance(report)})
+        report["artifact"] = {"path": str(out_path), "sha256": artifact.sha256(), "bytes": artifact.bytes,
+                              "fp32_bytes": source.path.stat().st_size}
+        for warning in report["warnings"]:
+            log.warning("%s", warning)
+        return QuantizationResult(artifact, report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class _Source:
+    """The fp32 ONNX model to quantize and what is known about its input."""
+
+    path: Path
+    input: InputSpec
+    preprocess: Preprocess | None
+    describe: dict[str, Any]
+    name: str
+    origin: Path | None  # the user's ONNX file, when one was given
+
+
+def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None) -> _Source:
+    from edgecnn.quant.calibration import input_spec_of_onnx
+
+    if isinstance(model, Artifact) or isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
+        artifact = model if isinstance(model, Artifact) else Artifact.from_path(model)
+        if artifact.format != "onnx":
+            raise InvalidInputError(f"quantize takes a model or an fp32 ONNX file, not a {artifact.format} artifact")
+        if artifact.precision not in ("fp32", None):
+            raise InvalidInputError(f"{artifact.path} is already {artifact.precision}; quantize its fp32 model instead")
+        shutil.copyfile(artifact.path, dest)
+        described = artifact.provenance.get("model") or {"name": artifact.path.stem, "source": str(artifact.path)}
+        pre = Preprocess.from_dict(described["preprocess"]) if described.get("preprocess") else None
+        return _Source(dest, input_spec_of_onnx(dest), pre, described, str(described.get("name", artifact.path.stem)), artifact.path)
+    if isinstance(model, (str, os.PathLike)):
+        from edgecnn.zoo.loader import load_model
+
+        model = load_model(model)
+    from edgecnn.export.onnx import export_onnx
+    from edgecnn.spec import as_spec
+
+    spec: ModelSpec = as_spec(model, input_shape=input_shape, name=type(model).__name__)
+    export_onnx(spec, dest, check=False)  # the export folds BatchNorm and simplifies the graph
+    return _Source(dest, spec.input, spec.preprocess, spec.describe(), spec.name, None)
+
+
+def _default_out(source: _Source, precision: str, target: str) -> Path:
+    stem = source.origin.with_suffix("") if source.origin else Path(source.name)
+    return Path(f"{stem}.{precision}.{target}.onnx")
+
+
+def _profile(profile: QuantProfile | str | None, default: QuantProfile) -> QuantProfile:
+    if profile is None:
+        return default
+    if isinstance(profile, QuantProfile):
+        return profile
+    key = str(profile).lower()
+    aliases = {"s8s8": "s8s8_symmetric", "u8s8": "u8s8"}
+    if aliases.get(key, key) not in PROFILES:
+        raise InvalidInputError(f"unknown quantization profile '{profile}'; use one of {', '.join(PROFILES)}")
+    return PROFILES[aliases.get(key, key)]
+
+
+def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
+    """7-bit weights when int8 runs on this x86 CPU without VNNI (pmaddubsw sums saturate int16)."""
+    if requested is not None:
+        return requested, "set by the caller"
+    if tgt.device != "cpu":
+        return False, f"target {tgt.name} runs on {tgt.device}: full 8-bit weights"
+    import platform
+
+    from edgecnn.profile.environment import fingerprint
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686"):
+        return False, f"{platform.machine()} CPU: no int16 saturation in its int8 kernels"
+    flags = set(fingerprint().get("flags") or [])
+    vnni = flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
+    if vnni:
+        return False, f"this CPU has {', '.join(sorted(vnni))}: full 8-bit weights"
+    return True, "x86 CPU without VNNI: 8-bit x 8-bit products saturate int16 in ONNX Runtime's kernels, so weights use 7 bits"
+
+
+def _eval_data(data: Any, labels: np.ndarray | None, source: _Source) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if data is None:
+        if labels is not None:
+            raise InvalidInputError("eval_labels need eval_data")
+        return None, None
+    from edgecnn.evaluate.api import load_eval_data
+
+    spec_like = Artifact(path=source.path, format="onnx", provenance={"model": source.describe})
+    x, y = load_eval_data(data, spec_like)
+    return x, (np.asarray(labels).reshape(-1) if labels is not None else y)
+
+
+def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
+    from edgecnn.evaluate.api import predict
+    from edgecnn.runtime import load_session
+
+    return predict(load_session(path, threads=threads), x)
+
+
+class _Int8Run:
+    """One int8 quantization with its passes, checks and fallbacks; fills `report` as it goes."""
+
+    def __init__(self, source: _Source, work: Path, config: PTQConfig, report: dict[str, Any], *, tgt: Any,
+                 threads: int | None, seed: int) -> None:
+        self.source, self.work, self.config, self.report = source, work, config, report
+        self.tgt, self.threads, self.seed = tgt, threads, seed
+        self._unequalized: Path | None = None
+        report["profile"] = config.to_dict()["profile"]
+
+    def execute(self, calib_data: Any, calib_size: int, eval_x: np.ndarray | None, eval_y: np.ndarray | None, *,
+                equalize: bool, relu6_as_relu: bool, bias_correction: bool, measure_effect: bool, budget: Budget,
+                max_float_layers: int, sensitivity: bool, check_latency: bool, latency_fallback: bool) -> Path:
+        t0 = time.perf_counter()
+        calib = load_calibration(calib_data, self.source.input, preprocess=self.source.preprocess, size=calib_size, seed=self.seed)
+        self.report["calibration"] = {"source": _describe_source(calib_data), "samples": int(len(calib)),
+                                      "method": self.config.calibration_method, "load_seconds": round(time.perf_counter() - t0, 2)}
+        x = eval_x if eval_x is not None else calib[:EVAL_SAMPLES]
+        scorer = Scorer(x, _fp32_logits(self.source.path, x, self.threads), eval_y, self.threads)
+        self.report["evaluation"] = {"data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
+                                     "samples": int(len(x)), "labels": eval_y is not None}
+        fp32 = self.source.path
+        if equalize:
+            fp32 = self._equalize(fp32, scorer, relu6_as_relu)
+        prepared, cache = self._prepare(fp32, "model")
+        t1 = time.perf_counter()
+        int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, self.config, cache_path=cache)
+        self.report["calibration"]["calibrate_quantize_seconds"] = round(time.perf_counter() - t1, 2)
+        metrics = scorer.score(int8)
+        if equalize and measure_effect:
+            self._equalize_effect(calib, scorer, metrics)
+        if bias_correction:
+            int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
+            prepared = self.work / "model.bias_corrected.prepared.onnx"
+        config = self.config
+        if budget.active:
+            config, fallback = accuracy_fallback(prepared, calib, config, cache_path=cache, scorer=scorer, budget=budget,
+                                                 workdir=self.work, max_float_layers=max_float_layers)
+            self.report["fallback"] = fallback
+            if fallback["float_layers"]:
+                int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, config, cache_path=cache)
+                metrics = scorer.score(int8)
+            if not fallback["budget"]["passed"]:
+                self.report["warnings"].append(f"accuracy budget NOT met: {fallback['budget']['name']} = "
+                                               f"{fallback['budget']['value']:.3g} (threshold {fallback['budget']['threshold']})")
+        if sensitivity:
+            self.report["sensitivity"] = layer_sensitivity(prepared, calib, config, cache_path=cache, scorer=scorer,
+                                                           workdir=self.work, mode="only")
+        self.report["config"] = config.to_dict()
+        self.report["fidelity"] = metrics
+        self.report["accuracy"] = _accuracy_report(metrics, scorer)
+        self.report["graph"] = count_qdq(int8)
+        if check_latency:
+            int8 = self._latency(prepared, int8, calib, cache, config, scorer, budget, latency_fallback)
+        return int8
+
+    def _prepare(self, fp32: Path, stem: str) -> tuple[Path, Path]:
+        prepared = prepare_for_quantization(fp32, self.work / f"{stem}.prepared.onnx")
+        return prepared, self.work / f"{stem}.ranges.json"
+
+    def _equalize(self, fp32: Path, scorer: Scorer, relu6_as_relu: bool) -> Path:
+        import onnx
+
+        from edgecnn.evaluate.metrics import fidelity
+        from edgecnn.quant.equalize import EqualizeConfig
+        from edgecnn.quant.equalize import equalize as cle
+
+        t0 = time.perf_counter()
+        model, rep = cle(onnx.load(str(fp32)), EqualizeConfig(relu6_as_relu=relu6_as_relu))
+        path = self.work / "fp32.equalized.onnx"
+        onnx.save(model, str(path))
+        check = fidelity(scorer.reference, _fp32_logits(path, scorer.x, self.threads))
+        rep["fp32_check"] = {"sqnr_db_vs_original": check["sqnr_db"], "top1_agreement": check["top1_agreement"]}
+        self.report["steps"].append({"type": "equalize", "report": rep, "seconds": round(time.perf_counter() - t0, 2)})
+        self._unequalized = fp32
+        return path
+
+    def _equalize_effect(self, calib: np.ndarray, scorer: Scorer, with_pass: dict[str, Any]) -> None:
+        prepared, cache = self._prepare(self._unequalized, "unequalized")
+        without = scorer.score(quantize_qdq(prepared, self.work / "unequalized.int8.onnx", calib, self.config, cache_path=cache))
+        self.report["steps"][-1]["effect"] = _effect(without, with_pass)
+
+    def _bias_correct(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, scorer: Scorer,
+                      before: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+        from edgecnn.quant.bias_correction import correct_biases
+
+        t0 = time.perf_counter()
+        corrected_fp32 = self.work / "model.bias_corrected.prepared.onnx"
+        rep = correct_biases(prepared, int8, calib, corrected_fp32)
+        out = quantize_qdq(corrected_fp32, self.work / "int8.bias_corrected.onnx", calib, self.config, cache_path=cache)
+        after = scorer.score(out)
+        self.report["steps"].append({"type": "bias_correction", "report": rep, "effect": _effect(before, after),
+                                     "seconds": round(time.perf_counter() - t0, 2)})
+        if after["sqnr_db"] < before["sqnr_db"]:
+            self.report["warnings"].append(f"bias correction lowered SQNR ({before['sqnr_db']:.2f} -> {after['sqnr_db']:.2f} dB)")
+        return out, after
+
+    def _latency(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, config: PTQConfig, scorer: Scorer,
+                 budget: Budget, fallback: bool) -> Path:
+        x1 = calib[:1]
+        first = compare_latency(self.source.path, int8, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads)
+        self.report["latency"] = {"chosen": "default", "candidates": {"default": {**first, "profile": config.profile.label}}}
+        if "skipped" in first:
+            self.report["latency"]["skipped"] = first["skipped"]
+            return int8
+        best, best_path = first, int8
+        if not first["faster"] and fallback:
+            for name, cand in self._alternatives(config):
+                path = quantize_qdq(prepared, self.work / f"int8.{name}.onnx", calib, cand, cache_path=cache)
+                metrics = scorer.score(path)
+                gate = budget.check(metrics, scorer.reference_top1) if budget.active else None
+                timing = compare_latency(self.source.path, path, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads)
+                self.report["latency"]["candidates"][name] = {**timing, "profile": cand.profile.label,
+                                                              "op_types": list(cand.op_types or []), "fidelity": metrics, "budget": gate}
+                if (gate is None or gate["passed"]) and timing.get("ratio", np.inf) < best["ratio"]:
+                    best, best_path = timing, path
+                    self.report["latency"]["chosen"] = name
+                    self.report["config"] = cand.to_dict()
+                    self.report["fidelity"], self.report["accuracy"] = metrics, _accuracy_report(metrics, scorer)
+                    self.report["graph"] = count_qdq(path)
+        self.report["latency"].update({"fp32_p50_ms": best["fp32_p50_ms"], "int8_p50_ms": best["p50_ms"], "ratio": best["ratio"],
+                                       "speedup": best["speedup"], "faster": best["faster"]})
+        if not best["faster"]:
+            self.report["warnings"].append(
+                f"int8 is SLOWER than fp32 on {self.tgt.backend}: {best['p50_ms']:.3f} ms vs {best['fp32_p50_ms']:.3f} ms "
+                f"(ratio {best['ratio']:.2f}); tried {', '.join(self.report['latency']['candidates'])}")
+        return best_path
+
+    def _alternatives(self, config: PTQConfig) -> list[tuple[str, PTQConfig]]:
+        out = []
+        if self.tgt.name in _FORMAT_SWAPPABLE:
+            other = S8S8_SYMMETRIC if config.profile.activation_type == "uint8" else U8S8
+            out.append((other.name, config.with_changes(profile=other)))
+        out.append(("compute_ops_only", config.with_changes(op_types=COMPUTE_OPS)))
+        return out
+
+
+def _fp16(source: _Source, work: Path, report: dict[str, Any], eval_x: np.ndarray | None, eval_y: np.ndarray | None,
+          calib_data: Any, *,
+          keep_io_types: bool, tgt: Any, threads: int | None, check_latency: bool) -> Path:
+    from edgecnn.quant.fp16 import convert_fp16
+
+    path = work / "fp16.onnx"
+    t0 = time.perf_counter()
+    report["steps"].append({"type": "fp16", "report": convert_fp16(source.path, path, keep_io_types=keep_io_types),
+                            "seconds": round(time.perf_counter() - t0, 2)})
+    x = eval_x if eval_x is not None else load_calibration(calib_data, source.input, preprocess=source.preprocess, size=EVAL_SAMPLES)
+    if not keep_io_types:
+        report["fidelity"] = None
+        report["accuracy"] = {"reason": "inputs are fp16 (keep_io_types=False): evaluate with fp16 inputs"}
+        return path
+    scorer = Scorer(x, _fp32_logits(source.path, x, threads), eval_y, threads)
+    metrics = scorer.score(path)
+    report["evaluation"] = {"data": "eval_data" if eval_x is not None else f"calibration data ({_describe_source(calib_data)})",
+                            "samples": int(len(x))}
+    report["fidelity"], report["accuracy"] = metrics, _accuracy_report(metrics, scorer)
+    if check_latency:
+        timing = compare_latency(source.path, path, x[:1], backend=tgt.backend, device=tgt.device, threads=threads)
+        report["latency"] = timing
+        if timing.get("faster") is False:
+            report["warnings"].append(f"fp16 is SLOWER than fp32 on {tgt.backend}/{tgt.device}: {timing['p50_ms']:.3f} ms vs "
+                                      f"{timing['fp32_p50_ms']:.3f} ms (CPUs without fp16 arithmetic run it through casts)")
+    return path
+
+
+def _accuracy_report(metrics: dict[str, Any], scorer: Scorer) -> dict[str, Any] | None:
+    if "top1" not in metrics:
+        return None
+    ref = scorer.reference_top1
+    return {"fp32_top1": ref, "top1": metrics["top1"], "drop_points": ref - metrics["top1"]}
+
+
+def _effect(without: dict[str, Any], with_pass: dict[str, Any]) -> dict[str, Any]:
+    out = {"sqnr_db": {"without": without["sqnr_db"], "with": with_pass["sqnr_db"]},
+           "top1_agreement": {"without": without["top1_agreement"], "with": with_pass["top1_agreement"]}}
+    if "top1" in without and "top1" in with_pass:
+        out["top1"] = {"without": without["top1"], "with": with_pass["top1"]}
+    return out
+
+
+def _describe_source(source: Any) -> str:
+    if source is None:
+        return "default photo set (edgecnn/data/calibration, random resized crops + flips)"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return type(source).__name__
+
+
+def _provenance(report: dict[str, Any]) -> dict[str, Any]:
+    keep = ("precision", "target", "profile", "config", "calibration", "fidelity", "accuracy", "latency", "warnings")
+    return {k: report.get(k) for k in keep if k in report}
+
