@@ -30,6 +30,8 @@ COMMAND_MODULES = [
     "edgecnn.cli.inspect",
     "edgecnn.cli.optimize",
     "edgecnn.cli.recipes",
+    "edgecnn.cli.quantize",
+    "edgecnn.cli.evaluate",
 ]
 
 
