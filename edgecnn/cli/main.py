@@ -30,6 +30,9 @@ COMMAND_MODULES = [
     "edgecnn.cli.inspect",
     "edgecnn.cli.optimize",
     "edgecnn.cli.recipes",
+    "edgecnn.cli.export",
+    "edgecnn.cli.bundle",
+    "edgecnn.cli.bench",
     "edgecnn.cli.quantize",
     "edgecnn.cli.evaluate",
 ]
@@ -50,8 +53,10 @@ def main(
 
     from edgecnn.cli.console import err_console
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+    # edgecnn's own progress at INFO; other libraries (ORT's quantizer, matplotlib) only when they warn
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_time=False, show_path=False)])
+    logging.getLogger("edgecnn").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 for _name in COMMAND_MODULES:
@@ -83,10 +88,8 @@ def run() -> None:
     except EdgeCNNError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors come first; anything else is a bug
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (click's, or typer's vendored click) first; anything else is a bug
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         if os.environ.get("EDGECNN_DEBUG"):

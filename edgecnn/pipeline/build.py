@@ -44,7 +44,8 @@ def build_recipe(
             from edgecnn.errors import InvalidInputError
 
             raise InvalidInputError("give a MODEL or a --recipe")
-        data = {"model": {"name": model}, "steps": [{"type": "fold_bn"}]}
+        # an ONNX input is already BN-folded by its exporter; torch passes cannot run on it anyway
+        data = {"model": {"name": model}, "steps": [] if str(model).endswith(".onnx") else [{"type": "fold_bn"}]}
     if model is not None:
         data["model"]["name"] = model
     for key, value in (("weights", weights), ("arch", arch), ("input_shape", input_shape)):

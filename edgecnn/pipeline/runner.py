@@ -111,8 +111,8 @@ def run_recipe(
     if spec_dict.get("weights") == "random":
         report["notes"].append("RANDOM weights (no pretrained weights offline): accuracy and agreement figures are not meaningful")
     input_spec, preprocess = _io_spec(original, onnx_input)
-    calib = _calibration(recipe, input_spec, preprocess, calib_data, original)
-    evaluation = _eval_data(recipe, input_spec, preprocess, eval_data)
+    calib = _calibration(recipe, input_spec, preprocess, calib_data)
+    evaluation = _eval_data(recipe, original if original is not None else onnx_input, eval_data)
 
     spec = original
     torch_steps = [s for s in recipe.steps if s["type"] != "quantize"]
@@ -131,42 +131,49 @@ def run_recipe(
         else:
             from edgecnn.export.onnx import export_onnx
 
-            artifacts["baseline"] = export_onnx(original, out / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:2])
+            artifacts["baseline"] = export_onnx(original, out / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1])
             if torch_steps:
-                artifacts["transformed"] = export_onnx(spec, out / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:2])
+                artifacts["transformed"] = export_onnx(spec, out / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1])
     float_model = artifacts.get("transformed", artifacts["baseline"])
 
     optimized = float_model
     if quant_step:
         with stage("quantize", f"{quant_step.get('precision', 'int8')} for {target.name}"):
-            optimized = _quantize(float_model, quant_step, target.name, calib, evaluation, out, report)
+            optimized = _quantize(float_model, quant_step, target.name, calib, evaluation, out, report,
+                                  seed=recipe.seed, threads=recipe.profile.threads)
             artifacts["quantized"] = optimized
 
     with stage("compile", target.name):
-        sessions, deployable = _compile(target, artifacts["baseline"], optimized, recipe, out, report)
+        deploy_base, deployable, device = _compile(target, artifacts["baseline"], optimized, recipe, out, report)
     artifacts["optimized"] = deployable
 
     with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
-        report["fidelity"] = _validate(original, onnx_input, artifacts["baseline"], optimized, sessions, calib[:VALIDATION_SAMPLES],
-                                       spec_dict.get("weights") != "random")
+        report["fidelity"] = _validate(original, artifacts["baseline"], deployable, optimized, target, calib[:VALIDATION_SAMPLES],
+                                       spec_dict.get("weights") != "random", recipe.profile.threads)
 
-    accuracy = {"baseline": None, "optimized": None}
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
-        accuracy = _evaluate(sessions, evaluation, spec_dict.get("weights"), artifacts, optimized)
+        accuracy = _evaluate(evaluation, spec_dict.get("weights"), artifacts["baseline"], optimized)
 
-    with stage("profile", "baseline vs optimized, interleaved" if sessions.get("optimized") else "skipped"):
-        stats = _profile(sessions, calib, recipe)
-
-    report["baseline"] = _side(artifacts["baseline"], stats.get("baseline"), sessions.get("baseline"), accuracy["baseline"], original if not onnx_input else None)
-    report["optimized"] = _side(deployable, stats.get("optimized"), sessions.get("optimized"), accuracy["optimized"], spec if not onnx_input else None)
+    with stage("profile", "baseline vs optimized, interleaved" if device else "skipped (see not done)"):
+        prof = _profile(deploy_base, deployable, target, device, calib, recipe) if device else None
+    if prof is not None:
+        report["notes"] += prof.notes
+        report["environment"] = prof.environment  # includes the thread count the profile actually used
+        if prof.device_environment:
+            report["device_environment"] = prof.device_environment
+    profiled = prof.to_dict() if prof is not None else {}
+    report["baseline"] = _side(artifacts["baseline"], profiled.get("baseline"), accuracy["baseline"], original if not onnx_input else None)
+    report["optimized"] = _side(deployable, profiled.get("optimized"), accuracy["optimized"], spec if not onnx_input else None)
     _headline(report)
     _gates(report, recipe)
 
     with stage("write", str(out)):
-        if recipe.bundle:
-            artifacts["bundle"] = _bundle(deployable, optimized, original, out, report)
         for role, art in artifacts.items():
+            if role == "quantized" and art.path == artifacts["optimized"].path:
+                continue  # the quantized model is what ships: list it once, as "optimized"
             report["artifacts"].append(art.to_dict(role=role))
+        if recipe.bundle:
+            report["artifacts"].append(_bundle(deployable, optimized, original, out))
         report["stage_seconds"] = stage.seconds
         paths = write_report(report, out)
     return OptimizationResult(report=report, out_dir=out, report_paths=paths, artifacts=artifacts)
@@ -197,12 +204,22 @@ def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
         path = Path(name)
         if not path.exists():
             raise InvalidInputError(f"ONNX model not found: {path}")
+        _check_onnx(path)
         return None, path
     from edgecnn.zoo.loader import load_model
 
     shape = tuple(recipe.model.input_shape) if recipe.model.input_shape else None
     return load_model(name, weights=recipe.model.weights, arch=recipe.model.arch, input_shape=shape,
                       num_classes=recipe.model.num_classes), None
+
+
+def _check_onnx(path: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # DecodeError, ValidationError, ...: all mean the file is not a usable model
+        raise InvalidInputError(f"{path} is not a valid ONNX model: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}") from None
 
 
 def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, Any]:
@@ -218,36 +235,33 @@ def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, An
 
 
 def _io_spec(spec: ModelSpec | None, onnx_input: Path | None):
-    from edgecnn.spec import InputSpec, Preprocess
-
     if spec is not None:
         return spec.input, spec.preprocess
-    import onnx
+    from edgecnn.quant.calibration import input_spec_of_onnx
+    from edgecnn.spec import Preprocess
 
-    graph = onnx.load(str(onnx_input), load_external_data=False).graph
-    inits = {i.name for i in graph.initializer}
-    first = next(i for i in graph.input if i.name not in inits)
-    dims = [d.dim_value if d.dim_value > 0 else 1 for d in first.type.tensor_type.shape.dim]
-    layout = "NCL" if len(dims) == 3 else "NCHW"
-    return InputSpec(tuple(dims), layout=layout, name=first.name), (Preprocess(crop=dims[-1]) if layout == "NCHW" else None)
+    input_spec = input_spec_of_onnx(onnx_input)
+    return input_spec, (Preprocess(resize=int(input_spec.shape[-1] * 256 / 224), crop=input_spec.shape[-1])
+                        if input_spec.layout == "NCHW" else None)
 
 
-def _calibration(recipe: Recipe, input_spec, preprocess, override, spec) -> np.ndarray:
+def _calibration(recipe: Recipe, input_spec, preprocess, override) -> np.ndarray:
     from edgecnn.quant.calibration import load_calibration
 
     source = override if override is not None else recipe.data.calib
-    return load_calibration(source, input_spec=input_spec, preprocess=preprocess, size=recipe.data.calib_size, seed=recipe.seed)
+    return load_calibration(source, input_spec, preprocess=preprocess, size=recipe.data.calib_size, seed=recipe.seed)
 
 
-def _eval_data(recipe: Recipe, input_spec, preprocess, override) -> tuple[np.ndarray, np.ndarray] | None:
+def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.ndarray] | None:
     source = override if override is not None else recipe.data.eval
     if source is None:
         return None
-    if isinstance(source, tuple) and len(source) == 2:
-        return np.asarray(source[0], dtype=np.float32), np.asarray(source[1])
-    from edgecnn.evaluate.datasets import load_labelled
+    from edgecnn.evaluate.api import load_eval_data
 
-    return load_labelled(source, input_spec=input_spec, preprocess=preprocess)
+    x, y = load_eval_data(source, model)
+    if y is None:
+        raise InvalidInputError(f"evaluation data {source} has no labels (use an ImageFolder or a .npz with x and y)")
+    return x, y
 
 
 def _run_torch_steps(spec: ModelSpec, steps: list[dict[str, Any]], calib: np.ndarray, recipe: Recipe, report: dict) -> ModelSpec:
@@ -263,63 +277,62 @@ def _run_torch_steps(spec: ModelSpec, steps: list[dict[str, Any]], calib: np.nda
     return spec
 
 
-def _quantize(float_model: Artifact, step: dict[str, Any], target: str, calib: np.ndarray, evaluation, out: Path, report: dict) -> Artifact:
+def _quantize(float_model: Artifact, step: dict[str, Any], target: str, calib: np.ndarray, evaluation, out: Path, report: dict,
+              *, seed: int, threads: int | None) -> Artifact:
     from edgecnn.quant.api import quantize
 
     config = {k: v for k, v in step.items() if k != "type"}
     precision = config.pop("precision", "int8")
     started = time.perf_counter()
-    result = quantize(float_model.path, target=target, precision=precision, calib_data=calib,
-                      out=out / f"model.{precision}.onnx",
-                      eval_data=evaluation, **config)
+    if config.get("op_types"):
+        config["op_types"] = tuple(config["op_types"])
+    result = quantize(float_model.path, target=target, precision=precision, calib_data=calib, calib_size=len(calib),
+                      out=out / f"model.{precision}.onnx", seed=seed, threads=threads,
+                      eval_data=evaluation[0] if evaluation else None, eval_labels=evaluation[1] if evaluation else None, **config)
     report["steps"].append({"type": "quantize", "config": {"precision": precision, **config}, "report": result.report,
                             "seconds": round(time.perf_counter() - started, 3)})
     return result.artifact
 
 
 def _compile(target, baseline: Artifact, optimized: Artifact, recipe: Recipe, out: Path, report: dict):
-    """Make the target's deployable artifact and the two sessions (baseline, optimized) to measure on it."""
-    from edgecnn.runtime import load_session
-
-    threads = recipe.profile.threads
-    sessions: dict[str, Any] = {}
-    deployable = optimized
-    if target.name == "onnxruntime":
-        sessions = {"baseline": load_session(baseline, backend="onnxruntime", threads=threads),
-                    "optimized": load_session(optimized, backend="onnxruntime", threads=threads)}
-    elif target.name == "openvino":
+    """The target's deployable baseline and optimized artifacts, and the device to profile them on (None: cannot here)."""
+    if target.name == "openvino":
         from edgecnn.export.openvino import export_openvino
 
-        base_ir = export_openvino(baseline, out / "openvino" / "baseline.xml")
-        deployable = export_openvino(optimized, out / "openvino" / "model.xml")
-        sessions = {"baseline": load_session(base_ir, backend="openvino", threads=threads, precision="f32"),
-                    "optimized": load_session(deployable, backend="openvino", threads=threads)}
-    elif target.name == "arm":
-        sessions = {"baseline": load_session(baseline, backend="remote", threads=threads, address=recipe.device, token=recipe.token),
-                    "optimized": load_session(optimized, backend="remote", threads=threads, address=recipe.device, token=recipe.token)}
+        return (export_openvino(baseline.path, out / "openvino" / "baseline.xml"),
+                export_openvino(optimized.path, out / "openvino" / "model.xml"), "cpu")
+    if target.name == "arm":
         report["notes"].append(f"measured on the device at {recipe.device} through the edgecnn agent")
-    elif target.name == "tensorrt":
+        return baseline, optimized, recipe.device
+    if target.name == "tensorrt":
         from edgecnn.export.tensorrt import export_tensorrt
 
-        result = export_tensorrt(optimized, out / "tensorrt" / "model.engine")
-        deployable = result.artifact
-        if result.engine_built:
-            base = export_tensorrt(baseline, out / "tensorrt" / "baseline.engine", precision="fp32").artifact
-            sessions = {"baseline": load_session(base, backend="tensorrt"), "optimized": load_session(deployable, backend="tensorrt")}
-        else:
-            report["not_done"] += result.not_done
-    elif target.name == "cuda":
-        try:
-            sessions = {"baseline": load_session(baseline, backend="onnxruntime", device="cuda"),
-                        "optimized": load_session(optimized, backend="onnxruntime", device="cuda")}
-        except DeviceUnavailableError as exc:
-            report["not_done"].append(f"latency on CUDA not measured: {exc}. Run the same command on a machine with an NVIDIA GPU "
-                                      "and onnxruntime-gpu installed.")
-    return sessions, deployable
+        engine = export_tensorrt(optimized.path, out / "tensorrt" / "model.engine", precision=optimized.precision)
+        if engine.provenance.get("engine_built"):
+            base = export_tensorrt(baseline.path, out / "tensorrt" / "baseline.engine", precision="fp32")
+            return base, engine, "cuda"
+        commands = engine.provenance.get("build_commands") or {}
+        report["not_done"].append(f"no TensorRT engine built: {engine.provenance.get('why_not_built')}. The TensorRT-ready QDQ "
+                                  f"ONNX ({engine.path}) passed the explicit-quantization rules check; on the GPU device run: "
+                                  + " | or: ".join(str(c) for c in (commands.values() if isinstance(commands, dict) else commands)))
+        report["not_done"].append("latency on TensorRT not measured (needs the engine on its GPU); fidelity below was "
+                                  "checked with ONNX Runtime on the CPU")
+        return baseline, engine, None
+    if target.name == "cuda":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            report["not_done"].append("latency on CUDA not measured: ONNX Runtime has no CUDA execution provider here "
+                                      "(needs an NVIDIA GPU and `pip install onnxruntime-gpu`); run the same command there")
+            return baseline, optimized, None
+        return baseline, optimized, "cuda"
+    return baseline, optimized, "cpu"
 
 
-def _validate(original, onnx_input, baseline: Artifact, optimized: Artifact, sessions, x: np.ndarray, meaningful: bool) -> dict[str, Any]:
+def _validate(original, baseline: Artifact, deployable: Artifact, optimized: Artifact, target, x: np.ndarray,
+              meaningful: bool, threads: int | None) -> dict[str, Any]:
     """Optimized outputs vs the float reference (PyTorch, or the input ONNX) on real inputs."""
+    from edgecnn.evaluate.api import predict
     from edgecnn.evaluate.metrics import fidelity
     from edgecnn.runtime import load_session
 
@@ -328,64 +341,56 @@ def _validate(original, onnx_input, baseline: Artifact, optimized: Artifact, ses
 
         with torch.no_grad():
             ref = np.concatenate([original.module(torch.from_numpy(x[i:i + 16])).numpy() for i in range(0, len(x), 16)])
+        reference = "pytorch"
     else:
-        ref = _run_batched(load_session(baseline, backend="onnxruntime"), x)
-    runner = sessions.get("optimized")
-    where = getattr(runner, "backend", None)
-    if runner is None:
-        runner, where = load_session(optimized, backend="onnxruntime"), "onnxruntime (CPU, the target runtime is absent here)"
-    out = _run_batched(runner, x)
-    result = fidelity(ref, out)
-    result.update({"samples": int(len(x)), "reference": "pytorch" if original is not None else "input onnx", "runtime": where,
-                   "meaningful": meaningful})
+        ref, reference = predict(load_session(baseline, backend="onnxruntime", threads=threads), x), "input onnx (fp32)"
+    if deployable.format == "openvino":
+        session, where = load_session(deployable, backend="openvino", threads=threads), "openvino"
+    else:  # remote devices, TensorRT and CUDA are checked with ONNX Runtime here; U8S8 is bit-exact across x86/aarch64
+        session = load_session(optimized, backend="onnxruntime", threads=threads)
+        where = "onnxruntime" if target.name == "onnxruntime" else "onnxruntime on this CPU (the target runtime is elsewhere)"
+    result = fidelity(ref, predict(session, x))
+    result.update({"reference": reference, "runtime": where, "meaningful": meaningful})
     if not meaningful:
         result["reason"] = "random weights: near-flat outputs make agreement meaningless"
     return result
 
 
-def _run_batched(session, x: np.ndarray) -> np.ndarray:
-    """Run sample by sample: exported models have a fixed batch of 1 unless exported with a dynamic batch."""
-    return np.concatenate([session.run(x[i:i + 1])[0] for i in range(len(x))])
-
-
-def _evaluate(sessions, evaluation, weights, artifacts, optimized) -> dict[str, Any]:
+def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> dict[str, Any]:
     if evaluation is None:
-        reason = "no labelled eval data given (--eval-data)"
+        reason = "no labelled data (--eval-data)"
         return {"baseline": {"top1": None, "reason": reason}, "optimized": {"top1": None, "reason": reason}}
-    from edgecnn.evaluate.metrics import accuracy
-    from edgecnn.runtime import load_session
+    from edgecnn.evaluate.api import evaluate
 
     x, y = evaluation
     out = {}
-    for role, art in (("baseline", artifacts["baseline"]), ("optimized", optimized)):
-        session = sessions.get(role) or load_session(art, backend="onnxruntime")
-        out[role] = accuracy(_run_batched(session, x), y)
+    for role, art in (("baseline", baseline), ("optimized", optimized)):
+        out[role] = evaluate(art, x, labels=y)["accuracy"]
         if weights == "random":
             out[role]["reason"] = "random weights: not meaningful"
     return out
 
 
-def _profile(sessions: dict[str, Any], calib: np.ndarray, recipe: Recipe) -> dict[str, Any]:
-    if not sessions.get("optimized"):
-        return {}
-    from edgecnn.profile.timing import TimingProtocol, compare_interleaved
+def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib: np.ndarray, recipe: Recipe):
+    from edgecnn.profile.api import profile
+    from edgecnn.profile.timing import TimingProtocol
 
     p = recipe.profile
     protocol = TimingProtocol(warmup=p.warmup, min_iters=p.min_iters, min_seconds=p.min_seconds, rounds=p.rounds)
     x = np.ascontiguousarray(calib[: p.batch])
-    return compare_interleaved({"baseline": sessions["baseline"], "optimized": sessions["optimized"]}, x, protocol)
+    profile_target = "onnxruntime" if target.name == "cuda" else target.name
+    return profile(optimized, target=profile_target, baseline=baseline, protocol=protocol, threads=p.threads, inputs=x,
+                   device=device, token=recipe.token)
 
 
-def _side(artifact: Artifact, stats, session, accuracy, spec) -> dict[str, Any]:
+def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -> dict[str, Any]:
     from edgecnn.analysis.summary import count_params_macs
 
     params, macs = count_params_macs(spec) if spec is not None else (None, None)
     side: dict[str, Any] = {"latency_ms": None, "throughput": None, "times_ms": None, "memory": None}
-    if stats is not None:
-        side.update(stats.to_dict())
-    side.update({"backend": getattr(session, "backend", None), "session": session.describe() if session else None,
-                 "precision": artifact.precision, "format": artifact.format, "size_bytes": artifact.bytes,
-                 "params": params, "macs": macs, "accuracy": accuracy})
+    side.update(profiled or {})
+    side.update({"backend": (side.get("session") or {}).get("backend"), "precision": artifact.precision, "format": artifact.format,
+                 "size_bytes": artifact.bytes, "params": params, "macs": macs, "accuracy": accuracy})
     return side
 
 
@@ -434,8 +439,14 @@ def _gate(name: str, threshold: float, value: float | None, passed: bool | None,
     return {"name": name, "threshold": threshold, "value": value, "passed": passed, "reason": reason}
 
 
-def _bundle(deployable: Artifact, optimized: Artifact, spec: ModelSpec | None, out: Path, report: dict) -> Artifact:
+def _bundle(deployable: Artifact, optimized: Artifact, spec: ModelSpec | None, out: Path) -> dict[str, Any]:
+    """A device bundle of what runs on the target (an ONNX or OpenVINO model; engines are built on the device)."""
     from edgecnn.bundle.writer import write_bundle
+    from edgecnn.fileio import sha256_file
 
     portable = deployable if deployable.format in ("onnx", "openvino") else optimized
-    return write_bundle([portable], out / "bundle", spec=spec)
+    path = write_bundle([portable], out / "bundle", spec=spec)
+    manifest = path / "manifest.json"
+    return {"role": "bundle", "path": str(path), "format": "bundle", "precision": portable.precision, "target": portable.target,
+            "sha256": sha256_file(manifest) if manifest.exists() else None,
+            "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}

@@ -18,9 +18,11 @@ class QuantizeStep:
     equalize: bool = False
     bias_correction: bool = False
     max_accuracy_drop: float | None = None
+    min_agreement: float | None = None
+    sensitivity: bool = False
     op_types: list[str] | None = None
     check_latency: bool = True
-    keep_io_fp32: bool = True
+    keep_io_types: bool = True
 
 
 @dataclass(frozen=True)

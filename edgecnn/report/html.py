@@ -30,10 +30,11 @@ def latency_plot(report: dict[str, Any]) -> str | None:
     b, o = report.get("baseline") or {}, report.get("optimized") or {}
     if not b.get("times_ms") or not o.get("times_ms"):
         return None
-    from edgecnn.profile.plots import latency_figure
+    from edgecnn.profile.plots import latency_plot_data_uri
 
-    return _png(latency_figure({"float baseline": b["times_ms"], "optimized": o["times_ms"]},
-                               title=f"Latency per inference on {o.get('backend', report['target'])}"))
+    uri = latency_plot_data_uri({"float baseline": b["times_ms"], "optimized": o["times_ms"]},
+                                title=f"Latency per inference on {o.get('backend') or report['target']}")
+    return f'<img alt="latency distribution" src="{uri}">'
 
 
 def sensitivity_plot(report: dict[str, Any]) -> str | None:
