@@ -123,7 +123,10 @@ def _io_of(path: Path, art: Artifact) -> tuple[list[dict[str, Any]], list[dict[s
     if art.format == "onnx":
         import onnx
 
-        model = onnx.load(str(path), load_external_data=False)
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf DecodeError and friends
+            raise InvalidInputError(f"{art.path} is not a readable ONNX model: {str(exc).splitlines()[0][:200]}") from None
         init = {t.name for t in model.graph.initializer}
         return ([_onnx_value(v) for v in model.graph.input if v.name not in init], [_onnx_value(v) for v in model.graph.output])
     if art.format == "openvino":

@@ -1,0 +1,160 @@
+"""Deployment bundles: manifest contents, loading and predicting, integrity and zip safety, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+
+import edgecnn
+from edgecnn.artifact import Artifact
+from edgecnn.bundle.manifest import BundleIntegrityError
+from edgecnn.errors import InvalidInputError
+from edgecnn.fileio import sha256_file
+from edgecnn.runtime import load_session
+
+X = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
+
+
+def test_manifest_describes_everything_a_device_needs(lenet_spec, lenet_artifact, tmp_path):
+    import onnxruntime
+
+    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["artifacts"][0]
+    assert manifest["format"] == "edgecnn-bundle" and manifest["edgecnn_version"] == edgecnn.__version__
+    assert manifest["labels"] == [str(i) for i in range(10)]
+    assert manifest["preprocess"]["grayscale"] is True and manifest["preprocess"]["crop"] == 32
+    assert entry["file"] == "models/lenet.onnx" and entry["format"] == "onnx" and entry["precision"] == "fp32"
+    assert entry["runtime"] == {"name": "onnxruntime", "version": onnxruntime.__version__}
+    assert entry["inputs"] == [{"name": "input", "shape": [1, 1, 32, 32], "dtype": "float32", "layout": "NCHW"}]
+    assert entry["outputs"] == [{"name": "logits", "shape": [1, 10], "dtype": "float32"}]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert sorted(manifest["files"]) == files == ["README.md", "models/lenet.onnx"]
+    assert all(manifest["files"][f] == sha256_file(out / f) for f in files)
+    assert "edgecnn.bundle" in (out / "README.md").read_text()
+
+
+def test_loaded_bundle_predicts_like_the_artifact_from_arrays_and_images(lenet_spec, lenet_artifact, tmp_path):
+    from PIL import Image
+
+    predictor = edgecnn.bundle.load(edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec))
+    expected = np.concatenate([load_session(lenet_artifact).run(X[i:i + 1])[0] for i in range(2)])
+    np.testing.assert_allclose(predictor.predict(X), expected, rtol=1e-5, atol=1e-6)  # batch 2 on a batch-1 model
+    image = (np.random.default_rng(2).random((40, 48, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "img.png")
+    from_file, from_array = predictor.predict(str(tmp_path / "img.png")), predictor.predict(image)
+    np.testing.assert_allclose(from_file, from_array, rtol=1e-5, atol=1e-5)
+    top = predictor.classify(image, top_k=3)[0]
+    assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] and top[0][0] == str(int(from_array.argmax()))
+
+
+def test_zip_bundle_loads(lenet_spec, lenet_artifact, tmp_path):
+    out = edgecnn.bundle([lenet_artifact], tmp_path / "b", spec=lenet_spec, zip=True)
+    assert out.suffix == ".zip" and zipfile.is_zipfile(out)
+    assert sorted(zipfile.ZipFile(out).namelist()) == ["README.md", "manifest.json", "models/lenet.onnx"]
+    assert edgecnn.bundle.load(out).predict(X[:1]).shape == (1, 10)
+
+
+def test_corrupted_file_fails_the_sha256_check(lenet_spec, lenet_artifact, tmp_path):
+    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+    model = out / "models" / "lenet.onnx"
+    data = bytearray(model.read_bytes())
+    data[-10] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match=r"sha256 mismatch for models/lenet.onnx: the file is corrupted"):
+        edgecnn.bundle.load(out)
+
+
+@pytest.mark.parametrize("bad_name", ["../evil.txt", "/tmp/evil.txt", "models/../../evil.txt"])
+def test_zip_with_unsafe_paths_is_refused(lenet_spec, lenet_artifact, tmp_path, bad_name):
+    good = edgecnn.bundle(lenet_artifact, tmp_path / "b.zip", spec=lenet_spec)
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr(zipfile.ZipInfo(bad_name), b"pwned")
+    with pytest.raises(BundleIntegrityError, match="unsafe path in bundle"):
+        edgecnn.bundle.load(bad)
+    assert not (tmp_path.parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_older_runtime_than_the_bundle_was_made_with_is_refused(lenet_spec, lenet_artifact, tmp_path):
+    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["artifacts"][0]["runtime"]["version"] = "999.1.0"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match=r"onnxruntime .* is older than the 999.1.0 this bundle was made"):
+        edgecnn.bundle.load(out)
+    assert edgecnn.bundle.load(out, check_runtime=False).predict(X[:1]).shape == (1, 10)
+
+
+def test_failed_write_keeps_the_earlier_bundle(lenet_spec, lenet_artifact, tmp_path):
+    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+    before = (out / "manifest.json").read_text()
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"garbage that is not ONNX")
+    with pytest.raises(InvalidInputError, match="broken.onnx is not a readable ONNX model"):
+        edgecnn.bundle([lenet_artifact, Artifact(path=broken, format="onnx")], out, spec=lenet_spec)
+    assert (out / "manifest.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "broken.onnx"]
+    edgecnn.bundle.load(out)
+
+
+def test_bad_inputs_are_user_errors(lenet_spec, lenet_artifact, tmp_path):
+    with pytest.raises(InvalidInputError, match="bundle not found"):
+        edgecnn.bundle.load(tmp_path / "nothing")
+    with pytest.raises(InvalidInputError, match="nothing to bundle"):
+        edgecnn.bundle([], tmp_path / "b")
+    predictor = edgecnn.bundle.load(edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec))
+    with pytest.raises(InvalidInputError, match="no artifact named 'x'"):
+        edgecnn.bundle.load(tmp_path / "b", artifact="x")
+    with pytest.raises(InvalidInputError, match="cannot make a model input"):
+        predictor.predict(np.zeros((1, 2, 3, 4, 5), np.float32))
+
+
+TORCH_FREE = textwrap.dedent("""
+    import sys
+    sys.modules["torch"] = None  # any `import torch` now raises ImportError
+    import numpy as np
+    import edgecnn.bundle
+    predictor = edgecnn.bundle.load(sys.argv[1])
+    x = np.load(sys.argv[2])
+    np.save(sys.argv[3], predictor.predict(x))
+    assert sys.modules["torch"] is None, "torch was imported"
+    print(predictor.runtime["backend"])
+""")
+
+
+def _predict_torch_free(bundle, x, tmp_path):
+    np.save(tmp_path / "x.npy", x)
+    script = tmp_path / "device.py"
+    script.write_text(TORCH_FREE)
+    run = subprocess.run([sys.executable, str(script), str(bundle), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.strip(), np.load(tmp_path / "y.npy")
+
+
+def test_loader_predicts_in_a_process_where_torch_cannot_be_imported(lenet_spec, lenet_artifact, tmp_path):
+    out = edgecnn.bundle(lenet_artifact, tmp_path / "b.zip", spec=lenet_spec)
+    backend, y = _predict_torch_free(out, X, tmp_path)
+    assert backend == "onnxruntime"
+    np.testing.assert_allclose(y, load_session(lenet_spec).run(X)[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.openvino
+def test_openvino_bundle_predicts_without_torch(lenet_spec, lenet_artifact, tmp_path):
+    ir = edgecnn.export(lenet_artifact.path, target="openvino", out=tmp_path / "ov" / "lenet.xml", check=False)
+    out = edgecnn.bundle(ir, tmp_path / "b", spec=lenet_spec)
+    assert sorted(json.loads((out / "manifest.json").read_text())["files"]) == ["README.md", "models/lenet.bin", "models/lenet.xml"]
+    backend, y = _predict_torch_free(out, X, tmp_path)
+    assert backend == "openvino"
+    np.testing.assert_allclose(y, load_session(lenet_spec).run(X)[0], rtol=1e-4, atol=1e-5)
+    shutil.rmtree(tmp_path / "ov")

@@ -1,0 +1,22 @@
+"""A small untrained LeNet and its ONNX export, shared by the backend tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def lenet_spec():
+    import torch
+
+    from edgecnn.zoo.loader import load_model
+
+    torch.manual_seed(0)
+    return load_model("lenet5", weights="random")
+
+
+@pytest.fixture(scope="session")
+def lenet_file(lenet_spec, tmp_path_factory):
+    from edgecnn.export.onnx import export_onnx
+
+    return export_onnx(lenet_spec, tmp_path_factory.mktemp("rt") / "lenet.onnx", dynamic_batch=True, check=False)
