@@ -196,7 +196,8 @@ def _interleave_rounds(timers: dict[str, Callable[[TimingProtocol], LatencyStats
 
 def profile(artifact: Any, *, target: str | None = None, baseline: Any = None, protocol: TimingProtocol = TimingProtocol(),
             threads: int | None = None, batch: int = 1, inputs: "np.ndarray | dict[str, np.ndarray] | None" = None,
-            device: str | None = None, token: str | None = None, roofline: bool = True, channels_last: bool = False) -> ProfileResult:
+            device: str | None = None, token: str | None = None, precision: str | None = None, roofline: bool = True,
+            channels_last: bool = False) -> ProfileResult:
     """Profile `artifact` on `target` (inferred from the artifact when omitted), against `baseline` when given.
 
     artifact / baseline: an Artifact, a model file path, or a ModelSpec (PyTorch eager). Without
@@ -204,6 +205,8 @@ def profile(artifact: Any, *, target: str | None = None, baseline: Any = None, p
     threads: CPU threads (default: all physical cores), reported. inputs: real data (array or dict);
     default a seeded random batch of the model's input shape with `batch` items.
     device: "cpu", "cuda[:i]", or "tcp://host:port" for a device running `edgecnn agent serve` (needs `token`).
+    precision: the optimized session's runtime precision (PyTorch "fp16"/"bf16" on CUDA, OpenVINO "bf16"/"auto");
+    the baseline always runs fp32. channels_last: NHWC memory format for PyTorch on CUDA.
     """
     from edgecnn.profile.environment import fingerprint, physical_cores
     from edgecnn.profile.memory import file_bytes, weight_bytes
@@ -228,8 +231,8 @@ def profile(artifact: Any, *, target: str | None = None, baseline: Any = None, p
         try:
             for role, m in roles.items():
                 # a float baseline on OpenVINO must state f32: OpenVINO would otherwise pick bf16 on some CPUs
-                precision = "fp32" if role == "baseline" and backend == "openvino" else None
-                sessions[role], memory[role] = _load(m, backend, device, threads, precision, extra)
+                role_precision = precision if role == "optimized" else ("fp32" if backend == "openvino" else None)
+                sessions[role], memory[role] = _load(m, backend, device, threads, role_precision, extra)
                 memory[role].update({"file_bytes": file_bytes(m.path) if getattr(m, "path", None) else None,
                                      "weight_bytes": weight_bytes(m)})
             x = inputs if inputs is not None else _random_inputs(sessions["optimized"], model, batch)
