@@ -37,6 +37,11 @@ _API: dict[str, str] = {
     "load_recipe": "edgecnn.pipeline.recipe:load_recipe",
     "prune": "edgecnn.passes.prune:prune",
     "sparsify": "edgecnn.passes.sparsify:sparsify",
+    "load_suite": "edgecnn.bench.suite:load_suite",
+    "run_suite": "edgecnn.bench.runner:run_suite",
+    "load_bench_results": "edgecnn.bench.results:load_results",
+    "compare_bench_results": "edgecnn.bench.compare:compare_results",
+    "ab_compare": "edgecnn.bench.ab:ab_compare",
 }
 
 __all__ = sorted(_API) + ["__version__"]
