@@ -69,7 +69,7 @@ def _check_not_empty(name: str, type_: str, geometry: Geometry, x: torch.Tensor)
         window = f"k={_fmt(geometry.kernel)} s={_fmt(geometry.stride)} p={_fmt(geometry.padding)} d={_fmt(geometry.dilation)}"
         raise InvalidInputError(
             f"input too small: layer '{name}' ({type_}, {window}) receives a {'x'.join(map(str, spatial))} feature map "
-            f"and its output would be {'x'.join(map(str, expected))} (empty); use a larger input size"
+            f"and its output would be {'x'.join(str(max(v, 0)) for v in expected)} (empty); use a larger input size"
         )
     return expected
 
@@ -128,6 +128,8 @@ class _Recorder(fx.Interpreter):
     def __init__(self, gm: fx.GraphModule) -> None:
         # keep every value alive so storage addresses are never reused (aliasing is read from them)
         super().__init__(gm, garbage_collect_values=False)
+        # errors propagate as raised: fx would append node dumps to the message and load torch._dynamo's logging
+        self.extra_traceback = False
         self.calls: list[Call] = []
         self.fields: dict[fx.Node, Field] = {}
         self.label: dict[fx.Node, str] = {}

@@ -11,6 +11,7 @@ def register(app: typer.Typer) -> None:
     @app.command("models")
     def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """List the model zoo."""
+        from rich.console import Console
         from rich.table import Table
 
         from edgecnn.analysis.summary import count_params_macs
@@ -19,8 +20,7 @@ def register(app: typer.Typer) -> None:
 
         rows = []
         for entry in list_models():
-            spec = load_model(entry.name, weights="random")
-            params, macs = count_params_macs(spec)
+            params, macs = count_params_macs(load_model(entry.name, weights="random"))
             rows.append({"name": entry.name, "family": entry.family, "params": params, "macs": macs,
                          "input": list(entry.input_shape[1:]), "source": entry.source})
         if as_json:
@@ -28,8 +28,17 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title="edgecnn model zoo")
         for col in ("name", "family", "params", "MACs", "default input", "source"):
-            table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+            table.add_column(col, justify="right" if col in ("params", "MACs") else "left", no_wrap=True)
         for r in rows:
-            table.add_row(r["name"], r["family"], f"{r['params'] / 1e6:.2f}M", f"{r['macs'] / 1e9:.3f}G",
+            table.add_row(r["name"], r["family"], _count(r["params"]), _count(r["macs"]),
                           "x".join(map(str, r["input"])), r["source"])
-        console.print(table)
+        # piped output has no terminal width: do not squash the table to rich's default 80 columns
+        (console if console.is_terminal else Console(width=120)).print(table)
+
+
+def _count(n: int) -> str:
+    """3 significant-ish digits with a K/M/G suffix (LeNet's 0.4M MACs would read 0.000G otherwise)."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= scale:
+            return f"{n / scale:.3f}{suffix}" if scale == 1e9 else f"{n / scale:.2f}{suffix}"
+    return str(n)

@@ -1,0 +1,151 @@
+"""The real CLI entry point (`edgecnn.cli.main.run`: exit codes, one-line errors) for inspect and models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgecnn.cli.main import run
+
+
+def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """Run `edgecnn ARGS` in-process through the console-script function; (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["edgecnn", *args])
+    code = 0
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _user_error(code: int, err: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert err.startswith("error:")
+
+
+def test_inspect_prints_a_table_and_totals(capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "inspect", "smallcnn")
+    assert code == 0, err
+    assert "stem.0" in out and "block.conv2" in out and "AdaptiveAvgPool2d" in out
+    assert "94,122" in out and "peak activations" in out and "all window layers match the formula" in out
+
+
+def test_inspect_json_follows_the_schema(capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "inspect", "smallcnn", "--input-size", "48", "40", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["schema_version"] == 1 and data["input"]["shape"] == [1, 3, 48, 40]
+    assert data["totals"]["params"] == 94122 and data["mismatches"] == []
+    assert data["layers"][0]["output_shape"] == [1, 32, 48, 40]
+
+
+def test_inspect_1d_model_with_input_length(capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "inspect", "tcn1d", "--input-length", "64", "--json")
+    assert code == 0, err
+    assert json.loads(out)["input"]["shape"] == [1, 1, 64]
+
+
+def test_unknown_model_lists_close_matches(capsys, monkeypatch):
+    code, _, err = cli(capsys, monkeypatch, "inspect", "resnet_50")
+    _user_error(code, err)
+    assert "unknown model 'resnet_50'" in err and "Did you mean: resnet50" in err
+
+
+def test_corrupt_weights_file(capsys, monkeypatch, tmp_path):
+    bad = tmp_path / "model.pth"
+    bad.write_bytes(b"\x80\x02garbage" * 50)
+    code, _, err = cli(capsys, monkeypatch, "inspect", "smallcnn", "--weights", str(bad))
+    _user_error(code, err)
+    assert "corrupt or not a PyTorch state dict" in err
+
+
+def test_state_dict_for_the_wrong_architecture_names_the_keys(capsys, monkeypatch, tmp_path):
+    import torch
+
+    from edgecnn.zoo import load_model
+
+    path = tmp_path / "lenet.pth"
+    torch.save(load_model("lenet5", weights="random").module.state_dict(), path)
+    code, _, err = cli(capsys, monkeypatch, "inspect", str(path), "--arch", "smallcnn")
+    _user_error(code, err)
+    assert "missing keys: stem.0.weight" in err and "unexpected keys: features.0.weight" in err
+
+
+def test_impossible_input_size_names_the_layer(capsys, monkeypatch):
+    code, _, err = cli(capsys, monkeypatch, "inspect", "lenet5", "--input-size", "8", "8")
+    _user_error(code, err)
+    assert "layer 'features.3' (Conv2d" in err and "(empty)" in err
+
+
+@pytest.mark.parametrize("args", [
+    ("smallcnn", "--input-size", "32", "32", "--input-shape", "1", "3", "32", "32"),
+    ("smallcnn", "--input-length", "32"),
+    ("tcn1d", "--input-size", "32", "32"),
+    ("smallcnn", "--input-shape", "1", "1", "32", "32"),  # wrong channel count
+])
+def test_inconsistent_input_options(capsys, monkeypatch, args):
+    code, _, err = cli(capsys, monkeypatch, "inspect", *args)
+    _user_error(code, err)
+
+
+def test_models_json(capsys, monkeypatch):
+    from edgecnn import zoo
+
+    # two entries keep this fast; the full list is exercised by the slow test below
+    monkeypatch.setattr(zoo, "list_models", lambda: [zoo.MODELS.get("smallcnn"), zoo.MODELS.get("tcn1d")])
+    code, out, err = cli(capsys, monkeypatch, "models", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows[0] == {"name": "smallcnn", "family": "reference", "params": 94122, "macs": 10322560,
+                       "input": [3, 32, 32], "source": "edgecnn"}
+    assert rows[1]["input"] == [1, 128]
+
+
+def _script() -> Path:
+    path = Path(sys.executable).with_name("edgecnn")
+    if not path.exists():
+        pytest.skip("the edgecnn console script is not installed next to this Python")
+    return path
+
+
+@pytest.mark.slow
+def test_models_table_lists_the_whole_zoo():
+    proc = subprocess.run([str(_script()), "models", "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["resnet50"]["params"] == 25557032 and round(rows["resnet50"]["macs"] / 1e9, 2) == 4.09
+    assert rows["mobilenet_v2"]["params"] == 3504872 and round(rows["mobilenet_v2"]["macs"] / 1e9, 2) == 0.30
+
+
+def test_console_script_unknown_model_exits_2_without_traceback():
+    proc = subprocess.run([str(_script()), "inspect", "mobilenet_v9"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "Did you mean: mobilenet_v2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+HEAVY = ("torch", "torchvision", "openvino", "nncf", "tensorrt", "onnxruntime")
+_PROBE = """
+import sys
+{setup}
+print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("setup", [
+    "import edgecnn",
+    "import edgecnn.zoo, edgecnn.analysis.inspect, edgecnn.analysis.summary",
+    "sys.argv = ['edgecnn', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
+    "sys.argv = ['edgecnn', 'inspect', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
+])
+def test_import_and_help_stay_light(setup):
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(setup=setup, heavy=HEAVY)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    imported = next(line for line in proc.stdout.splitlines() if line.startswith("HEAVY=")).removeprefix("HEAVY=")
+    assert imported == "", f"{setup!r} imported {imported}"
