@@ -131,15 +131,15 @@ class _Connection:
             return True
         try:
             with self.agent.busy:
-                result = handler(msg)
-            self._reply({"ok": True, **result})
+                reply = {"ok": True, **handler(msg)}
         except P.ProtocolError as exc:
-            self._reply(P.error_reply("malformed", str(exc)))
+            reply = P.error_reply("malformed", str(exc))
         except UserError as exc:
-            self._reply(P.error_reply("user", str(exc)))
+            reply = P.error_reply("user", str(exc))
         except Exception as exc:  # a failing model must not take the agent down
             log.exception("request %s failed", kind)
-            self._reply(P.error_reply("internal", f"{type(exc).__name__}: {str(exc)[:500]}"))
+            reply = P.error_reply("internal", f"{type(exc).__name__}: {str(exc)[:500]}")
+        self._reply(reply)
         return True
 
     def _hello(self) -> dict[str, Any]:

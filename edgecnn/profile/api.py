@@ -144,6 +144,7 @@ def _baseline_for(model: Any, baseline: Any, backend: str, workdir: Path) -> Any
 
         log.info("exporting the PyTorch baseline to ONNX so it runs on %s like the optimized artifact", backend)
         baseline = export_onnx(baseline, workdir / "baseline_fp32.onnx", check=False)
+        baseline.provenance["note"] = "exported from the PyTorch baseline for this profile only (temporary file)"
     return baseline
 
 
@@ -156,10 +157,27 @@ def _random_inputs(session: Any, model: Any, batch: int, seed: int = 0) -> np.nd
         shape = list(model.input.shape)
     elif getattr(model, "inputs", None):
         shape = [d if isinstance(d, int) else 1 for d in model.inputs[0].get("shape", [])]
+    elif getattr(model, "path", None):
+        shape = _shape_from_file(Path(model.path))
     if not shape:
         raise InvalidInputError("cannot tell the model's input shape: pass inputs= (an array of the right shape)")
     shape[0] = batch
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _shape_from_file(path: Path) -> list[int] | None:
+    """First input's shape read from an ONNX or OpenVINO IR file (dynamic dimensions become 1)."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+        return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in dims]
+    if path.suffix == ".xml":
+        from edgecnn.errors import require
+
+        ov = require("openvino", extra="openvino")
+        return [d.get_length() if d.is_static else 1 for d in ov.Core().read_model(str(path)).inputs[0].get_partial_shape()]
+    return None
 
 
 def _load(model: Any, backend: str, device: str, threads: int | None, precision: str | None, extra: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
