@@ -131,7 +131,8 @@ def inspect_model(model: "ModelSpec | nn.Module | str", *, input_shape: tuple[in
     module = spec.module
     params = sum(p.numel() for p in module.parameters())
     weight_bytes = {k: params * v for k, v in BYTES_PER_WEIGHT.items()}
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    device = next((t.device for t in (*module.parameters(), *module.buffers())), torch.device("cpu"))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
     with analysis_mode(module):
         if isinstance(module, torch.jit.ScriptModule):
             return _opaque(spec, module, x, input_spec, Totals(params, None, None, weight_bytes))

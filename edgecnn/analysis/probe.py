@@ -36,7 +36,8 @@ def run_forward(module: "nn.Module", shape: tuple[int, ...], *, seed: int = 0) -
     """Forward a random tensor of `shape` through `module` in analysis mode."""
     import torch
 
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    device = next((t.device for t in (*module.parameters(), *module.buffers())), torch.device("cpu"))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device)
     with analysis_mode(module):
         try:
             return module(x)

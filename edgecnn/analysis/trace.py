@@ -74,6 +74,13 @@ def _check_not_empty(name: str, type_: str, geometry: Geometry, x: torch.Tensor)
     return expected
 
 
+def _for_input(geometry: Geometry | None, x: torch.Tensor | None) -> Geometry | None:
+    """The geometry as shown for this input (adaptive pooling becomes its equivalent fixed window)."""
+    if geometry is None or x is None or geometry.ndim != x.dim() - 2:
+        return geometry
+    return geometry.with_input(tuple(x.shape[2:]))
+
+
 def _fmt(values: Iterable) -> str:
     values = tuple(values)
     return str(values[0]) if values and len(set(values)) == 1 else "x".join(map(str, values)) or "-"
@@ -188,7 +195,7 @@ class _Recorder(fx.Interpreter):
         self.calls.append(Call(
             name=name, type=type_, inputs=[self.label[p] for p in producers],
             input_shapes=[tuple(self.env[p].shape) for p in producers if isinstance(self.env[p], torch.Tensor)],
-            output_shape=tuple(outs[0].shape), geometry=geometry.with_input(tuple(x.shape[2:])) if geometry and x is not None and geometry.ndim == x.dim() - 2 else geometry,
+            output_shape=tuple(outs[0].shape), geometry=_for_input(geometry, x),
             expected_spatial=expected, field=self.fields.get(n), params=params, macs=macs,
         ))
         return result
@@ -254,7 +261,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
             calls.append(Call(
                 name=name, type=type(mod).__name__, inputs=[k for k, _ in known],
                 input_shapes=[tuple(t.shape) for t in ins], output_shape=tuple(outs[0].shape),
-                geometry=geometry.with_input(tuple(inp.shape[2:])) if geometry and inp is not None and geometry.ndim == inp.dim() - 2 else geometry,
+                geometry=_for_input(geometry, inp),
                 expected_spatial=expected_of.pop(id(mod), None), field=new_field, params=params,
                 macs=layer_macs(mod, tuple(inp.shape), tuple(outs[0].shape)) if inp is not None else 0,
             ))
