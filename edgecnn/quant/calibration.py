@@ -57,12 +57,12 @@ def load_calibration(
         return default_calibration(input_spec, pre, size=size, seed=seed)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if not path.exists():
+            raise InvalidInputError(f"calibration data not found: {path}")
         if path.is_dir():
             return load_image_folder(path, input_spec, preprocess=pre, size=size, seed=seed).x
         if path.suffix.lower() in (".npy", ".npz"):
             return _subsample(check_shape(read_array_file(path), input_spec, what=str(path)), size, seed)
-        if not path.exists():
-            raise InvalidInputError(f"calibration data not found: {path}")
         raise InvalidInputError(f"calibration data must be a folder of images or a .npy/.npz file, got {path}")
     if isinstance(source, np.ndarray):
         return _subsample(check_shape(source, input_spec, what="the calibration array"), size, seed)

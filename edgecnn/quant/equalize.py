@@ -41,16 +41,16 @@ def equalize(model: Any, config: EqualizeConfig = EqualizeConfig()) -> tuple[Any
     for _ in range(config.iterations):
         for conv1, conv2, _act in pairs:
             _equalize_pair(conv1, conv2, weights)
-    for conv1, conv2, act in pairs:
-        if act is not None and act.op_type == "Clip":
-            _clip_to_relu(act)
+    relu6 = [act for _, _, act in pairs if act is not None and act.op_type == "Clip"]
+    for act in relu6:
+        _clip_to_relu(act)
     touched = {n for c1, c2, _ in pairs for n in (*c1.input[1:3], c2.input[1])}
     for name in touched:
         inits[name].CopyFrom(numpy_helper.from_array(weights[name], name))
     return model, {
         "pairs": len(pairs),
         "skipped_relu6_pairs": clipped,
-        "relu6_replaced": sum(1 for _, _, a in pairs if a is not None and a.op_type == "Clip"),
+        "relu6_replaced": len(relu6),
         "median_channel_range_spread": {"before": spread_before, "after": _median_spread(pairs, weights)},
     }
 

@@ -26,8 +26,28 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path, *, keep_io_types: 
         converted = convert_float_to_float16(model, keep_io_types=keep_io_types, op_block_list=op_block_list)
     except (ValueError, AssertionError) as exc:  # the converter validates with asserts
         raise InvalidInputError(f"cannot convert {fp32_path} to fp16: {exc}") from None
+    _topological_sort(converted.graph)  # the converter appends its IO Casts at the end of the node list
     onnx.checker.check_model(converted)
     onnx.save(converted, str(out_path))
     fp16_inits = sum(t.data_type == onnx.TensorProto.FLOAT16 for t in converted.graph.initializer)
     return {"keep_io_types": keep_io_types, "fp16_initializers": fp16_inits,
             "casts": sum(n.op_type == "Cast" for n in converted.graph.node)}
+
+
+def _topological_sort(graph: Any) -> None:
+    """Reorder graph.node so every node comes after the producers of its inputs (Kahn's algorithm, stable)."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise InvalidInputError("the fp16 graph has a cycle or an input nothing produces")
+        for node in ready:
+            available.update(node.output)
+        ordered += ready
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)

@@ -243,7 +243,8 @@ def count_qdq(path: str | Path) -> dict[str, int]:
         "quantize_linear": sum(n.op_type == "QuantizeLinear" for n in model.graph.node),
         "dequantize_linear": sum(n.op_type == "DequantizeLinear" for n in model.graph.node),
         "compute_nodes": len(compute),
-        "compute_nodes_int8": sum(bool(n.input) and n.input[0] in dq_outputs for n in compute),
+        # int8 when both the activation and the weight arrive through DequantizeLinear (ORT then fuses an int8 kernel)
+        "compute_nodes_int8": sum(len(n.input) > 1 and n.input[0] in dq_outputs and n.input[1] in dq_outputs for n in compute),
     }
 
 
