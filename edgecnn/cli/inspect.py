@@ -83,8 +83,9 @@ def _print(result) -> None:
             _dims(layer.receptive_field), _dims(layer.jump),
             f"{layer.params:,}" if layer.params else "", f"{layer.macs / 1e6:,.2f}M" if layer.macs else "",
         )
-    # piped output has no terminal width: print the table unsquashed rather than at rich's default 80 columns
-    (console if console.is_terminal else Console(width=180)).print(table)
+    if result.layers:  # an opaque (TorchScript) model has totals only
+        # piped output has no terminal width: print the table unsquashed rather than at rich's default 80 columns
+        (console if console.is_terminal else Console(width=180)).print(table)
     totals = result.totals
     lines = [f"params            {totals.params:,} ({totals.params / 1e6:.2f}M)"]
     if totals.macs is not None:

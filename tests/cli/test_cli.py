@@ -84,6 +84,30 @@ def test_impossible_input_size_names_the_layer(capsys, monkeypatch):
     assert "layer 'features.3' (Conv2d" in err and "(empty)" in err
 
 
+def test_inspect_a_factory_path_and_a_torchscript_file(capsys, monkeypatch, tmp_path):
+    import torch
+
+    code, out, err = cli(capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5", "--input-shape", "1", "1", "32", "32", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["model"]["source"] == "factory:edgecnn.zoo.small:LeNet5" and data["totals"]["params"] == 61706
+
+    from edgecnn.zoo import load_model
+
+    spec = load_model("lenet5", weights="random")
+    path = tmp_path / "lenet.pt"
+    torch.jit.save(torch.jit.trace(spec.module, spec.example_input()), str(path))
+    code, out, err = cli(capsys, monkeypatch, "inspect", str(path), "--input-shape", "1", "1", "32", "32")
+    assert code == 0, err
+    assert "61,706" in out and "traced with       opaque" in out and "TorchScript model" in out
+
+
+def test_factory_without_an_input_shape_says_what_to_give(capsys, monkeypatch):
+    code, _, err = cli(capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5")
+    _user_error(code, err)
+    assert "--input-shape" in err
+
+
 @pytest.mark.parametrize("args", [
     ("smallcnn", "--input-size", "32", "32", "--input-shape", "1", "3", "32", "32"),
     ("smallcnn", "--input-length", "32"),
