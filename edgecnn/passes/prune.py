@@ -114,9 +114,8 @@ class Prune(Pass):
             _prepare_importance(pruner, module, teacher, calib, cfg.importance)
             pruner.step()
             _clear_importance_state(module)
-            if cfg.distill_between:
-                _distill(module, teacher, train, cfg.distill_between, ctx)
-            steps.append({"step": step + 1, **_measure(spec.replace(module=module))})
+            recovery = _distill(module, teacher, train, cfg.distill_between, ctx) if cfg.distill_between else None
+            steps.append({"step": step + 1, **_measure(spec.replace(module=module)), "distill": recovery})
         module.eval()
         spec = spec.replace(module=module)
         after = steps[-1]
@@ -303,15 +302,16 @@ def _train_arrays(data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
 
 
 def _distill(student: nn.Module, teacher: nn.Module, train: tuple[np.ndarray, np.ndarray | None], epochs: int,
-             ctx: PassContext) -> None:
+             ctx: PassContext) -> dict[str, Any]:
     """Recover accuracy by distilling from the original; weights are copied back so the pruner's graph stays valid."""
     from edgecnn.passes.distill import distill
 
     x, y = train
-    trained = distill(student, teacher, x, labels=y, epochs=epochs, progress=ctx.progress)
-    if trained is not student:
-        student.load_state_dict(trained.state_dict())
+    trained, step = distill(student, teacher, x, labels=y, epochs=epochs, seed=ctx.seed, progress=ctx.progress,
+                            return_report=True)
+    student.load_state_dict(trained.state_dict())
     student.eval()
+    return step["report"]
 
 
 def _measure(spec: ModelSpec) -> dict[str, int]:
