@@ -101,11 +101,17 @@ def _next_field(geometry: Geometry | None, x: torch.Tensor | None, out: torch.Te
         return geometry.move(base, tuple(x.shape[2:]), tuple(out.shape[2:]))
     same_grid = next((f for t, f in in_fields if tuple(t.shape[2:]) == tuple(out.shape[2:])), None)
     merged = merge([f for _, f in in_fields], jump_from=same_grid)
-    if out.dim() < x.dim() and ndim == merged.ndim:  # flatten / global mean / view (N, -1): sees the whole map
+    if ndim == merged.ndim and ndim > 0 and (out.dim() < x.dim() or _global_keepdim(x, out)):
+        # flatten, global mean (keepdim or not), view (N, -1): every output sees the whole map
         return merged.collapsed(tuple(x.shape[2:]))
     if out.dim() == x.dim() and ndim == merged.ndim and same_grid is None and x.dim() > 2:
         return merged.resampled(tuple(x.shape[2:]), tuple(out.shape[2:]))
     return merged
+
+
+def _global_keepdim(x: torch.Tensor, out: torch.Tensor) -> bool:
+    """A reduction to 1x1 that keeps the rank, e.g. `x.mean((2, 3), keepdim=True)` in a hand-written SE block."""
+    return out.dim() == x.dim() and all(n == 1 for n in out.shape[2:]) and any(n > 1 for n in x.shape[2:])
 
 
 def _storages(value: Any) -> list[tuple[int, int]]:

@@ -121,3 +121,23 @@ def test_hook_fallback_agrees_on_a_sequential_model():
     fx_result = _rf(model)
     hooks = walk_hooks(model.eval(), torch.randn(1, 1, 32, 32))
     assert {c.name: (list(c.field.rf), list(c.field.jump)) for c in hooks.calls} == fx_result
+
+
+class HandWrittenSE(nn.Module):
+    """Squeeze-and-excitation with a functional global mean, as timm-style blocks write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * torch.sigmoid(self.fc(y.mean((2, 3), keepdim=True)))
+
+
+def test_a_global_squeeze_makes_the_field_cover_the_whole_map():
+    rf = _rf(HandWrittenSE(), shape=(1, 1, 16, 16))
+    assert rf["conv"] == ([3, 3], [1, 1])
+    assert rf["mean"] == ([18, 18], [16, 16])  # 3 + (16 - 1) * 1: the whole 16x16 map (plus the conv's border)
+    assert rf["mul"] == ([18, 18], [1, 1])  # largest field over both paths, on the full-resolution grid
