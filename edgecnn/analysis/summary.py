@@ -10,11 +10,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
-def count_params_macs(spec_or_module: "ModelSpec | nn.Module", *, input_shape: tuple[int, ...] | None = None) -> tuple[int, int]:
+def count_params_macs(spec_or_module: "ModelSpec | nn.Module", *, input_shape: tuple[int, ...] | None = None) -> tuple[int, int | None]:
     """(parameters, MACs) for one batch-1 input of the model's input shape (or `input_shape`).
 
     MACs count convolutions and linear layers (see `edgecnn.analysis.macs`); parameters shared by
-    several layers are counted once.
+    several layers are counted once. MACs are None for a TorchScript module: its layers do not run
+    Python hooks, so they cannot be counted (rather than reporting a false 0).
     """
     import torch
 
@@ -24,6 +25,8 @@ def count_params_macs(spec_or_module: "ModelSpec | nn.Module", *, input_shape: t
     spec = as_spec(spec_or_module, input_shape=input_shape)
     shape = tuple(input_shape) if input_shape is not None else spec.input.shape
     module = spec.module
+    if isinstance(module, torch.jit.ScriptModule):
+        return sum(p.numel() for p in module.parameters()), None
     total = 0
 
     def hook(mod, args, output) -> None:

@@ -133,6 +133,7 @@ def test_torchscript_is_reported_as_opaque():
     assert result.method == "opaque" and result.layers == [] and result.totals.macs is None
     assert result.totals.params == sum(p.numel() for p in spec.module.parameters())
     assert result.outputs == [[1, 10]] and result.notes
+    assert count_params_macs(scripted, input_shape=(1, 3, 32, 32)) == (result.totals.params, None)  # unknown, not 0
 
 
 def test_json_follows_the_documented_schema():
