@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from edgecnn.errors import InvalidInputError, close_matches
+from edgecnn.errors import InvalidInputError, UserError, close_matches
 from edgecnn.pipeline.steps import STEPS, step_config_schema
 
 SCHEMA_VERSION = 1
@@ -121,7 +121,7 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
             validate_step(i, step)
         except ValidationError as exc:
             raise InvalidInputError(_explain(exc, text, where, prefix=["steps", i])) from None
-        except ValueError as exc:
+        except (ValueError, UserError) as exc:  # pass configs check their own values in __post_init__
             line = _line_of(text, ["steps", i]) if text else None
             raise InvalidInputError(f"{where}{f':{line}' if line else ''}: steps[{i}]: {exc}") from None
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,7 +131,9 @@ def _pretrained_state(entry: ZooEntry, tv_weights, *, required: bool):
     try:
         import torch
 
-        state = torch.hub.load_state_dict_from_url(tv_weights.url, progress=True, check_hash=True, weights_only=True)
+        # torch.hub announces downloads on stdout: keep stdout clean for --json output
+        with contextlib.redirect_stdout(sys.stderr):
+            state = torch.hub.load_state_dict_from_url(tv_weights.url, progress=True, check_hash=True, weights_only=True)
     except Exception as exc:  # network errors take many forms (URLError, OSError, HTTPError, hash mismatch)
         if required:
             raise UserError(

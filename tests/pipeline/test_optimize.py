@@ -148,3 +148,49 @@ def test_readme_main_command_completes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "mv2" / "report.json").read_text())
     assert report["speedup"] is not None and (tmp_path / "mv2" / "bundle" / "manifest.json").exists()
+
+
+def _start_agent(token: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "edgecnn.cli.main", "agent", "serve", "--port", "0", "--token", token],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if "tcp://" not in line:
+        proc.kill()
+        pytest.fail(f"agent did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    return proc, line.split()[-1]
+
+
+def test_shipped_arm_recipe_runs_for_real_on_a_loopback_agent(tmp_path):
+    """Every pass (dw_separable, distill, prune, fold_bn, int8) on smallcnn, profiled through the device agent."""
+    agent, url = _start_agent("pipeline-test")
+    try:
+        proc = cli("optimize", "--recipe", "smallcnn-all-passes-arm", "--device", url, "--token", "pipeline-test",
+                   "--calib-size", "32", "--out", str(tmp_path / "arm"), "--json")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]  # random weights: the accuracy gate may be skipped, never crash
+    report = json.loads(proc.stdout)
+    assert [s["type"] for s in report["steps"]] == ["dw_separable", "distill", "prune", "distill", "fold_bn", "quantize"]
+    assert report["optimized"]["backend"] == "remote" and report["speedup"] is not None
+    assert report["optimized"]["macs"] < report["baseline"]["macs"] / 2
+    assert report["device_environment"]["arch"]
+
+
+def test_shipped_onnxruntime_recipe_runs_for_real_on_small_inputs(tmp_path):
+    proc = cli("optimize", "--recipe", "mobilenet_v2-int8-onnxruntime", "--input-shape", "1", "--input-shape", "3",
+               "--input-shape", "64", "--input-shape", "64", "--calib-size", "16", "--out", str(tmp_path / "mv2"), "--json")
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]  # the 1.5x speed-up gate is judged, not assumed, at 64x64
+    report = json.loads(proc.stdout)
+    assert report["model"]["input"]["shape"] == [1, 3, 64, 64]
+    assert {g["name"] for g in report["gates"]} == {"max_accuracy_drop", "min_speedup"}
+    assert (proc.returncode == 3) == any(g["passed"] is False for g in report["gates"])
+
+
+@pytest.mark.slow
+def test_shipped_prune_recipe_runs_for_real_on_small_inputs(tmp_path):
+    proc = cli("optimize", "--recipe", "resnet18-prune30-int8-onnxruntime", "--input-shape", "1", "--input-shape", "3",
+               "--input-shape", "64", "--input-shape", "64", "--calib-size", "16", "--out", str(tmp_path / "r18"), "--json")
+    assert proc.returncode in (0, 3), proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["optimized"]["macs"] < 0.7 * report["baseline"]["macs"]
