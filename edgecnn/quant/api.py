@@ -124,7 +124,7 @@ def quantize(
             shutil.copyfile(final, tmp)
         report["seconds"] = round(time.perf_counter() - started, 2)
         artifact = Artifact(path=out_path, format="onnx", precision=precision, target=target,
-                            inputs=[source.input.to_dict()], outputs=[{"name": "logits"}],
+                            inputs=[source.input.to_dict()], outputs=[{"name": n} for n in _output_names(final)],
                             provenance={"model": source.describe, "quantization": _provenance(report)})
         report["artifact"] = {"path": str(out_path), "sha256": artifact.sha256(), "bytes": artifact.bytes,
                               "fp32_bytes": source.path.stat().st_size}
@@ -170,6 +170,12 @@ def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None)
     spec: ModelSpec = as_spec(model, input_shape=input_shape, name=type(model).__name__)
     export_onnx(spec, dest, check=False)  # the export folds BatchNorm and simplifies the graph
     return _Source(dest, spec.input, spec.preprocess, spec.describe(), spec.name, None)
+
+
+def _output_names(path: Path) -> list[str]:
+    import onnx
+
+    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
 
 
 def _default_out(source: _Source, precision: str, target: str) -> Path:

@@ -116,3 +116,12 @@ def test_quantizing_an_int8_model_again_is_refused(tiny_onnx, tiny_calib, tmp_pa
     first = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "q.onnx", check_latency=False)
     with pytest.raises(InvalidInputError, match="already int8"):
         edgecnn.quantize(first.artifact.path, calib_data=tiny_calib, out=tmp_path / "qq.onnx")
+
+
+@pytest.mark.slow
+def test_digits_smallcnn_loses_at_most_half_a_point_with_both_profiles(digits_smallcnn, tmp_path):
+    spec, train, test = digits_smallcnn
+    for profile in ("u8s8", "s8s8"):
+        result = edgecnn.quantize(spec, profile=profile, calib_data=train.x[:300], eval_data=(test.x, test.y),
+                                  out=tmp_path / f"smallcnn.{profile}.onnx", check_latency=False)
+        assert result.report["accuracy"]["drop_points"] <= 0.5, (profile, result.report["accuracy"])
