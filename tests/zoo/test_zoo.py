@@ -113,3 +113,28 @@ def test_factory_path_and_torchscript_file(tmp_path):
     scripted = load_model(str(path), input_shape=(1, 3, 32, 32))
     result = inspect_model(scripted)
     assert result.method == "opaque" and result.totals.params == 94122 and result.outputs == [[1, 10]]
+
+
+def _offline(monkeypatch):
+    import urllib.error
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+
+
+def test_pretrained_offline_says_how_to_pass_a_local_file(monkeypatch):
+    from edgecnn.errors import UserError
+
+    _offline(monkeypatch)
+    with pytest.raises(UserError, match=r"could not get pretrained weights for resnet18 .*Offline\? Download https://\S+resnet18\S+\.pth .*--weights FILE"):
+        load_model("resnet18", weights="pretrained")
+
+
+def test_auto_weights_offline_fall_back_to_random_loudly(monkeypatch, caplog):
+    _offline(monkeypatch)
+    with caplog.at_level("WARNING", logger="edgecnn.zoo"):
+        spec = load_model("mobilenet_v3_small")
+    assert spec.weights == "random" and RANDOM_WEIGHTS_NOTE in spec.notes
+    assert "using RANDOM weights" in caplog.text
