@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option(None, help="cpu, cuda[:i], or tcp://host:port of a device running `edgecnn agent serve`."),
         token: str = typer.Option(None, envvar="EDGECNN_AGENT_TOKEN", help="The agent's shared token (with --device tcp://...)."),
         threads: int = typer.Option(None, help="CPU threads (default: all physical cores)."),
+        precision: str = typer.Option(None, help="Runtime precision of the optimized session (cuda: fp16/bf16; openvino: bf16/auto)."),
         batch: int = typer.Option(1, help="Batch size of the random input."),
         input_npy: Path = typer.Option(None, "--input", help="Real input data as a .npy array (default: random of the model's shape)."),
         warmup: int = typer.Option(10, help="Warm-up iterations."),
@@ -97,7 +98,8 @@ def register(app: typer.Typer) -> None:
                 raise InvalidInputError(f"cannot read --input {input_npy}: {exc}") from None
         protocol = TimingProtocol(warmup=warmup, min_iters=min_iters, min_seconds=min_seconds, rounds=rounds)
         result = run_profile(_model(artifact), target=target, baseline=_model(baseline) if baseline else None, protocol=protocol,
-                             threads=threads, batch=batch, inputs=inputs, device=device, token=token, roofline=roofline)
+                             threads=threads, batch=batch, inputs=inputs, device=device, token=token, precision=precision,
+                             roofline=roofline)
         d = result.to_dict()
         path = out or Path(f"{Path(artifact).name}.profile.json")
         atomic_write_text(path, json.dumps(d, indent=2, default=str))

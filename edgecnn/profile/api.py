@@ -281,6 +281,11 @@ def profile(artifact: Any, *, target: str | None = None, baseline: Any = None, p
         baseline_info = _describe_model(base_model) if base_model is not None else None
     if device_env and device_env.get("emulated"):
         notes.append(EMULATION_NOTE)
+    for role, entry in rl.items():
+        own = entry.get("pct_of_int8_peak" if entry["precision"] == "int8" else "pct_of_fp32_peak")
+        if own and own > 100:
+            notes.append(f"{role} runs faster than the cached peak of this machine: the peak was measured under heavier load; "
+                         "re-measure it with edgecnn.profile.roofline.get_peak(backend, threads=..., refresh=True)")
     for role, st in stats.items():
         lo, hi = st.median_ci()
         if st.p50 > 0 and (hi - lo) / st.p50 > 0.10:

@@ -63,6 +63,12 @@ def test_peaks_are_measured_once_per_machine_runtime_and_threads(monkeypatch, tm
     (entry,) = cache.values()
     assert set(entry["peaks"]) == {"onnxruntime/threads=2", "onnxruntime/threads=1"}
     assert roofline.get_peak("remote", threads=1) is None
+    # a refresh on a busier machine never lowers the achievable peak; a better measurement raises it
+    monkeypatch.setattr(roofline, "measure_peak", lambda backend, *, threads: {"fp32": 5.0, "int8": 30.0})
+    assert roofline.get_peak("onnxruntime", threads=2, refresh=True)["fp32"] == 7.0
+    monkeypatch.setattr(roofline, "measure_peak", lambda backend, *, threads: {"fp32": 9.0, "int8": 3.0})
+    refreshed = roofline.get_peak("onnxruntime", threads=2, refresh=True)
+    assert (refreshed["fp32"], refreshed["int8"], refreshed["measurements"]) == (9.0, 30.0, 3)
 
 
 def test_roofline_entry_percentages():
