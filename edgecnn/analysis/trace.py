@@ -194,7 +194,7 @@ class _Recorder(fx.Interpreter):
         if module is not None:
             params = 0 if id(module) in self.seen_modules else sum(p.numel() for p in module.parameters())
             self.seen_modules.add(id(module))
-            macs = layer_macs(module, tuple(x.shape), tuple(outs[0].shape)) if x is not None else 0
+            macs = layer_macs(module, [tuple(t.shape) for t in _tensors((args, kwargs))], tuple(outs[0].shape))
         else:
             params = sum(self.pending_params.pop(p, 0) for p in n.all_input_nodes)
             macs = function_macs(n.target, args, kwargs, result)
@@ -269,7 +269,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
                 input_shapes=[tuple(t.shape) for t in ins], output_shape=tuple(outs[0].shape),
                 geometry=_for_input(geometry, inp),
                 expected_spatial=expected_of.pop(id(mod), None), field=new_field, params=params,
-                macs=layer_macs(mod, tuple(inp.shape), tuple(outs[0].shape)) if inp is not None else 0,
+                macs=layer_macs(mod, [tuple(t.shape) for t in ins], tuple(outs[0].shape)),
             ))
         return hook
 

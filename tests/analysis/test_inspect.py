@@ -155,3 +155,27 @@ def test_inspection_restores_training_mode():
     model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.BatchNorm2d(1)).train()
     inspect_model(model, input_shape=(1, 1, 8, 8))
     assert model.training
+
+
+class Products(nn.Module):
+    """Matrix products written three ways, and self-attention as a module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.w = nn.Parameter(torch.randn(16, 5))
+
+    def forward(self, x):  # x: (1, 10, 16)
+        y, _ = self.attention(x, x, x, need_weights=False)
+        a = torch.einsum("bld,dk->blk", y, self.w)
+        b = y.matmul(self.w)
+        return a + b + (y @ self.w)
+
+
+def test_attention_einsum_and_matmul_macs():
+    result = inspect_model(Products(), input_shape=(1, 10, 16))
+    macs = {layer.name: layer.macs for layer in result.layers if layer.macs}
+    # q, k, v and output projections 4 * 10*16*16, scores and weighted sum 2 * 10*10*16
+    assert macs["attention"] == 4 * 10 * 16 * 16 + 2 * 10 * 10 * 16
+    assert macs["einsum"] == macs["matmul"] == macs["matmul_1"] == 10 * 16 * 5
+    assert result.totals.macs == sum(macs.values())
