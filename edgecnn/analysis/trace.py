@@ -290,7 +290,7 @@ def _latest_on_grid(history: list[tuple[tuple[int, ...], Field]], grid: tuple[in
 
 
 def walk(module: nn.Module, x: torch.Tensor) -> Walk:
-    """fx when it can trace the model, forward hooks otherwise (the returned Walk says which and why).
+    """fx when it can trace and run the model, forward hooks otherwise (the returned Walk says which and why).
 
     Run it inside `edgecnn.analysis.probe.analysis_mode(module)` (eval, no autograd, one thread).
 
@@ -299,15 +299,21 @@ def walk(module: nn.Module, x: torch.Tensor) -> Walk:
     try:
         gm = fx.symbolic_trace(module)
     except Exception as exc:  # fx raises many kinds (TraceError, TypeError, control flow on proxies...)
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        log.info("torch.fx cannot trace %s (%s); falling back to forward hooks", type(module).__name__, reason)
-        result = _guarded(walk_hooks, module, x)
-        result.notes.append(
-            f"torch.fx could not trace the model ({reason}): layers are the leaf modules seen by forward hooks, "
-            "receptive fields through functional ops are estimates and peak memory is a lower bound"
-        )
-        return result
-    return _guarded(walk_fx, gm, x)
+        return _fallback(module, x, f"torch.fx could not trace the model ({type(exc).__name__}: {_first_line(exc)})")
+    try:
+        return _guarded(walk_fx, gm, x)
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # a graph that traced but does not run (e.g. Python values frozen by tracing)
+        return _fallback(module, x, f"the torch.fx graph of the model failed to run ({type(exc).__name__}: {_first_line(exc)})")
+
+
+def _fallback(module: nn.Module, x: torch.Tensor, reason: str) -> Walk:
+    log.info("%s: %s; falling back to forward hooks", type(module).__name__, reason)
+    result = _guarded(walk_hooks, module, x)
+    result.notes.append(f"{reason}: layers are the leaf modules seen by forward hooks, receptive fields through "
+                        "functional ops are estimates and peak memory is a lower bound")
+    return result
 
 
 def _guarded(fn, module: nn.Module, x: torch.Tensor) -> Walk:

@@ -179,3 +179,15 @@ def test_attention_einsum_and_matmul_macs():
     assert macs["attention"] == 4 * 10 * 16 * 16 + 2 * 10 * 10 * 16
     assert macs["einsum"] == macs["matmul"] == macs["matmul_1"] == 10 * 16 * 5
     assert result.totals.macs == sum(macs.values())
+
+
+def test_a_traced_graph_that_fails_to_run_falls_back_to_hooks(monkeypatch):
+    import edgecnn.analysis.trace as trace
+
+    def broken(gm, x):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(trace, "walk_fx", broken)
+    result = inspect_model(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), input_shape=(1, 1, 8, 8))
+    assert result.method == "hooks" and [layer.name for layer in result.layers] == ["0", "1"]
+    assert "failed to run (TypeError: unsupported operand)" in result.notes[0]
