@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from edgecnn.bench.compare import compare_results
+from edgecnn.bench.results import write_results
 from edgecnn.bench.runner import run_suite
 from edgecnn.bench.stats import DEFAULT_METRIC, metric_value
 from edgecnn.bench.suite import load_suite, parse_suite
@@ -35,6 +36,10 @@ SLOWED = "lenet5"
 SLOWDOWN = 0.20
 THRESHOLD = 0.10
 METRICS = (DEFAULT_METRIC, "p50", "mean")
+# (label, metric, machine correction by the reference workload)
+JUDGES = ((f"{DEFAULT_METRIC} corrected", DEFAULT_METRIC, True), (f"{DEFAULT_METRIC} raw", DEFAULT_METRIC, False),
+          ("p50 corrected", "p50", True), ("p50 raw", "p50", False), ("mean raw", "mean", False))
+DEFAULT_JUDGE = JUDGES[0][0]
 
 
 class BusyWait:
@@ -79,11 +84,12 @@ def slow_one(case_name: str, delay_s: float):
 
 def judge(baseline, run, *, slowed: bool) -> dict:
     out = {}
-    for metric in METRICS:
-        cmp = compare_results(baseline, run, max_regression=THRESHOLD, metric=metric)
+    for label, metric, normalize in JUDGES:
+        cmp = compare_results(baseline, run, max_regression=THRESHOLD, metric=metric, normalize=normalize)
         verdicts = {c.id.split("/")[0]: c.verdict for c in cmp.cases}
-        ratios = {c.id.split("/")[0]: [round(c.estimate.ratio, 4), round(c.estimate.low, 4), round(c.estimate.high, 4)] for c in cmp.cases}
-        out[metric] = {"verdicts": verdicts, "ratios": ratios,
+        ratios = {c.id.split("/")[0]: [round(e.ratio, 4), round(e.low, 4), round(e.high, 4)]
+                  for c in cmp.cases for e in [c.normalized or c.estimate]}
+        out[label] = {"verdicts": verdicts, "ratios": ratios, "machine": round(cmp.machine.ratio, 4) if cmp.machine else None,
                        "detected": verdicts[SLOWED] == "regression" if slowed else None,
                        "false_alarm": any(v == "regression" for k, v in verdicts.items() if not (slowed and k == SLOWED))}
     return out
@@ -93,11 +99,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=20, help="clean runs and slowed runs, each")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench_selftest.json")
+    ap.add_argument("--raw-dir", type=Path, default=None, help="also keep every run's results file here")
     args = ap.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         suite = build_suite(Path(tmp))
         baseline = run_suite(suite, progress=False)
+        if args.raw_dir:
+            write_results(baseline, args.raw_dir / "baseline.json")
         times = {c["config"]["name"]: [t for r in c["rounds_ms"] for t in r] for c in baseline["cases"]}
         delay_ms = SLOWDOWN * metric_value(times[SLOWED], DEFAULT_METRIC)
         runs = []
@@ -107,14 +116,16 @@ def main() -> None:
             runs.append({"slowed": slowed, "judged": judge(baseline, result, slowed=slowed),
                          "values_ms": {c["config"]["name"]: {m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS}
                                        for c in result["cases"]}})
+            if args.raw_dir:
+                write_results(result, args.raw_dir / f"run{i:02d}.json")
             print(f"run {i + 1}/{2 * args.runs} {'slowed' if slowed else 'clean '}: "
-                  + ", ".join(f"{m} {runs[-1]['judged'][m]['verdicts']}" for m in METRICS[:2]), flush=True)
+                  + ", ".join(f"{label} {runs[-1]['judged'][label]['verdicts']}" for label, _, _ in JUDGES[:2]), flush=True)
     summary = {}
-    for metric in METRICS:
-        slowed_runs = [r["judged"][metric] for r in runs if r["slowed"]]
-        clean_runs = [r["judged"][metric] for r in runs if not r["slowed"]]
+    for label, _, _ in JUDGES:
+        slowed_runs = [r["judged"][label] for r in runs if r["slowed"]]
+        clean_runs = [r["judged"][label] for r in runs if not r["slowed"]]
         clean_cases = [v for r in clean_runs for v in r["verdicts"].values()]
-        summary[metric] = {
+        summary[label] = {
             "detected": sum(r["detected"] for r in slowed_runs), "slowed_runs": len(slowed_runs),
             "false_alarm_runs": sum(r["false_alarm"] for r in clean_runs), "clean_runs": len(clean_runs),
             "false_alarms_in_slowed_runs_other_case": sum(r["false_alarm"] for r in slowed_runs),
@@ -123,7 +134,7 @@ def main() -> None:
         }
     base_values = {c["config"]["name"]: {m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS} for c in baseline["cases"]}
     report = {"slowed_case": SLOWED, "slowdown": SLOWDOWN, "injected_delay_ms": delay_ms, "threshold": THRESHOLD,
-              "default_metric": DEFAULT_METRIC, "protocol": suite.protocol.to_dict(), "runs_each": args.runs,
+              "default_metric": DEFAULT_METRIC, "default_judge": DEFAULT_JUDGE, "protocol": suite.protocol.to_dict(), "runs_each": args.runs,
               "seconds": round(time.perf_counter() - start, 1), "environment": baseline["environment"],
               "baseline_values_ms": base_values, "summary": summary, "runs": runs}
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
@@ -137,10 +148,10 @@ def markdown(rep: dict) -> str:
              f"(protocol: {rep['protocol']['rounds']} interleaved rounds, {rep['protocol']['min_seconds']} s per case). "
              f"Injected busy-wait: {rep['injected_delay_ms'] * 1e3:.1f} µs per inference = 20% of the baseline {rep['default_metric']}. "
              f"Took {rep['seconds']:.0f} s on {rep['environment']['cpu']} ({rep['environment']['cores']} cores, shared).", "",
-             "| metric | detected (slowed runs) | false alarms (clean runs) | other case flagged in slowed runs | clean-case verdicts |",
+             "| judged by | detected (slowed runs) | false alarms (clean runs) | other case flagged in slowed runs | clean-case verdicts |",
              "|---|---:|---:|---:|---|"]
-    for metric, s in rep["summary"].items():
-        lines.append(f"| {metric}{' (default)' if metric == rep['default_metric'] else ''} | {s['detected']}/{s['slowed_runs']} | "
+    for label, s in rep["summary"].items():
+        lines.append(f"| {label}{' (default)' if label == rep['default_judge'] else ''} | {s['detected']}/{s['slowed_runs']} | "
                      f"{s['false_alarm_runs']}/{s['clean_runs']} | {s['false_alarms_in_slowed_runs_other_case']}/{s['slowed_runs']} | "
                      f"{', '.join(f'{k} {v}' for k, v in s['clean_case_verdicts'].items())} |")
     base = rep["baseline_values_ms"][rep["slowed_case"]]

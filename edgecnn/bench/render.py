@@ -23,10 +23,14 @@ def comparison_markdown(cmp: Comparison) -> str:
     lines = [f"## edgecnn bench: {cmp.suite} {status}", "",
              f"Metric **{cmp.metric}**, allowed slowdown **{cmp.max_regression:.0%}**, {cmp.confidence:.0%} bootstrap interval "
              f"over rounds. Cases: {counts}.", ""]
-    lines += ["| case | baseline ms | current ms | ratio | interval | verdict | notes |", "|---|---:|---:|---:|---|---|---|"]
+    if cmp.machine:
+        m = cmp.machine
+        lines += [f"Reference workload (the machine's speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}); "
+                  "verdicts use ratios with it divided out.", ""]
+    lines += ["| case | baseline ms | current ms | ratio | corrected ratio (interval) | verdict | notes |", "|---|---:|---:|---:|---|---|---|"]
     for c in cmp.cases:
-        e = c.estimate
-        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{e.low:.3f}–{e.high:.3f}"] if e else ["", "", "", ""]
+        e, n = c.estimate, c.normalized or c.estimate
+        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{n.ratio:.3f} ({n.low:.3f}–{n.high:.3f})"] if e else ["", "", "", ""]
         notes = list(c.notes)
         if c.artifact_changed is False:
             notes.append("same model file")

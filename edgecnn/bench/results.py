@@ -7,6 +7,7 @@
  "cases": [{"id", "config": {...}, "artifact": {"path", "format", "precision", "sha256", "bytes"},
             "session": {...}, "latency_ms": {"p50", ...}, "iterations", "throughput",
             "rounds_ms": [[t, ...], ...], "accuracy": {"top1", "dataset", "samples"} | null}],
+ "reference": {"id", "description", "rounds_ms"},   # the fixed reference workload, timed in the same rounds
  "gates": [{"name", "type", "case", "reference", "threshold", "value", "ci", "verdict", "reason"}]}
 ```
 """
@@ -62,4 +63,7 @@ def check_results(data: Any, *, where: str = "results") -> dict[str, Any]:
         rounds = case["rounds_ms"]
         if not isinstance(rounds, list) or not all(isinstance(r, list) and all(isinstance(t, (int, float)) for t in r) for r in rounds):
             raise InvalidInputError(f"{where}: corrupt results file, case {case['id']} has malformed rounds_ms")
+    ref = data.get("reference")
+    if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("rounds_ms"), list)):
+        raise InvalidInputError(f"{where}: corrupt results file, malformed 'reference'")
     return data

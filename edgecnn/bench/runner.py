@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgecnn.bench.anchor import ANCHOR_ID, DESCRIPTION, anchor_session
 from edgecnn.bench.artifacts import ArtifactBuilder, BuiltModel, input_arrays
 from edgecnn.bench.gates import evaluate_gates
 from edgecnn.bench.interleave import BoundSession, time_in_rounds
@@ -38,10 +39,11 @@ def run_suite(suite: Suite | str | Path, *, work_dir: str | Path | None = None, 
         built = {case.id: builder.build(case) for case in _track(suite.cases, "building models", progress)}
         sessions = {case.id: _session(case, built[case.id], suite.seed, wrap_session) for case in suite.cases}
         accuracy = {case.id: _accuracy(sessions[case.id].session, built[case.id]) for case in suite.cases}
-        log.info("timing %d case(s) in %d interleaved rounds", len(sessions), suite.protocol.rounds)
+        sessions[ANCHOR_ID] = BoundSession(*anchor_session(Path(tmp)))
+        log.info("timing %d case(s) and the reference workload in %d interleaved rounds", len(suite.cases), suite.protocol.rounds)
         timings = time_in_rounds(sessions, suite.protocol, track=lambda r: _track(r, "timing rounds", progress))
         cases = [_case_result(case, built[case.id], sessions[case.id], timings[case.id], accuracy[case.id]) for case in suite.cases]
-    return _results(suite, cases)
+    return _results(suite, cases, timings[ANCHOR_ID])
 
 
 def _session(case: Case, built: BuiltModel, seed: int, wrap: SessionWrapper | None) -> BoundSession:
@@ -83,7 +85,7 @@ def _case_result(case: Case, built: BuiltModel, session: BoundSession, rounds: l
     }
 
 
-def _results(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, Any]:
+def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[list[float]]) -> dict[str, Any]:
     import edgecnn
     from edgecnn.fileio import sha256_file
     from edgecnn.profile.environment import fingerprint
@@ -101,6 +103,7 @@ def _results(suite: Suite, cases: list[dict[str, Any]]) -> dict[str, Any]:
         "seed": suite.seed,
         "environment": fingerprint(threads=threads[0] if threads and len(threads) == 1 else None),
         "cases": cases,
+        "reference": {"id": ANCHOR_ID, "description": DESCRIPTION, "rounds_ms": [[round(t, 5) for t in r] for r in reference_rounds]},
         "gates": evaluate_gates(suite.gates, cases, metric=suite.metric, seed=suite.seed),
     }
 

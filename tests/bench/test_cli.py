@@ -55,6 +55,7 @@ def test_run_writes_results_with_per_iteration_timings(results_file):
         assert len(case["rounds_ms"]) == 3 and all(len(r) >= 10 for r in case["rounds_ms"])
         assert len(case["artifact"]["sha256"]) == 64 and case["artifact"]["bytes"] > 0
     assert data["environment"]["cores"] and data["environment"]["versions"]["onnxruntime"]
+    assert len(data["reference"]["rounds_ms"]) == 3  # the reference workload ran in the same rounds
     assert data["gates"][0]["verdict"] == "pass"
     assert "| `tiny/fp32/onnxruntime/b1/t1` |" in results_file.with_suffix(".md").read_text()
 
