@@ -6,16 +6,48 @@ import json
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from edgecnn.errors import InvalidInputError
 
 
+class _ShapeCommand(TyperCommand):
+    """Lets `--input-shape` take 3 or 4 space-separated numbers (N C L or N C H W): click options have a fixed
+    arity, so the numbers that follow it are joined into one value before parsing."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        joined: list[str] = []
+        it = iter(range(len(args)))
+        for i in it:
+            joined.append(args[i])
+            if args[i] == "--input-shape":
+                numbers = []
+                while i + 1 < len(args) and args[i + 1].isdigit():
+                    i = next(it)
+                    numbers.append(args[i])
+                if numbers:
+                    joined.append(",".join(numbers))
+        return super().parse_args(ctx, joined)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1,3,224,224', '1x3x224x224' or '1 3 224 224' -> (1, 3, 224, 224)."""
+    parts = text.replace("x", ",").replace(" ", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts if p)
+    except ValueError:
+        raise InvalidInputError(f"--input-shape takes numbers (N C H W or N C L), got {text!r}") from None
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise InvalidInputError(f"--input-shape takes N C H W or N C L (each at least 1), got {text!r}")
+    return shape
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("inspect")
+    @app.command("inspect", cls=_ShapeCommand)
     def inspect(
         model: str = typer.Argument(..., help="Zoo name (see `edgecnn models`), package.module:factory, TorchScript file, or weights file with --arch."),
         input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", metavar="H W", help="Spatial size of an image model's input."),
-        input_shape: Optional[tuple[int, int, int, int]] = typer.Option(None, "--input-shape", metavar="N C H W", help="Full input shape of an image model."),
+        input_shape: Optional[str] = typer.Option(None, "--input-shape", metavar="N C H W | N C L", help="Full input shape (image or 1D model)."),
         input_length: Optional[int] = typer.Option(None, "--input-length", metavar="L", help="Sequence length of a 1D model's input."),
         weights: str = typer.Option("random", "--weights", help="random | pretrained | auto | PATH to a state dict (shapes and counts do not depend on weights; a file is checked against the architecture)."),
         arch: Optional[str] = typer.Option(None, "--arch", help="Zoo architecture of a weights file given as MODEL."),
@@ -29,7 +61,7 @@ def register(app: typer.Typer) -> None:
         if sum(v is not None for v in (input_size, input_shape, input_length)) > 1:
             raise InvalidInputError("give only one of --input-size, --input-shape and --input-length")
         spec = load_model(model, weights=weights, arch=arch, num_classes=num_classes,
-                          input_shape=tuple(input_shape) if input_shape else None)
+                          input_shape=parse_shape(input_shape) if input_shape else None)
         shape = _shape(spec.input.shape, input_size, input_length)
         result = inspect_model(spec, input_shape=shape)
         if as_json:

@@ -46,10 +46,17 @@ def test_inspect_json_follows_the_schema(capsys, monkeypatch):
     assert data["layers"][0]["output_shape"] == [1, 32, 48, 40]
 
 
-def test_inspect_1d_model_with_input_length(capsys, monkeypatch):
-    code, out, err = cli(capsys, monkeypatch, "inspect", "tcn1d", "--input-length", "64", "--json")
+@pytest.mark.parametrize(("args", "shape"), [
+    (("tcn1d", "--input-length", "64"), [1, 1, 64]),
+    (("tcn1d", "--input-shape", "1", "1", "77"), [1, 1, 77]),  # N C L: three numbers
+    (("--input-shape", "2", "3", "36", "36", "smallcnn"), [2, 3, 36, 36]),  # numbers stop at the model name
+    (("smallcnn", "--input-shape", "1x3x40x40"), [1, 3, 40, 40]),
+])
+def test_input_shape_forms(capsys, monkeypatch, args, shape):
+    code, out, err = cli(capsys, monkeypatch, "inspect", *args, "--json")
     assert code == 0, err
-    assert json.loads(out)["input"]["shape"] == [1, 1, 64]
+    data = json.loads(out)
+    assert data["input"]["shape"] == shape and data["outputs"] == [[shape[0], 10]]
 
 
 def test_unknown_model_lists_close_matches(capsys, monkeypatch):
@@ -113,6 +120,8 @@ def test_factory_without_an_input_shape_says_what_to_give(capsys, monkeypatch):
     ("smallcnn", "--input-length", "32"),
     ("tcn1d", "--input-size", "32", "32"),
     ("smallcnn", "--input-shape", "1", "1", "32", "32"),  # wrong channel count
+    ("smallcnn", "--input-shape", "1", "3"),
+    ("smallcnn", "--input-shape", "1,3,a,32"),
 ])
 def test_inconsistent_input_options(capsys, monkeypatch, args):
     code, _, err = cli(capsys, monkeypatch, "inspect", *args)
