@@ -46,6 +46,8 @@ class OpenVinoSession:
         self.options = options
         self.requested_precision = precision
         self.input_names = [p.get_any_name() for p in self._compiled.inputs]
+        # static dims as ints, dynamic ones as None (validation and evaluation batch by these)
+        self.input_shapes = [[d.get_length() if d.is_static else None for d in p.get_partial_shape()] for p in self._compiled.inputs]
         self.output_names = [p.get_any_name() for p in self._compiled.outputs]
 
     def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:

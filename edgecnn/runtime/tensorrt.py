@@ -42,6 +42,8 @@ class TensorRTSession:
         is_input = {n: self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
+        # static dims as ints, dynamic ones (-1 in TensorRT) as None, like the other sessions
+        self.input_shapes = [[d if d >= 0 else None for d in self._engine.get_tensor_shape(n)] for n in self.input_names]
         self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
         self.options = options
         self.path = path

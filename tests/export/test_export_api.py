@@ -97,3 +97,13 @@ def _wide_env():
     import os
 
     return {**os.environ, "COLUMNS": "250"}
+
+
+def test_int8_export_quantizes_through_edgecnn_quantize(lenet, digits_1ch, tmp_path):
+    train, test = digits_1ch
+    art = edgecnn.export(lenet, target="onnxruntime", precision="int8", out=tmp_path / "q.onnx", calib_data=train.x[:32],
+                         check_inputs=test.x[:64], quantize_options={"check_latency": False})
+    assert art.precision == "int8" and art.path == tmp_path / "q.onnx"
+    assert art.provenance["intermediates"] == {"fp32_onnx": str(tmp_path / "q.fp32.onnx"), "int8_onnx": str(tmp_path / "q.onnx")}
+    check = art.provenance["check"]
+    assert check["reference"] == "pytorch" and check["samples"] == 64 and check["top1_agreement"] >= 0.9, check
