@@ -12,17 +12,24 @@ def register(app: typer.Typer) -> None:
     def models(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """List the model zoo."""
         from rich.console import Console
+        from rich.progress import Progress
         from rich.table import Table
 
         from edgecnn.analysis.summary import count_params_macs
-        from edgecnn.cli.console import console
+        from edgecnn.cli.console import console, err_console
         from edgecnn.zoo import list_models, load_model
 
         rows = []
-        for entry in list_models():
-            params, macs = count_params_macs(load_model(entry.name, weights="random"))
-            rows.append({"name": entry.name, "family": entry.family, "params": params, "macs": macs,
-                         "input": list(entry.input_shape[1:]), "source": entry.source})
+        entries = list_models()
+        # building every architecture and counting it on a real forward pass takes tens of seconds
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("counting params and MACs", total=len(entries))
+            for entry in entries:
+                progress.update(task, description=f"counting {entry.name}")
+                params, macs = count_params_macs(load_model(entry.name, weights="random"))
+                rows.append({"name": entry.name, "family": entry.family, "params": params, "macs": macs,
+                             "input": list(entry.input_shape[1:]), "source": entry.source})
+                progress.advance(task)
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
