@@ -94,9 +94,13 @@ def _assemble(root: Path, arts: list[Artifact], name: str, described: dict[str, 
 def _copy_artifact(art: Artifact, models: Path, entry_name: str, layout: str | None) -> dict[str, Any]:
     """Copy the artifact's files under their own names (ONNX external data and OpenVINO .bin are found by
     name) into models/, or models/<entry>/ when a name is taken, and describe the artifact."""
-    folder = models if not any((models / f.name).exists() for f in art.files) else models / entry_name
+    files = list(art.files)
+    sidecar = art.path.with_name(art.path.name + ".json")  # a TensorRT engine's build record (version, GPU, inputs)
+    if art.format == "tensorrt" and sidecar.exists():
+        files.append(sidecar)
+    folder = models if not any((models / f.name).exists() for f in files) else models / entry_name
     folder.mkdir(exist_ok=True)
-    for src in art.files:
+    for src in files:
         shutil.copyfile(src, folder / src.name)
     main = folder / art.path.name
     inputs, outputs = _io_of(main, art)
@@ -107,7 +111,7 @@ def _copy_artifact(art: Artifact, models: Path, entry_name: str, layout: str | N
     return {
         "name": entry_name,
         "file": main.relative_to(root).as_posix(),
-        "files": [(folder / f.name).relative_to(root).as_posix() for f in art.files],
+        "files": [(folder / f.name).relative_to(root).as_posix() for f in files],
         "format": art.format,
         "target": art.target or runtime,
         "precision": art.precision,
@@ -136,9 +140,11 @@ def _io_of(path: Path, art: Artifact) -> tuple[list[dict[str, Any]], list[dict[s
 
         model = ov.Core().read_model(str(path))
         return model_io(model.inputs), model_io(model.outputs)
-    if not art.inputs:
-        raise InvalidInputError(f"{path}: a TensorRT engine needs its inputs recorded (export it with edgecnn)")
-    return [dict(i) for i in art.inputs], [dict(o) for o in art.outputs]
+    record = path.with_name(path.name + ".json")
+    inputs = art.inputs or (json.loads(record.read_text()).get("inputs", []) if record.exists() else [])
+    if not inputs:
+        raise InvalidInputError(f"{path}: a TensorRT engine needs its inputs recorded (build it with edgecnn export)")
+    return [dict(i) for i in inputs], [dict(o) for o in art.outputs]
 
 
 def _onnx_value(value: Any) -> dict[str, Any]:

@@ -130,7 +130,7 @@ def _build_engine(onnx_path: Path, out: Path, *, precision: str, strongly_typed:
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        errors = "; ".join(parser.get_error(i).desc() for i in range(parser.num_errors))
         raise InvalidInputError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors[:400]}")
     config = builder.create_builder_config()
     if workspace_mb:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -158,3 +159,36 @@ def test_openvino_bundle_predicts_without_torch(lenet_spec, lenet_artifact, tmp_
     assert backend == "openvino"
     np.testing.assert_allclose(y, load_session(lenet_spec).run(X)[0], rtol=1e-4, atol=1e-5)
     shutil.rmtree(tmp_path / "ov")
+
+
+def test_tensorrt_engine_bundles_with_its_build_record(tmp_path):
+    """Engines are built on the GPU machine; bundling one needs no TensorRT, only its build record."""
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"serialized engine bytes")
+    inputs = [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    (tmp_path / "m.engine.json").write_text(json.dumps({"tensorrt_version": "10.9.0", "inputs": inputs}))
+    pytest.importorskip("tensorrt", reason="the manifest records the installed TensorRT version")
+    out = edgecnn.bundle(engine, tmp_path / "b")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["artifacts"][0]["inputs"][0]["layout"] == "NCHW"
+    assert sorted(manifest["files"]) == ["README.md", "models/m.engine", "models/m.engine.json"]
+
+
+def test_tensorrt_engine_cannot_be_bundled_without_tensorrt_to_record_its_version(tmp_path):
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"serialized engine bytes")
+    (tmp_path / "m.engine.json").write_text(json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 8, 8], "dtype": "float32"}]}))
+    with pytest.raises(InvalidInputError, match="tensorrt is not installed here"):
+        edgecnn.bundle(engine, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_onnx_with_external_data_bundles_and_loads(lenet_spec, tmp_path):
+    from edgecnn.export.onnx import export_onnx
+
+    art = export_onnx(lenet_spec, tmp_path / "big.onnx", external_data=True, check=False)
+    out = edgecnn.bundle(art, tmp_path / "b.zip", spec=lenet_spec)
+    assert sorted(zipfile.ZipFile(out).namelist()) == ["README.md", "manifest.json", "models/big.onnx", "models/big.onnx.data"]
+    np.testing.assert_allclose(edgecnn.bundle.load(out).predict(X[:1]), load_session(lenet_spec).run(X[:1])[0], rtol=1e-4, atol=1e-5)
