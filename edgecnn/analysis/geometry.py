@@ -74,8 +74,9 @@ class Geometry:
 
 
 def _tuple(value: Any, ndim: int) -> tuple:
+    """PyTorch's int-or-tuple arguments as one value per spatial dimension."""
     if isinstance(value, (tuple, list)):
-        return tuple(value) if len(value) == ndim else tuple(value) * ndim if len(value) == 1 else tuple(value)
+        return tuple(value) * ndim if len(value) == 1 else tuple(value)
     return (value,) * ndim
 
 

@@ -170,9 +170,7 @@ def _layer(index: int, call: "Call") -> LayerInfo:
 
 def _opaque(spec: ModelSpec, module, x, input_spec: InputSpec, totals: Totals) -> Inspection:
     """TorchScript hides its layers from fx and hooks: report what one forward pass shows."""
-    import torch
-
-    from edgecnn.analysis.trace import _tensors
+    from edgecnn.analysis.trace import tensors_of
 
     try:
         out = module(x)
@@ -181,7 +179,7 @@ def _opaque(spec: ModelSpec, module, x, input_spec: InputSpec, totals: Totals) -
         raise InvalidInputError(f"the model cannot run on an input of shape {tuple(x.shape)}: {text[0][:200] if text else ''}") from None
     return Inspection(
         model=spec.name, source=spec.source, input=input_spec, method="opaque", layers=[], totals=totals,
-        outputs=[list(t.shape) for t in _tensors(out)],
+        outputs=[list(t.shape) for t in tensors_of(out)],
         notes=["TorchScript model: layers, MACs and activation memory are not visible; inspect the Python model "
                "(zoo name, package.module:factory, or a weights file with --arch) for the per-layer view"],
     )

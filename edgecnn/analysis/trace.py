@@ -49,13 +49,14 @@ class Walk:
     notes: list[str] = field(default_factory=list)
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
+def tensors_of(value: Any) -> list[torch.Tensor]:
+    """The tensors in a value (a tensor, or nested lists, tuples and dicts), in order."""
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
+        return [t for v in value for t in tensors_of(v)]
     if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
+        return [t for v in value.values() for t in tensors_of(v)]
     return []
 
 
@@ -115,7 +116,7 @@ def _global_keepdim(x: torch.Tensor, out: torch.Tensor) -> bool:
 
 
 def _storages(value: Any) -> list[tuple[int, int]]:
-    return [(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()) for t in _tensors(value)]
+    return [(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()) for t in tensors_of(value)]
 
 
 def _peak_bytes(steps: list[list[tuple[int, int]]], last_use: list[int]) -> int:
@@ -170,7 +171,7 @@ class _Recorder(fx.Interpreter):
     def _record(self, n: fx.Node) -> Any:
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         module = self.module.get_submodule(n.target) if n.op == "call_module" else None
-        x = next(iter(_tensors(args)), None)
+        x = next(iter(tensors_of(args)), None)
         if module is not None:
             type_, geometry = type(module).__name__, module_geometry(module, x)
         elif n.op == "call_method":
@@ -181,7 +182,7 @@ class _Recorder(fx.Interpreter):
         name = str(n.target) if module is not None else n.name
         expected = _check_not_empty(name, type_, geometry, x) if geometry is not None and x is not None else None
         result = super().run_node(n)
-        outs = _tensors(result)
+        outs = tensors_of(result)
         if not outs:  # sizes, ints, Python values: not a layer
             return result
         self._step(n, result)
@@ -194,7 +195,7 @@ class _Recorder(fx.Interpreter):
         if module is not None:
             params = 0 if id(module) in self.seen_modules else sum(p.numel() for p in module.parameters())
             self.seen_modules.add(id(module))
-            macs = layer_macs(module, [tuple(t.shape) for t in _tensors((args, kwargs))], tuple(outs[0].shape))
+            macs = layer_macs(module, [tuple(t.shape) for t in tensors_of((args, kwargs))], tuple(outs[0].shape))
         else:
             params = sum(self.pending_params.pop(p, 0) for p in n.all_input_nodes)
             macs = function_macs(n.target, args, kwargs, result)
@@ -217,7 +218,7 @@ def walk_fx(gm: fx.GraphModule, x: torch.Tensor) -> Walk:
         # the model's outputs stay alive to the end
         last_use.append(len(recorder.order) if any(u.op == "output" for u in n.users) else max(users, default=position[n]))
     peak = _peak_bytes(recorder.steps, last_use)
-    return Walk(recorder.calls, peak, "fx", [tuple(t.shape) for t in _tensors(out)])
+    return Walk(recorder.calls, peak, "fx", [tuple(t.shape) for t in tensors_of(out)])
 
 
 def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -237,7 +238,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
 
     def pre_hook(name: str):
         def hook(mod: nn.Module, args: tuple) -> None:
-            inp = next(iter(_tensors(args)), None)
+            inp = next(iter(tensors_of(args)), None)
             geometry = module_geometry(mod, inp)
             if geometry is not None and inp is not None:
                 expected_of[id(mod)] = _check_not_empty(name, type(mod).__name__, geometry, inp)
@@ -245,8 +246,8 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
 
     def post_hook(name: str):
         def hook(mod: nn.Module, args: tuple, output: Any) -> None:
-            ins = _tensors(args)
-            outs = _tensors(output)
+            ins = tensors_of(args)
+            outs = tensors_of(output)
             if not outs:
                 return
             keep.append(output)
@@ -282,7 +283,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
     finally:
         for h in handles:
             h.remove()
-    return Walk(calls, peak[0], "hooks", [tuple(t.shape) for t in _tensors(out)])
+    return Walk(calls, peak[0], "hooks", [tuple(t.shape) for t in tensors_of(out)])
 
 
 def _latest_on_grid(history: list[tuple[tuple[int, ...], Field]], grid: tuple[int, ...]) -> Field:

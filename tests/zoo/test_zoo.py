@@ -7,8 +7,8 @@ import torch
 
 from edgecnn.analysis.inspect import inspect_model
 from edgecnn.analysis.probe import analysis_mode
-from edgecnn.analysis.trace import walk_hooks
 from edgecnn.analysis.summary import count_params_macs
+from edgecnn.analysis.trace import walk_hooks
 from edgecnn.errors import InvalidInputError, UnknownNameError
 from edgecnn.zoo import MODELS, load_model
 from edgecnn.zoo.loader import RANDOM_WEIGHTS_NOTE
