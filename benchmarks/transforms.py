@@ -1,0 +1,151 @@
+"""Benchmark of the graph transforms: fold_bn, dw_separable (m = 1) and distill.
+
+1. digits (real data): smallcnn trained on scikit-learn digits at 32x32; test accuracy of the original,
+   after fold_bn, after dw_separable(m=1), after dw_separable + distill; conv MACs before/after.
+2. zoo: every torchvision zoo model (random weights, BatchNorm statistics settled on random inputs so that
+   folding is not trivial): fold_bn (check error, folded count, PyTorch latency before/after, interleaved),
+   dw_separable(m=1) (MAC drop), and both exported to ONNX with ONNX Runtime outputs compared to PyTorch.
+
+Run (one benchmark at a time on the shared machine):
+    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/transforms.py
+Writes benchmarks/results/transforms.json and transforms.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import edgecnn
+from edgecnn.evaluate.digits import top1, torch_predict, trained_digits_model
+from edgecnn.fileio import atomic_write_text
+from edgecnn.profile.environment import fingerprint
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def digits_section(epochs: int, distill_epochs: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    spec, train, test = trained_digits_model("smallcnn", epochs=epochs)
+    acc = {"original": top1(torch_predict(spec.module), test)}
+    folded, fold_step = edgecnn.fold_bn(spec, return_report=True)
+    acc["fold_bn"] = top1(torch_predict(folded.module), test)
+    student, dw_step = edgecnn.dw_separable(folded, depth_multiplier=1, return_report=True)
+    acc["dw_separable_m1"] = top1(torch_predict(student.module), test)
+    recovered, kd_step = edgecnn.distill(student, folded, train.x, epochs=distill_epochs, lr=2e-3, batch_size=64,
+                                         progress=False, return_report=True)
+    acc["dw_separable_m1+distill"] = top1(torch_predict(recovered.module), test)
+    dw = dw_step["report"]
+    return {
+        "model": "smallcnn on digits 32x32", "train_epochs": epochs, "test_samples": len(test.x),
+        "accuracy": acc,
+        "fold_bn_drop": round(acc["original"] - acc["fold_bn"], 3),
+        "dw_distill_drop": round(acc["original"] - acc["dw_separable_m1+distill"], 3),
+        "conv_macs_before": dw["conv_macs_before"], "conv_macs_after": dw["conv_macs_after"], "conv_mac_ratio": dw["conv_mac_ratio"],
+        "fold_bn": fold_step["report"], "dw_separable": _brief_dw(dw), "distill": kd_step["report"],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def settle_bn(module: nn.Module, shape: tuple[int, ...], seed: int = 0) -> None:
+    """Random weights leave BN at mean 0 / var 1 (folding them is trivial): estimate real statistics on random inputs."""
+    torch.manual_seed(seed)
+    for bn in module.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            bn.momentum = None
+            if bn.affine:
+                nn.init.uniform_(bn.weight, 0.5, 1.5)
+                nn.init.normal_(bn.bias, 0, 0.2)
+    module.train()
+    with torch.no_grad():
+        module(torch.randn(4, *shape[1:]))
+    module.eval()
+
+
+def zoo_section(name: str, size: int, workdir: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    spec = edgecnn.load_model(name, weights="random", input_shape=(1, 3, size, size))
+    settle_bn(spec.module, spec.input.shape)
+    folded, fold_step = edgecnn.fold_bn(spec, return_report=True)
+    fold = fold_step["report"]
+    dw_model, dw_step = edgecnn.dw_separable(folded, depth_multiplier=1, return_report=True)
+    onnx_folded = edgecnn.export_onnx(folded, workdir / f"{name}_folded.onnx").provenance["check"]
+    onnx_dw = edgecnn.export_onnx(dw_model, workdir / f"{name}_dw.onnx").provenance["check"]
+    return {
+        "model": name, "input": [1, 3, size, size],
+        "fold_bn": {"folded": fold["folded"], "unfolded": fold["unfolded"], "max_rel_error": fold["check"]["max_rel_error"],
+                    "torch_latency": fold.get("latency"), "onnx_ort_rel_error": onnx_folded["max_rel_error"]},
+        "dw_separable_m1": {**_brief_dw(dw_step["report"]), "onnx_ort_rel_error": onnx_dw["max_rel_error"]},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _brief_dw(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("substituted", "substituted_macs_before", "substituted_macs_after", "substituted_mac_reduction",
+            "conv_macs_before", "conv_macs_after", "conv_mac_ratio", "params_before", "params_after")
+    worst = max(report["layers"], key=lambda p: p["rel_error"])
+    return {**{k: report[k] for k in keys}, "max_layer_rel_error": worst["rel_error"], "output_rel_error": report["check"]["max_rel_error"]}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    d = result["digits"]
+    acc = d["accuracy"]
+    lines = [
+        "# Transforms benchmark", "",
+        f"Command: `{result['command']}`; {result['environment'].get('cpu', '?')}, torch threads {result['torch_threads']}.",
+        "Latency is PyTorch eager, batch 1, timed interleaved (before/after alternating); the machine is shared and noisy: read the ratio.", "",
+        f"## {d['model']} (real data, {d['test_samples']} test images)", "",
+        "| model | top-1 % |", "|---|---|",
+        *[f"| {k} | {v:.2f} |" for k, v in acc.items()], "",
+        f"fold_bn drop: {d['fold_bn_drop']:.2f} points (budget 0.1); dw_separable(m=1) + distill drop: {d['dw_distill_drop']:.2f} points "
+        f"(budget 1.5); conv MACs {d['conv_macs_before']:,} -> {d['conv_macs_after']:,} (ratio {d['conv_mac_ratio']}, budget 0.5). "
+        f"Distill: {d['distill']['steps']} steps, unlabeled (KL at T=4), {d['distill']['train_seconds']} s.", "",
+        "## torchvision zoo (random weights, BN statistics settled on random inputs)", "",
+        "| model | BN folded | left | fold rel err | torch p50 before/after ms | speed-up | ORT err (folded) | dw layers | dw MACs of substituted layers | reduction | conv MAC ratio | ORT err (dw) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for z in result["zoo"]:
+        f, w = z["fold_bn"], z["dw_separable_m1"]
+        lat = f["torch_latency"] or {}
+        lines.append(
+            f"| {z['model']} | {f['folded']} | {len(f['unfolded'])} | {f['max_rel_error']:.1e} | "
+            f"{lat.get('p50_ms_before', float('nan')):.2f} / {lat.get('p50_ms_after', float('nan')):.2f} | {lat.get('speedup')} | "
+            f"{f['onnx_ort_rel_error']:.1e} | {w['substituted']} | {w['substituted_macs_before']:,} -> {w['substituted_macs_after']:,} | "
+            f"{w['substituted_mac_reduction']}x | {w['conv_mac_ratio']} | {w['onnx_ort_rel_error']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=224, help="zoo input size")
+    parser.add_argument("--models", nargs="*", default=None, help="zoo models (default: every torchvision zoo model)")
+    parser.add_argument("--train-epochs", type=int, default=8)
+    parser.add_argument("--distill-epochs", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    names = args.models or [e.name for e in edgecnn.list_models() if e.source == "torchvision"]
+    result: dict[str, Any] = {"command": "python benchmarks/transforms.py " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None),
+        "environment": fingerprint(), "torch_threads": torch.get_num_threads()}
+    result["digits"] = digits_section(args.train_epochs, args.distill_epochs)
+    print(json.dumps({k: result["digits"][k] for k in ("accuracy", "conv_mac_ratio", "seconds")}), flush=True)
+    result["zoo"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            result["zoo"].append(zoo_section(name, args.size, Path(tmp)))
+            print(json.dumps({k: result["zoo"][-1][k] for k in ("model", "seconds")}), flush=True)
+    atomic_write_text(RESULTS / "transforms.json", json.dumps(result, indent=2, default=str))
+    atomic_write_text(RESULTS / "transforms.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
