@@ -191,3 +191,17 @@ def test_a_traced_graph_that_fails_to_run_falls_back_to_hooks(monkeypatch):
     result = inspect_model(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), input_shape=(1, 1, 8, 8))
     assert result.method == "hooks" and [layer.name for layer in result.layers] == ["0", "1"]
     assert "failed to run (TypeError: unsupported operand)" in result.notes[0]
+
+
+class Skip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) + x
+
+
+def test_a_skip_connection_keeps_its_input_alive():
+    # 1x4x8x8 fp32 = 1024 B each: at the add, the input (kept for the skip), the conv output and the sum
+    assert inspect_model(Skip(), input_shape=(1, 4, 8, 8)).totals.peak_activation_bytes == 3 * 1024
