@@ -205,3 +205,21 @@ class Skip(nn.Module):
 def test_a_skip_connection_keeps_its_input_alive():
     # 1x4x8x8 fp32 = 1024 B each: at the add, the input (kept for the skip), the conv output and the sum
     assert inspect_model(Skip(), input_shape=(1, 4, 8, 8)).totals.peak_activation_bytes == 3 * 1024
+
+
+def test_dw_separable_output_is_inspected_as_depthwise_plus_pointwise():
+    """The transforms pass's layers: each dense 3x3 becomes depthwise (groups = in_channels) then 1x1."""
+    from edgecnn.passes.dw_separable import dw_separable
+
+    spec = load_model("smallcnn", weights="random")
+    before = inspect_model(spec)
+    after = inspect_model(dw_separable(spec, depth_multiplier=1))
+    assert after.mismatches == [] and after.totals.macs < before.totals.macs
+    by_name = {layer.name: layer for layer in after.layers}
+    for dense in (layer for layer in before.layers if layer.type == "Conv2d"):
+        dw, pw = by_name[f"{dense.name}.depthwise"], by_name[f"{dense.name}.pointwise"]
+        cin = dense.input_shapes[0][1]
+        assert (dw.kernel, dw.groups, dw.input_shapes[0][1]) == (dense.kernel, cin, cin)
+        assert (pw.kernel, pw.groups, pw.output_shape) == ([1, 1], 1, dense.output_shape)
+        assert dw.receptive_field == pw.receptive_field == dense.receptive_field
+        assert dw.macs == torch.Size(dw.output_shape).numel() * 9 and pw.macs == torch.Size(pw.output_shape).numel() * cin
