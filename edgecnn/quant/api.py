@@ -265,8 +265,7 @@ class _Int8Run:
         if equalize and measure_effect:
             self._equalize_effect(calib, scorer, metrics)
         if bias_correction:
-            int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
-            prepared = self.work / "model.bias_corrected.prepared.onnx"
+            prepared, int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
         config = self.config
         if budget.active:
             config, fallback = accuracy_fallback(prepared, calib, config, cache_path=cache, scorer=scorer, budget=budget,
@@ -316,7 +315,9 @@ class _Int8Run:
         self.report["steps"][-1]["effect"] = _effect(without, with_pass)
 
     def _bias_correct(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, scorer: Scorer,
-                      before: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+                      before: dict[str, Any]) -> tuple[Path, Path, dict[str, Any]]:
+        """Correct, re-quantize, and keep the result only if fidelity improved (the correction ignores the
+        activation-quantization error it interacts with, so on some models it does not help)."""
         from edgecnn.quant.bias_correction import correct_biases
 
         t0 = time.perf_counter()
@@ -324,11 +325,13 @@ class _Int8Run:
         rep = correct_biases(prepared, int8, calib, corrected_fp32)
         out = quantize_qdq(corrected_fp32, self.work / "int8.bias_corrected.onnx", calib, self.config, cache_path=cache)
         after = scorer.score(out)
-        self.report["steps"].append({"type": "bias_correction", "report": rep, "effect": _effect(before, after),
+        kept = after["sqnr_db"] >= before["sqnr_db"]
+        self.report["steps"].append({"type": "bias_correction", "report": {**rep, "kept": kept}, "effect": _effect(before, after),
                                      "seconds": round(time.perf_counter() - t0, 2)})
-        if after["sqnr_db"] < before["sqnr_db"]:
-            self.report["warnings"].append(f"bias correction lowered SQNR ({before['sqnr_db']:.2f} -> {after['sqnr_db']:.2f} dB)")
-        return out, after
+        if not kept:
+            log.info("bias correction lowered SQNR (%.2f -> %.2f dB); keeping the uncorrected model", before["sqnr_db"], after["sqnr_db"])
+            return prepared, int8, before
+        return corrected_fp32, out, after
 
     def _latency(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, config: PTQConfig, scorer: Scorer,
                  budget: Budget, fallback: bool) -> Path:

@@ -1,10 +1,10 @@
 """Empirical bias correction (Nagel et al. 2019, sec. 4.2) for a QDQ model, as an ONNX pass.
 
-Rounding weights to int8 shifts each layer's mean output by E[(W_q - W) x] = (W_q - W) E[x]. E[x], the
-per-channel mean of the layer's input, is measured on the calibration data in the fp32 model; W_q is
-read back from the QDQ model's DequantizeLinear. Subtracting the shift from the fp32 bias and
-quantizing again (ranges reused from the cache) removes it. Each layer's shift is computed from its own
-weight error and fp32 input, so corrections do not compound.
+Rounding weights to int8 shifts each layer's mean output by E[conv(x, W_q - W)]. It is measured on the
+calibration data: W_q is read back from the QDQ model's DequantizeLinear, and a twin of each layer with
+the weight error as its weight runs on the layer's real fp32 input (padding and borders included).
+Subtracting the shift from the fp32 bias and quantizing again (ranges reused from the cache) removes
+it. Each shift comes from the layer's own weight error and fp32 input, so corrections do not compound.
 
 Done at the ONNX level because that is where W_q exists: the quantized weights are the ones ONNX
 Runtime chose (per-channel scales, reduce_range), not a torch re-implementation of them.
@@ -26,22 +26,20 @@ def correct_biases(fp32_prepared: str | Path, qdq_path: str | Path, calib: np.nd
     from onnx import numpy_helper
 
     fp32 = onnx.load(str(fp32_prepared))
-    qdq = onnx.load(str(qdq_path))
-    weight_q = _dequantized_weights(qdq)
-    nodes = [n for n in fp32.graph.node if n.name in weight_q and n.op_type in ("Conv", "Gemm")]
-    means = _input_means(fp32, [n.input[0] for n in nodes], calib[:MAX_SAMPLES])
+    weight_q = _dequantized_weights(onnx.load(str(qdq_path)))
     inits = {t.name: t for t in fp32.graph.initializer}
-    shifts = []
+    nodes = [n for n in fp32.graph.node if n.name in weight_q and n.op_type in ("Conv", "Gemm")]
+    errors = {n.name: weight_q[n.name] - numpy_helper.to_array(inits[n.input[1]]).astype(np.float64) for n in nodes}
+    shifts = _output_shifts(fp32, nodes, errors, calib[:MAX_SAMPLES])
     for node in nodes:
-        w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
-        delta = _output_shift(node, weight_q[node.name] - w, means[node.input[0]])
+        delta = shifts[node.name]
         bias_name = _ensure_bias(fp32, node, inits, len(delta))
         bias = numpy_helper.to_array(inits[bias_name]).astype(np.float64) - delta
         inits[bias_name].CopyFrom(numpy_helper.from_array(bias.astype(np.float32), bias_name))
-        shifts.append(float(np.abs(delta).max()))
     onnx.save(fp32, str(out_fp32))
+    peaks = [float(np.abs(d).max()) for d in shifts.values()]
     return {"layers_corrected": len(nodes), "samples": int(min(len(calib), MAX_SAMPLES)),
-            "max_abs_shift": max(shifts) if shifts else 0.0, "mean_abs_shift": float(np.mean(shifts)) if shifts else 0.0}
+            "max_abs_shift": max(peaks, default=0.0), "mean_abs_shift": float(np.mean(peaks)) if peaks else 0.0}
 
 
 def _dequantized_weights(qdq: Any) -> dict[str, np.ndarray]:
@@ -69,43 +67,37 @@ def _dequantized_weights(qdq: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _input_means(model: Any, tensors: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel (axis 1) means of the given tensors on `x`, from the fp32 model with them exposed."""
+def _output_shifts(model: Any, nodes: list[Any], errors: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-output-channel mean of each layer applied, without bias, to its weight error on its real fp32 input.
+
+    Each layer gets a twin node (same op and attributes, weight = W_q - W) beside it in a copy of the fp32
+    graph, so padding, strides and groups are handled exactly by the runtime instead of approximated.
+    """
     import onnx
     import onnxruntime as ort
+    from onnx import numpy_helper
 
-    exposed = onnx.ModelProto()
-    exposed.CopyFrom(model)
-    have = {o.name for o in exposed.graph.output}
-    names = list(dict.fromkeys(tensors))
-    for name in names:
-        if name not in have:
-            exposed.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    sess = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
-    in_name = sess.get_inputs()[0].name
-    batch = sess.get_inputs()[0].shape[0]
-    step = batch if isinstance(batch, int) else 16
-    sums: dict[str, np.ndarray] = {}
-    count = 0
-    for start in range(0, len(x) - len(x) % step if isinstance(batch, int) else len(x), step):
-        outs = sess.run(names, {in_name: x[start:start + step]})
-        for name, value in zip(names, outs):
-            axes = (0, *range(2, value.ndim))
-            sums[name] = sums.get(name, 0) + value.astype(np.float64).mean(axis=axes) * len(value)
-        count += step
-    return {name: s / count for name, s in sums.items()}
-
-
-def _output_shift(node: Any, dw: np.ndarray, mean_in: np.ndarray) -> np.ndarray:
-    """(W_q - W) applied to the per-channel input mean: the mean output shift per output channel."""
-    if node.op_type == "Gemm":
-        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-        return dw @ mean_in if trans_b else mean_in @ dw
-    groups = next((a.i for a in node.attribute if a.name == "group"), 1)
-    per_in = dw.reshape(dw.shape[0], dw.shape[1], -1).sum(axis=2)  # (Cout, Cin/groups): padding ignored
-    mean_grouped = mean_in.reshape(groups, dw.shape[1])
-    group_of_out = np.arange(dw.shape[0]) // (dw.shape[0] // groups)
-    return np.sum(per_in * mean_grouped[group_of_out], axis=1)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    names = []
+    for node in nodes:
+        weight, out = f"{node.name}__weight_error", f"{node.name}__shift"
+        probe.graph.initializer.append(numpy_helper.from_array(errors[node.name].astype(np.float32), weight))
+        twin = onnx.helper.make_node(node.op_type, [node.input[0], weight], [out], name=f"{node.name}__twin")
+        twin.attribute.extend(a for a in node.attribute if a.name != "beta")
+        probe.graph.node.append(twin)
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None))
+        names.append(out)
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    step = inp.shape[0] if isinstance(inp.shape[0], int) else 16
+    usable = len(x) - len(x) % step
+    sums: dict[str, Any] = {name: 0.0 for name in names}
+    for start in range(0, usable, step):
+        for name, value in zip(names, sess.run(names, {inp.name: x[start:start + step]})):
+            per_sample = value.astype(np.float64).reshape(value.shape[0], value.shape[1], -1).mean(axis=2)
+            sums[name] = sums[name] + per_sample.sum(axis=0)
+    return {node.name: sums[name] / max(usable, 1) for node, name in zip(nodes, names)}
 
 
 def _ensure_bias(model: Any, node: Any, inits: dict[str, Any], channels: int) -> str:
