@@ -73,8 +73,8 @@ def export(
     spec, onnx_source = _resolve_model(model_or_onnx, input_shape)
     if spec is None and quantizer == "nncf":
         raise InvalidInputError("NNCF quantizes the PyTorch model: pass a model, not an ONNX file, or use quantizer='qdq'")
-    calib: np.ndarray | None = None
-    if spec is not None and precision == "int8" and (onnx_source is None or quantizer == "nncf"):
+    calib = calib_data  # an ONNX source: edgecnn.quantize reads the data against the ONNX input itself
+    if spec is not None and precision == "int8":
         from edgecnn.quant.calibration import load_calibration
 
         calib = load_calibration(calib_data, spec, size=calib_size, seed=seed)
@@ -84,7 +84,7 @@ def export(
 
         artifact = nncf_quantize_openvino(spec, out, calib_data=calib, dynamic_batch=dynamic_batch)  # type: ignore[arg-type]
     else:
-        onnx_path = _model_onnx(spec, onnx_source, out, tgt, precision, calib, intermediates, dict(quantize_options or {}),
+        onnx_path = _model_onnx(spec, onnx_source, out, tgt, precision, calib, calib_size, intermediates, dict(quantize_options or {}),
                                 dynamic_batch=dynamic_batch, opset=opset, simplify=simplify)
         artifact = _to_target(onnx_path, out, tgt.export_format, precision, batch_range, build_engine)
     artifact.target = tgt.name
@@ -96,9 +96,8 @@ def export(
     return artifact
 
 
-def _model_onnx(spec: ModelSpec | None, onnx_source: Path | None, out: Path, tgt: Any, precision: str,
-                calib: np.ndarray | None, intermediates: dict[str, str], quantize_options: dict[str, Any],
-                **onnx_options: Any) -> Path:
+def _model_onnx(spec: ModelSpec | None, onnx_source: Path | None, out: Path, tgt: Any, precision: str, calib: Any,
+                calib_size: int, intermediates: dict[str, str], quantize_options: dict[str, Any], **onnx_options: Any) -> Path:
     """The ONNX the target converts: the source or a fresh fp32 export, quantized when int8/fp16 is asked."""
     from edgecnn.artifact import _onnx_precision
     from edgecnn.export.onnx import export_onnx
@@ -118,6 +117,7 @@ def _model_onnx(spec: ModelSpec | None, onnx_source: Path | None, out: Path, tgt
         return _copy_to(onnx_source, out) if final_is_onnx else onnx_source
     # TensorRT reads the ONNX beside its engine (<stem>.onnx); OpenVINO keeps the QDQ model as <stem>.int8.onnx
     quant_out = out if final_is_onnx else _beside(out, ".onnx" if tgt.export_format == "tensorrt" else f".{precision}.onnx")
+    quantize_options.setdefault("calib_size", calib_size)
     result = _quantize(onnx_source, target=tgt.name, precision=precision, calib=calib, out=quant_out, **quantize_options)
     intermediates[f"{precision}_onnx"] = str(result.artifact.path)
     return Path(result.artifact.path)
@@ -137,7 +137,7 @@ def _to_target(onnx_path: Path, out: Path, export_format: str, precision: str, b
     return export_tensorrt(onnx_path, out, precision=precision, batch=batch, build=build_engine)  # type: ignore[arg-type]
 
 
-def _quantize(onnx_path: Path, *, target: str, precision: str, calib: np.ndarray | None, out: Path, **options: Any) -> Any:
+def _quantize(onnx_path: Path, *, target: str, precision: str, calib: Any, out: Path, **options: Any) -> Any:
     """Quantize with `edgecnn.quantize` (the target's QDQ profile); returns its QuantizationResult."""
     from edgecnn.quant.api import quantize
 
