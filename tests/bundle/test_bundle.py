@@ -192,3 +192,24 @@ def test_onnx_with_external_data_bundles_and_loads(lenet_spec, tmp_path):
     out = edgecnn.bundle(art, tmp_path / "b.zip", spec=lenet_spec)
     assert sorted(zipfile.ZipFile(out).namelist()) == ["README.md", "manifest.json", "models/big.onnx", "models/big.onnx.data"]
     np.testing.assert_allclose(edgecnn.bundle.load(out).predict(X[:1]), load_session(lenet_spec).run(X[:1])[0], rtol=1e-4, atol=1e-5)
+
+
+def test_cli_bundle_and_bundle_run(lenet_artifact, tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from edgecnn.cli.main import app
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"digit {i}" for i in range(10)))
+    runner = CliRunner()
+    made = runner.invoke(app, ["bundle", str(lenet_artifact.path), "--model", "lenet5", "--labels", str(labels),
+                               "--out", str(tmp_path / "b"), "--zip"])
+    assert made.exit_code == 0, made.output
+    Image.fromarray((np.random.default_rng(3).random((32, 32)) * 255).astype(np.uint8)).save(tmp_path / "d.png")
+    ran = runner.invoke(app, ["bundle-run", str(tmp_path / "b.zip"), str(tmp_path / "d.png"), "--top-k", "2", "--json"])
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.output)
+    assert result["runtime"]["backend"] == "onnxruntime"
+    top = result["results"][0]["top"][0]
+    assert len(top) == 2 and all(label.startswith("digit ") for label, _ in top)
