@@ -22,7 +22,7 @@ from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_path
 from edgecnn.quant.calibration import DEFAULT_SIZE, load_calibration
-from edgecnn.quant.latency import QUICK_PROTOCOL, compare_latency
+from edgecnn.quant.latency import compare_latency
 from edgecnn.quant.profiles import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity

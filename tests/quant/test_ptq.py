@@ -9,7 +9,6 @@ from onnx import numpy_helper
 
 import edgecnn
 from edgecnn.errors import InvalidInputError, UnknownNameError
-from edgecnn.evaluate.digits import load_digits
 
 
 def _zero_points_and_scales(path):
