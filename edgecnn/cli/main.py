@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "edgecnn.cli.bench",
     "edgecnn.cli.quantize",
     "edgecnn.cli.evaluate",
+    "edgecnn.cli.prune",
 ]
 
 

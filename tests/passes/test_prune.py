@@ -205,3 +205,34 @@ def test_digits_model_recovers_within_one_point_after_pruning_and_distill(digits
     after = top1(torch_predict(out.module), test)
     assert step["report"]["macs"]["ratio"] < 0.65 and step["report"]["steps"][0]["distill"]["steps"] > 0
     assert after >= before - 1.0, f"top-1 {before:.2f} -> {after:.2f}"
+
+
+def test_cli_dry_run_prints_the_recipe_step_and_bad_ratio_exits_2(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from edgecnn.cli.main import app
+
+    result = CliRunner().invoke(app, ["prune", "resnet18", "--ratio", "0.3", "--round-to", "16", "--layer", "layer4=0.5", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    step = json.loads(result.output)["steps"][0]
+    assert step["type"] == "prune" and step["round_to"] == 16 and step["per_layer"] == {"layer4": 0.5}
+    bad = subprocess.run([sys.executable, "-m", "edgecnn.cli.main", "prune", "smallcnn", "--weights", "random", "--ratio", "1.5",
+                          "--no-latency"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "ratio must be in [0, 1), got 1.5" in bad.stderr
+
+
+def test_cli_writes_a_pruned_onnx_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgecnn.artifact import Artifact
+    from edgecnn.cli.main import app
+
+    out = tmp_path / "pruned.onnx"
+    result = CliRunner().invoke(app, ["prune", "smallcnn", "--weights", "random", "--ratio", "0.5", "--no-latency", "--out", str(out),
+                                      "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert Artifact.from_path(out).format == "onnx" and (tmp_path / "r.json").exists()
