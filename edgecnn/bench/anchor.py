@@ -3,8 +3,9 @@
 On a shared machine whole runs can land in a slow state (another job saturating the cores or the SMT
 sibling): every iteration of every case slows by 10-70%, and no statistic of the case's own timings can
 tell that apart from a regression. The reference workload never changes, so its ratio to the baseline's
-measures the machine, and `compare` divides it out (see `edgecnn.bench.compare`). It is built here from
-seeded numpy weights (no file to ship, same bytes every run) and runs on ONNX Runtime with one thread.
+measures the machine, and `compare` will not call a slowdown a regression while the machine itself ran
+clearly slower (see `edgecnn.bench.compare`). It is built here from seeded numpy weights (no file to ship,
+same bytes every run) and runs on ONNX Runtime with one thread.
 """
 
 from __future__ import annotations

@@ -25,12 +25,11 @@ def comparison_markdown(cmp: Comparison) -> str:
              f"over rounds. Cases: {counts}.", ""]
     if cmp.machine:
         m = cmp.machine
-        lines += [f"Reference workload (the machine's speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}); "
-                  "verdicts use ratios with it divided out.", ""]
-    lines += ["| case | baseline ms | current ms | ratio | corrected ratio (interval) | verdict | notes |", "|---|---:|---:|---:|---|---|---|"]
+        lines += [f"Reference workload (the machine's own speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}).", ""]
+    lines += ["| case | baseline ms | current ms | ratio | interval | verdict | notes |", "|---|---:|---:|---:|---|---|---|"]
     for c in cmp.cases:
-        e, n = c.estimate, c.normalized or c.estimate
-        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{n.ratio:.3f} ({n.low:.3f}–{n.high:.3f})"] if e else ["", "", "", ""]
+        e = c.estimate
+        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{e.low:.3f}–{e.high:.3f}"] if e else ["", "", "", ""]
         notes = list(c.notes)
         if c.artifact_changed is False:
             notes.append("same model file")

@@ -142,32 +142,6 @@ def bootstrap_ratio(baseline: Sequence[Sequence[float]], current: Sequence[Seque
                          baseline_value=b0, current_value=c0, rounds=(len(base), len(cur)))
 
 
-def bootstrap_normalized(baseline: Sequence[Sequence[float]], current: Sequence[Sequence[float]],
-                         baseline_ref: Sequence[Sequence[float]], current_ref: Sequence[Sequence[float]], *, metric: str = "p50",
-                         confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> RatioEstimate:
-    """Ratio of (case / reference workload) between two runs: the machine's speed divides out.
-
-    Within each run the case and the reference were timed in the same rounds, so they are resampled
-    together (paired); the two runs are resampled independently.
-    """
-    check_metric(metric)
-    base, cur = _as_rounds(baseline, "baseline"), _as_rounds(current, "current")
-    bref, cref = _as_rounds(baseline_ref, "baseline reference"), _as_rounds(current_ref, "current reference")
-    if len(base) != len(bref) or len(cur) != len(cref):
-        raise InvalidInputError("the reference workload's rounds do not match the case's; the results file is corrupt")
-    rng = np.random.default_rng(seed)
-    wb, wc = _resample_counts(rng, len(base), n_boot), _resample_counts(rng, len(cur), n_boot)
-    num = _replicates(_Pooled(cur), wc, metric) / _replicates(_Pooled(cref), wc, metric)
-    den = _replicates(_Pooled(base), wb, metric) / _replicates(_Pooled(bref), wb, metric)
-    ratios = num / np.maximum(den, 1e-12)
-    values = [metric_value(np.concatenate(x), metric) for x in (base, cur, bref, cref)]
-    point = (values[1] / values[3]) / max(values[0] / values[2], 1e-12)
-    alpha = 1 - confidence
-    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-    return RatioEstimate(ratio=point, low=float(low), high=float(high), confidence=confidence,
-                         baseline_value=values[0], current_value=values[1], rounds=(len(base), len(cur)))
-
-
 def _resample_counts(rng: np.random.Generator, n_rounds: int, n_boot: int) -> np.ndarray:
     """How often each round is drawn in each replicate (a multinomial draw is a with-replacement resample)."""
     return rng.multinomial(n_rounds, np.full(n_rounds, 1.0 / n_rounds), size=n_boot).astype(np.float64)

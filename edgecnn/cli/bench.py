@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same inputs and seed: same verdict)."),
         allow_env_mismatch: bool = typer.Option(False, "--allow-env-mismatch", help="Compare even across different hardware or runtime versions."),
         strict: bool = typer.Option(False, "--strict", help="Treat inconclusive cases as failures."),
-        normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="Divide out the machine's speed, measured by the reference workload."),
+        machine_check: bool = typer.Option(True, "--machine-check/--no-machine-check",
+                                           help="Call slowdowns inconclusive when the reference workload shows the machine itself ran slower."),
         max_accuracy_drop: float = typer.Option(1.0, "--max-accuracy-drop", help="Top-1 points a case may lose against the baseline."),
         max_size_growth: Optional[str] = typer.Option(None, "--max-size-growth", help="Allowed model-file growth, e.g. 5% (default: not checked)."),
         markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the Markdown summary here (e.g. for $GITHUB_STEP_SUMMARY)."),
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
 
         cmp = compare_results(load_results(baseline), load_results(current),
                               max_regression=parse_fraction(max_regression, what="--max-regression"), metric=metric,
-                              confidence=confidence, seed=seed, allow_env_mismatch=allow_env_mismatch, strict=strict, normalize=normalize,
+                              confidence=confidence, seed=seed, allow_env_mismatch=allow_env_mismatch, strict=strict, machine_check=machine_check,
                               max_accuracy_drop=max_accuracy_drop,
                               max_size_growth=parse_fraction(max_size_growth, what="--max-size-growth") if max_size_growth else None)
         if markdown:
@@ -163,17 +164,17 @@ def _print_comparison(console, cmp) -> None:
     from rich.table import Table
 
     table = Table(title=f"bench compare {cmp.suite}: {cmp.metric}, max regression {cmp.max_regression:.0%}")
-    for col in ("case", "baseline", "current", "ratio", "corrected (interval)", "verdict"):
+    for col in ("case", "baseline", "current", "ratio", "interval", "verdict"):
         table.add_column(col, justify="left" if col in ("case", "verdict") else "right")
     style = {"pass": "green", "regression": "red", "missing": "red", "accuracy": "red", "size": "red", "inconclusive": "yellow"}
     for c in cmp.cases:
-        e, n = c.estimate, c.normalized or c.estimate
-        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{n.ratio:.3f} ({n.low:.3f}-{n.high:.3f})"] if e else ["", "", "", ""]
+        e = c.estimate
+        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{e.low:.3f}-{e.high:.3f}"] if e else ["", "", "", ""]
         table.add_row(c.id, *nums, f"[{style.get(c.verdict, 'white')}]{c.verdict}[/]: {escape(c.reason)}")
     console.print(table)
     if cmp.machine:
-        console.print(f"reference workload (machine speed), current/baseline: {cmp.machine.ratio:.3f} "
-                      f"({cmp.machine.low:.3f}-{cmp.machine.high:.3f}); verdicts divide it out", highlight=False)
+        console.print(f"reference workload (the machine's own speed), current/baseline: {cmp.machine.ratio:.3f} "
+                      f"({cmp.machine.low:.3f}-{cmp.machine.high:.3f})", highlight=False)
     for c in cmp.cases:
         if c.suggestion:
             console.print(escape(f"{c.id}: {c.suggestion}"), highlight=False)

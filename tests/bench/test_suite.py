@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edgecnn.bench.suite import load_suite, parse_suite
 from edgecnn.errors import InvalidInputError
@@ -75,3 +76,12 @@ def test_accuracy_gate_needs_trained_weights():
     suite = parse_suite(_suite(cases=[{"model": "lenet5", "weights": "digits", "precision": ["fp32", "int8"]}],
                                gates=[{"type": "accuracy_drop", "model": "lenet5", "precision": "int8", "max": 1}]))
     assert suite.gates[0].reference == "fp32" and suite.gates[0].threshold == 1.0
+
+
+def test_example_ci_workflow_points_at_shipped_files():
+    root = SUITES.parents[1]
+    workflow = yaml.safe_load((root / "docs" / "ci" / "edgecnn-bench.yml").read_text())
+    commands = " ".join(step.get("run", "") for step in workflow["jobs"]["latency"]["steps"])
+    assert "edgecnn bench run benchmarks/suites/ci-small.yaml" in commands and "--junit" in commands
+    assert (root / "benchmarks" / "suites" / "ci-small.yaml").is_file()
+    assert (root / "benchmarks" / "baselines" / "ci-small.json").is_file()
