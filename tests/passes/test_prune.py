@@ -236,3 +236,19 @@ def test_cli_writes_a_pruned_onnx_model(tmp_path):
                                       "--report", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert Artifact.from_path(out).format == "onnx" and (tmp_path / "r.json").exists()
+
+
+def test_pruned_model_folds_bn_quantizes_to_int8_and_exports(digits_smallcnn, tmp_path):
+    from edgecnn import fold_bn, quantize
+    from edgecnn.runtime import load_session
+
+    spec, train, test = digits_smallcnn
+    pruned = prune(spec, ratio=0.3, check_latency=False)
+    folded, step = fold_bn(pruned, return_report=True)
+    assert step["report"]["folded"] == 4 and step["report"]["check"]["max_rel_error"] < 1e-4
+    result = quantize(folded, target="onnxruntime", calib_data=train.x[:64], out=tmp_path / "int8.onnx", check_latency=False,
+                      measure_effect=False)
+    assert result.artifact.precision == "int8"
+    session = load_session(result.artifact)
+    int8 = top1(lambda x: np.concatenate([session.run(x[i:i + 1])[0] for i in range(len(x))]), test)
+    assert int8 >= top1(torch_predict(pruned.module), test) - 2.0
