@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         require_speedup: bool = typer.Option(False, "--require-speedup", help="Gate: fail (exit 3) if not faster than the baseline."),
         weights: Optional[str] = typer.Option(None, "--weights", help="auto | pretrained | random | state-dict file."),
         arch: Optional[str] = typer.Option(None, "--arch", help="Zoo architecture of a weights file."),
-        input_shape: Optional[List[int]] = typer.Option(None, "--input-shape", help="Input shape, repeat per dim: --input-shape 1 --input-shape 3 ..."),
+        input_shape: Optional[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Input shape, e.g. 1,3,160,160 or 1x3x160x160 (N C L for 1-D models)."),
         threads: Optional[int] = typer.Option(None, "--threads", help="Inference threads for profiling (default: all physical cores)."),
         recipe: Optional[str] = typer.Option(None, "--recipe", help="Recipe file or shipped recipe name; flags override its fields."),
         out: Path = typer.Option(Path("edgecnn-out"), "--out", "-o", help="Output directory."),
@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
     ) -> None:
         """Optimize a model for a target: transforms, export, quantize, validate, profile vs float baseline, bundle, report."""
+        from edgecnn.cli.inspect import parse_shape
         from edgecnn.errors import GateFailedError
         from edgecnn.pipeline.build import build_recipe
         from edgecnn.pipeline.shipped import resolve_recipe
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
             model, recipe=resolve_recipe(recipe) if recipe else None, target=target, int8=int8, fp16=fp16, prune=prune,
             fold_bn=fold_bn, dw_separable=dw_separable, calib_data=calib_data, calib_size=calib_size, eval_data=eval_data,
             max_accuracy_drop=max_accuracy_drop, min_speedup=min_speedup, require_speedup=require_speedup, weights=weights,
-            arch=arch, input_shape=input_shape, device=device, token=token, threads=threads,
+            arch=arch, input_shape=list(parse_shape(input_shape)) if input_shape else None, device=device, token=token, threads=threads,
         )
         if dry_run:
             typer.echo(rec.to_yaml(), nl=False)

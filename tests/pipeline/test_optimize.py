@@ -178,8 +178,7 @@ def test_shipped_arm_recipe_runs_for_real_on_a_loopback_agent(tmp_path):
 
 
 def test_shipped_onnxruntime_recipe_runs_for_real_on_small_inputs(tmp_path):
-    proc = cli("optimize", "--recipe", "mobilenet_v2-int8-onnxruntime", "--input-shape", "1", "--input-shape", "3",
-               "--input-shape", "64", "--input-shape", "64", "--calib-size", "16", "--out", str(tmp_path / "mv2"), "--json")
+    proc = cli("optimize", "--recipe", "mobilenet_v2-int8-onnxruntime", "--input-shape", "1,3,64,64", "--calib-size", "16", "--out", str(tmp_path / "mv2"), "--json")
     assert proc.returncode in (0, 3), proc.stderr[-3000:]  # the 1.5x speed-up gate is judged, not assumed, at 64x64
     report = json.loads(proc.stdout)
     assert report["model"]["input"]["shape"] == [1, 3, 64, 64]
@@ -189,8 +188,7 @@ def test_shipped_onnxruntime_recipe_runs_for_real_on_small_inputs(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_prune_recipe_runs_for_real_on_small_inputs(tmp_path):
-    proc = cli("optimize", "--recipe", "resnet18-prune30-int8-onnxruntime", "--input-shape", "1", "--input-shape", "3",
-               "--input-shape", "64", "--input-shape", "64", "--calib-size", "16", "--out", str(tmp_path / "r18"), "--json")
+    proc = cli("optimize", "--recipe", "resnet18-prune30-int8-onnxruntime", "--input-shape", "1,3,64,64", "--calib-size", "16", "--out", str(tmp_path / "r18"), "--json")
     assert proc.returncode in (0, 3), proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["optimized"]["macs"] < 0.7 * report["baseline"]["macs"]
