@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -167,7 +168,9 @@ def test_unknown_layer_names_are_named_in_the_error():
 def test_untraceable_models_get_a_clear_error():
     with pytest.raises(InvalidInputError, match="cannot trace the model's graph.*conv"):
         prune(NoGradForward(), ratio=0.3, input_shape=(1, 3, 16, 16), check_latency=False)
-    scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated, and exactly what users may still pass
+        scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
     with pytest.raises(InvalidInputError, match="TorchScript"):
         prune(scripted, ratio=0.3, input_shape=(1, 3, 16, 16), check_latency=False)
     with pytest.raises(InvalidInputError, match="cannot run the model on an input of shape"):
