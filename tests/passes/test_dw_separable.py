@@ -15,6 +15,9 @@ from edgecnn.evaluate.digits import top1, torch_predict
 from edgecnn.passes.dw_separable import conv_costs, dw_separable, reconstruction_error, separable_pair
 from edgecnn.zoo.loader import load_model
 
+# their adaptive average pool exports to ONNX only when it divides the feature map, i.e. at 224
+FULL_SIZE_ONLY = {"alexnet": 224, "vgg11_bn": 224}
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -187,7 +190,7 @@ def test_zoo_models_fold_substitute_and_export(name, tmp_path):
 def test_every_torchvision_zoo_model_folds_substitutes_and_exports(tmp_path):
     for entry in edgecnn.list_models():
         if entry.source == "torchvision":
-            _zoo_roundtrip(entry.name, 64 if entry.name != "alexnet" else 96, tmp_path)
+            _zoo_roundtrip(entry.name, FULL_SIZE_ONLY.get(entry.name, 64), tmp_path)
 
 
 def test_digits_m1_plus_distill_recovers(digits_smallcnn):
@@ -203,3 +206,14 @@ def test_digits_m1_plus_distill_recovers(digits_smallcnn):
     after = top1(torch_predict(final.module), test)
     assert after >= before - 1.5, (before, substituted, after)
     assert substituted < before - 1.5, "m=1 must have cost accuracy for the recovery to mean anything"
+
+
+def test_inspect_shows_the_new_layers_and_agrees_on_macs():
+    net = Net().eval()
+    out, step = dw_separable(net, depth_multiplier=2, return_report=True)
+    layers = {layer.name: layer for layer in edgecnn.inspect_model(out, input_shape=(1, 3, 16, 16)).layers}
+    assert layers["stem.depthwise"].groups == 3 and layers["stem.depthwise"].output_shape == [1, 6, 16, 16]
+    assert layers["stem.pointwise"].kernel == [1, 1] and layers["body.1.pointwise"].output_shape == [1, 32, 8, 8]
+    report = step["report"]
+    convs = sum(layer.macs for layer in layers.values() if layer.type == "Conv2d")
+    assert convs == report["conv_macs_after"]
