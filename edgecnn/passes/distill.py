@@ -77,7 +77,7 @@ class Distill(Pass):
         self.teacher, self.data, self.labels = teacher, data, labels
 
     def run(self, spec: ModelSpec, ctx: PassContext) -> tuple[ModelSpec, dict[str, Any]]:
-        teacher = self.teacher if self.teacher is not None else getattr(ctx, "teacher", None)
+        teacher = self.teacher if self.teacher is not None else ctx.teacher
         if teacher is None:
             raise InvalidInputError("distill needs a teacher model: pass one, or set PassContext.teacher "
                                     "(a recipe run sets it to the model before its first step)")

@@ -20,7 +20,8 @@ from torch import nn
 
 from edgecnn.errors import InternalError, InvalidInputError
 from edgecnn.export.onnx import output_error
-from edgecnn.passes.base import Pass, PassContext, apply_pass
+from edgecnn.passes.base import Pass, PassContext
+from edgecnn.passes.fold_bn import apply_with_shape, run_example
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.passes.dw_separable")
@@ -88,18 +89,19 @@ class DepthwiseSeparable(Pass):
 
 def dw_separable(model: Any, *, depth_multiplier: int = 1, include: "str | list[str] | tuple[str, ...] | None" = None,
                  exclude: "str | list[str] | tuple[str, ...]" = (), min_mac_saving: float | None = None,
-                 max_error: float | None = None, tolerance: float = 1e-4, ctx: PassContext | None = None,
-                 return_report: bool = False) -> Any:
+                 max_error: float | None = None, tolerance: float = 1e-4, input_shape: tuple[int, ...] | None = None,
+                 ctx: PassContext | None = None, return_report: bool = False) -> Any:
     """Substitute dense k x k convs by depthwise + pointwise pairs; returns the same kind (ModelSpec or nn.Module).
 
     include/exclude: fnmatch patterns on layer names (e.g. "layer3.*"); min_mac_saving: keep only layers whose
     MACs drop by at least this fraction; max_error: keep only layers whose relative reconstruction error is at
-    most this. Raises InvalidInputError when the options select no layer. With `return_report=True`
-    returns `(model, report)`.
+    most this. Raises InvalidInputError when the options select no layer. A plain nn.Module needs
+    `input_shape` (or an `input_shape` attribute; else (1, 3, 224, 224) is assumed) to count MACs.
+    With `return_report=True` returns `(model, report)`.
     """
     pass_ = DepthwiseSeparable(depth_multiplier=depth_multiplier, include=include, exclude=exclude,
                                min_mac_saving=min_mac_saving, max_error=max_error, tolerance=tolerance)
-    out, report = apply_pass(pass_, model, ctx)
+    out, report = apply_with_shape(pass_, model, input_shape, ctx)
     return (out, report) if return_report else out
 
 
@@ -214,8 +216,7 @@ def conv_costs(module: nn.Module, example: torch.Tensor) -> dict[str, dict[str, 
 
     handles = [m.register_forward_hook(hook(n)) for n, m in module.named_modules() if type(m) in _CONVS]
     try:
-        with torch.no_grad():
-            module(example[:1])
+        run_example(module, example[:1], "dw_separable")
     finally:
         for h in handles:
             h.remove()

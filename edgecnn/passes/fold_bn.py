@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from edgecnn.errors import InvalidInputError
+from edgecnn.errors import InternalError, InvalidInputError
 from edgecnn.export.onnx import output_error
 from edgecnn.passes.base import Pass, PassContext, apply_pass
-from edgecnn.spec import ModelSpec
+from edgecnn.spec import ModelSpec, as_spec
 
 log = logging.getLogger("edgecnn.passes.fold_bn")
 
@@ -71,15 +71,34 @@ class FoldBN(Pass):
         return spec, report
 
 
-def fold_bn(model: Any, *, tolerance: float = 1e-4, measure_latency: bool = True, ctx: PassContext | None = None,
-            return_report: bool = False) -> Any:
+def fold_bn(model: Any, *, tolerance: float = 1e-4, measure_latency: bool = True, input_shape: tuple[int, ...] | None = None,
+            ctx: PassContext | None = None, return_report: bool = False) -> Any:
     """Fold BatchNorm into preceding Conv1d/Conv2d/Linear layers; returns the same kind (ModelSpec or nn.Module).
 
-    The input is not modified. With `return_report=True` returns `(model, report)`; the report is also
-    appended to `ctx.reports` when a PassContext is given.
+    The input is not modified. A plain nn.Module needs `input_shape` (or an `input_shape` attribute; else
+    (1, 3, 224, 224) is assumed) for the numerical check. With `return_report=True` returns `(model, report)`;
+    the report is also appended to `ctx.reports` when a PassContext is given.
     """
-    out, report = apply_pass(FoldBN(tolerance=tolerance, measure_latency=measure_latency), model, ctx)
+    out, report = apply_with_shape(FoldBN(tolerance=tolerance, measure_latency=measure_latency), model, input_shape, ctx)
     return (out, report) if return_report else out
+
+
+def apply_with_shape(pass_: Pass, model: Any, input_shape: tuple[int, ...] | None, ctx: PassContext | None) -> tuple[Any, dict[str, Any]]:
+    """apply_pass, with an explicit input shape for a plain nn.Module."""
+    if input_shape is None or isinstance(model, ModelSpec):
+        return apply_pass(pass_, model, ctx)
+    out, report = apply_pass(pass_, as_spec(model, input_shape=tuple(input_shape), name=type(model).__name__), ctx)
+    return out.module, report
+
+
+def run_example(module: nn.Module, x: torch.Tensor, pass_name: str) -> Any:
+    """One forward pass; a model that does not accept the example input is a user error, not a crash."""
+    try:
+        with torch.no_grad():
+            return module(x)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise InvalidInputError(f"{pass_name}: the model does not run on an input of shape {tuple(x.shape)} "
+                                f"({str(exc).splitlines()[0][:160]}); give the right input_shape or a ModelSpec") from None
 
 
 def find_foldable(module: nn.Module, example: torch.Tensor) -> tuple[list[_Pair], list[dict[str, str]], str]:
@@ -156,8 +175,7 @@ def _output_ranks(module: nn.Module, example: torch.Tensor) -> dict[str, int]:
     hooks = [sub.register_forward_hook(lambda _m, _i, out, name=name: ranks.__setitem__(name, out.dim()))
              for name, sub in module.named_modules() if isinstance(sub, nn.Linear)]
     try:
-        with torch.no_grad():
-            module(example)
+        run_example(module, example, "fold_bn")
     finally:
         for h in hooks:
             h.remove()
@@ -209,13 +227,11 @@ def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
 
 def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str, Any]:
     x = original.example_input(2, seed=1)
+    ref = run_example(original.module, x, "fold_bn").numpy()
     with torch.no_grad():
-        ref = original.module(x).numpy()
         out = folded.module(x).numpy()
     err = output_error(ref, out)
     if err["max_rel_error"] > tolerance:
-        from edgecnn.errors import InternalError
-
         raise InternalError(f"fold_bn changed {original.name}'s outputs by {err['max_rel_error']:.2e} relative "
                             f"(tolerance {tolerance:g}); please report this model")
     return {**err, "tolerance": tolerance, "passed": True}

@@ -204,6 +204,10 @@ def test_bad_inputs():
         fold_bn(nn.Conv2d(1, 1, 1), tolerance=0)
     with pytest.raises(UserError, match="ModelSpec or torch.nn.Module"):
         fold_bn("resnet18")
+    conv1d = nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4)).eval()
+    with pytest.raises(InvalidInputError, match=r"does not run on an input of shape \(1, 3, 224, 224\)"):
+        fold_bn(conv1d)
+    assert fold_bn(conv1d, input_shape=(1, 2, 16), return_report=True)[1]["report"]["folded"] == 1
     scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval())
     with pytest.raises(InvalidInputError, match="TorchScript"):
         fold_bn(edgecnn.ModelSpec(scripted, edgecnn.InputSpec((1, 3, 8, 8)), "scripted"))
