@@ -12,6 +12,7 @@ Reused after dw_separable, after pruning, and for quantization-aware fine-tuning
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import time
@@ -126,6 +127,8 @@ def train_student(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: to
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # dropout masks
     student.to(device)
+    if any(p.device != torch.device(device) for p in teacher.parameters()):
+        teacher = copy.deepcopy(teacher).to(device)  # the caller's teacher stays where it is
     params = [p for p in student.parameters() if p.requires_grad]
     if not params:
         raise InvalidInputError("distill: the student has no trainable parameters (all have requires_grad=False)")
