@@ -77,9 +77,11 @@ def fit_head(spec: Any, x: np.ndarray, y: np.ndarray) -> float:
             module(torch.from_numpy(x[start:start + 32]))
     hook.remove()
     f = torch.cat(feats)
-    # one scale for all features: per-feature scaling would lean on near-constant features, which no trained
-    # network does and which int8 rounding would then blow up
-    mean, std = f.mean(0), f.std() + 1e-6
+    # one scale for all features (per-feature scaling would lean on near-constant features, which int8 rounding
+    # then blows up), taken after centring: random torchvision backbones end in features around 1e-9 whose
+    # differences, not their offset, carry the information
+    mean = f.mean(0)
+    std = (f - mean).std().clamp_min(1e-30)
     z, target = (f - mean) / std, torch.from_numpy(y).long()
     lin = torch.nn.Linear(f.shape[1], 10)
     opt = torch.optim.Adam(lin.parameters(), lr=1e-2, weight_decay=1e-3)
