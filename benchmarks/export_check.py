@@ -212,6 +212,8 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
                                     "rules_check": trt.provenance["rules_check"], "build_commands": trt.provenance["build_commands"],
                                     "precision": "int8", **compare(ref, simulated, yte),
                                     "on_this_cpu_ort_fused_int8": compare(ref, fused, yte)}
+    # what OpenVINO picks when not told (bf16 on AVX512-BF16/AMX CPUs); the sessions above force f32
+    results["ov_fp32"]["openvino_default_precision"] = load_session(arts["ov_fp32"], precision="auto").precision_used()
     u8s8 = check_tensorrt_qdq(arts["ort_int8"].path, raise_on_error=False)
     results["tensorrt_rules_on_u8s8"] = {"ok": u8s8.ok, "message": u8s8.summary()}
 
@@ -303,6 +305,8 @@ def render(results: list[dict[str, Any]], extra: dict[str, Any], env: dict[str, 
             ok = {True: "yes", False: "NO"}.get(a.get("fp32_within_tolerance"), "")
             lines.append(f"| {r['model']} | {key} | {a.get('precision', 'int8')} | {a['max_rel_error']:.2e} | {ok} | "
                          f"{a['top1_agreement_pct']:.1f}% | {a['top1_accuracy_pct']:.1f}% ({torch_acc:.1f}%) | {ran} |")
+    lines += ["", "OpenVINO's own choice when not told (fp32 IR): " + "; ".join(
+        f"{r['model']}: {r['artifacts']['ov_fp32']['openvino_default_precision']['inference_precision_hint']}" for r in results)]
     lines += ["", "## Latency, batch 1 (p50 ms, interleaved; speed-up vs ONNX Runtime fp32 / vs OpenVINO fp32)", "",
               "| model | " + " | ".join(results[0]["latency"]) + " |" if results else "", "|---|" + "---|" * (len(results[0]["latency"]) if results else 0)]
     for r in results:
