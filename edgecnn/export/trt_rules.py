@@ -100,10 +100,12 @@ def _check_qdq_node(node, consts, producers, consumers, graph_outputs, report: T
     elif zero_point.dtype == np.int32:
         _add(report.errors, "int32 Q/DQ (a quantized bias): TensorRT has no int32 Q/DQ, keep biases in float "
              "(ONNX Runtime: extra_options QuantizeBias=False)", label)
-    elif zero_point.dtype != np.int8:
-        _add(report.errors, f"zero-point is {zero_point.dtype}, not int8 (TensorRT int8 is signed and symmetric)", label)
-    elif np.any(zero_point != 0):
-        _add(report.errors, f"zero-point is not 0 (asymmetric; first non-zero value {int(zero_point[zero_point != 0].flat[0])})", label)
+    else:
+        if zero_point.dtype != np.int8:
+            _add(report.errors, f"zero-point is {zero_point.dtype}, not int8 (TensorRT int8 is signed and symmetric)", label)
+        if np.any(zero_point != 0):
+            first = int(zero_point[zero_point != 0].flat[0])
+            _add(report.errors, f"zero-point is not 0 (asymmetric; first non-zero value {first})", label)
     per_channel = scale is not None and scale.size > 1
     data = node.input[0]
     weight = consts.get(data) if node.op_type == "DequantizeLinear" else _weight_behind_quantize(node, consts)
