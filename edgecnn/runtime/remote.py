@@ -9,8 +9,8 @@ DeviceUnavailableError naming the agent; the agent itself keeps serving.
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 import os
 import socket
 from pathlib import Path
