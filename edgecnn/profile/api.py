@@ -26,6 +26,7 @@ _TARGETS: dict[str, tuple[str, str]] = {
     "torch": ("torch", "cpu"), "onnxruntime": ("onnxruntime", "cpu"), "openvino": ("openvino", "cpu"),
     "cuda": ("torch", "cuda"), "tensorrt": ("tensorrt", "cuda"), "arm": ("remote", "remote"),
 }
+_REMOTE_RUNTIMES = ("onnxruntime", "openvino")  # what the device agent can run the model with
 _FORMAT_TARGET = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "pytorch": "torch", "torchscript": "torch"}
 EMULATION_NOTE = ("the device runs under QEMU emulation: its timings measure the emulator, not latency on real "
                   "hardware; use them only to validate outputs")
@@ -109,8 +110,10 @@ def _as_model(obj: Any, what: str) -> Any:
 def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple[str, str, str]:
     """(target, backend, device) from the arguments, the artifact's own target, or its format."""
     if device and device.startswith("tcp://"):
-        if target not in (None, "arm", "remote"):
-            log.info("profiling on the remote device %s (target %s runs there through the agent)", device, target)
+        if hasattr(model, "module"):
+            raise InvalidInputError("a remote device runs exported files (.onnx, OpenVINO .xml): export the PyTorch model first")
+        if target not in (None, "arm", "remote", *_REMOTE_RUNTIMES):
+            raise InvalidInputError(f"on a remote device the target is arm, onnxruntime or openvino, not '{target}'")
         return (target if target not in (None, "remote") else "arm"), "remote", device
     if target is None:
         target = getattr(model, "target", None) if getattr(model, "target", None) in _TARGETS else None
@@ -237,7 +240,10 @@ def profile(artifact: Any, *, target: str | None = None, baseline: Any = None, p
         threads = physical_cores()
     if threads is not None and threads < 1:
         raise InvalidInputError(f"threads must be at least 1, got {threads}")
-    extra: dict[str, Any] = {"token": token} if backend == "remote" else {}
+    extra: dict[str, Any] = {}
+    if backend == "remote":
+        fmt_runtime = "openvino" if getattr(model, "format", None) == "openvino" else "onnxruntime"
+        extra = {"token": token, "remote_backend": target if target in _REMOTE_RUNTIMES else fmt_runtime}
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgecnn-profile-") as tmp:  # holds an exported baseline, if any
         base_model = _baseline_for(model, baseline, backend, Path(tmp))

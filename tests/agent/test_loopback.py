@@ -189,3 +189,25 @@ def test_host_side_timeout_and_unreachable_agent_are_clear_errors(monkeypatch, l
     monkeypatch.delenv("EDGECNN_AGENT_TOKEN", raising=False)
     with pytest.raises(InvalidInputError, match="token"):
         load_session(lenet_onnx[0], backend="remote", device=f"tcp://127.0.0.1:{port}")
+
+
+def test_profile_through_the_agent_rejects_what_it_cannot_run(agent, lenet_onnx):
+    import edgecnn
+
+    url, _, _ = agent
+    art, spec, _ = lenet_onnx
+    with pytest.raises(InvalidInputError, match="export the PyTorch model first"):
+        edgecnn.profile(spec, device=url, token=TOKEN)
+    with pytest.raises(InvalidInputError, match="target is arm, onnxruntime or openvino"):
+        edgecnn.profile(art, target="tensorrt", device=url, token=TOKEN)
+
+
+@pytest.mark.openvino
+def test_openvino_runs_on_the_agent_when_asked(agent, lenet_onnx):
+    import edgecnn
+
+    url, _, _ = agent
+    art, _, x = lenet_onnx
+    r = edgecnn.profile(art, target="openvino", device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x, roofline=False)
+    assert r.sessions["optimized"]["device"]["backend"] == "openvino" and r.target == "openvino"
+    np.testing.assert_allclose(r.outputs["optimized"][0], load_session(art).run(x)[0], atol=1e-4, rtol=0)
