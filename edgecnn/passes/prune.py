@@ -101,7 +101,7 @@ class Prune(Pass):
         calib = calib_batch(ctx.calib_data, spec)
         if cfg.importance in DATA_AWARE and calib is None:
             raise InvalidInputError(f"prune: importance='{cfg.importance}' is data-aware and needs calib_data (images shaped like the model input)")
-        train = _train_arrays(ctx.train_data) if cfg.distill_between else None
+        train = train_arrays(ctx.train_data) if cfg.distill_between else None
         if cfg.distill_between and train is None:
             raise InvalidInputError("prune: distill_between needs train_data (an array of inputs, or an (inputs, labels) pair)")
 
@@ -291,7 +291,7 @@ def calib_batch(data: Any, spec: ModelSpec, limit: int = CALIB_SAMPLES) -> torch
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
-def _train_arrays(data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+def train_arrays(data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     if data is None:
         return None
     if isinstance(data, tuple) and len(data) == 2:

@@ -7,6 +7,7 @@ is storage (the compressed size). The report says so, per layer sparsity and siz
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zlib
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from torch.nn.utils import prune as torch_prune
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.passes.base import Pass, PassContext, apply_pass
-from edgecnn.passes.prune import calib_batch, check_ratio, resolve, top1_agreement
+from edgecnn.passes.prune import calib_batch, check_ratio, resolve, top1_agreement, train_arrays
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.passes.sparsify")
@@ -41,6 +42,7 @@ class SparsifyConfig:
     global_: bool = False  # unstructured: one magnitude threshold across all layers instead of one per layer
     per_layer: dict[str, float] | None = None  # unstructured: module name -> sparsity, overrides `sparsity` there
     protect: tuple[str, ...] = ()  # module names left dense
+    distill_epochs: int = 0  # recover accuracy by distilling from the dense model, zeros kept (needs train data)
 
     def __post_init__(self) -> None:
         check_ratio(self.sparsity, "sparsify: sparsity")
@@ -50,6 +52,8 @@ class SparsifyConfig:
             raise InvalidInputError("sparsify: the 2:4 pattern is exactly 50% in every layer; sparsity, per_layer and global_ do not apply")
         for name, value in (self.per_layer or {}).items():
             check_ratio(value, f"sparsify: per_layer sparsity of '{name}'")
+        if not isinstance(self.distill_epochs, int) or self.distill_epochs < 0:
+            raise InvalidInputError(f"sparsify: distill_epochs must be a number of epochs >= 0, got {self.distill_epochs!r}")
         object.__setattr__(self, "protect", tuple(self.protect))
 
 
@@ -68,6 +72,9 @@ class Sparsify(Pass):
         # a per_layer name may be a block: its value applies to every conv/linear inside
         overrides = {leaf: s for n, s in (cfg.per_layer or {}).items()
                      for leaf in resolve(module, n, "per_layer").modules() if leaf in layers.values()}
+        train = train_arrays(ctx.train_data) if cfg.distill_epochs else None
+        if cfg.distill_epochs and train is None:
+            raise InvalidInputError("sparsify: distill_epochs needs train_data (an array of inputs, or an (inputs, labels) pair)")
         reference = spec.copy().module
         zip_before = _zipped_bytes(module)
         skipped: list[dict[str, str]] = []
@@ -79,6 +86,7 @@ class Sparsify(Pass):
         else:
             _unstructured(layers, cfg.sparsity, overrides, cfg.global_)
         done = {n: m for n, m in layers.items() if n not in {s["layer"] for s in skipped}}
+        recovery = _masked_distill(module, reference, done, train, cfg.distill_epochs, ctx) if train is not None else None
         per_layer = [_layer_stats(n, m.weight) for n, m in done.items()]
         report = {
             "pattern": cfg.pattern,
@@ -87,6 +95,7 @@ class Sparsify(Pass):
             "sparsity": _overall(per_layer),
             "size": _sizes(module, done, cfg.pattern, zip_before),
             "fidelity": top1_agreement(reference, module, calib_batch(ctx.calib_data, spec)),
+            "distill": recovery,
             "speed": SPEED_NOTE,
         }
         log.info("sparsify: %s, %.1f%% of the weights of %d layers are zero (%d skipped). %s", cfg.pattern,
@@ -102,7 +111,9 @@ def sparsify(
     global_: bool = False,
     per_layer: dict[str, float] | None = None,
     protect: tuple[str, ...] | list[str] = (),
+    distill_epochs: int = 0,
     calib_data: Any = None,
+    train_data: Any = None,
     ctx: PassContext | None = None,
     return_report: bool = False,
 ) -> Any:
@@ -113,12 +124,15 @@ def sparsify(
     (layers whose input channels per group are not a multiple of 4 are skipped and listed). With `calib_data`
     the report gives the top-1 agreement with the dense model. The input is not modified. With
     `return_report=True` returns `(model, report)`; the report is also appended to `ctx.reports`.
+    With `distill_epochs=N` and `train_data` (an array, or an (inputs, labels) pair) the sparse model is
+    distilled from the dense one for N epochs with its zeros held (every forward re-applies the mask).
     """
     config = SparsifyConfig(sparsity=sparsity, pattern=pattern, global_=global_,
-                            per_layer=dict(per_layer) if per_layer else None, protect=tuple(protect))
+                            per_layer=dict(per_layer) if per_layer else None, protect=tuple(protect),
+                            distill_epochs=distill_epochs)
     ctx = ctx or PassContext()
-    if calib_data is not None:
-        ctx.calib_data = calib_data
+    ctx = dataclasses.replace(ctx, calib_data=ctx.calib_data if calib_data is None else calib_data,
+                              train_data=ctx.train_data if train_data is None else train_data)
     out, report = apply_pass(Sparsify(config), model, ctx)
     return (out, report) if return_report else out
 
@@ -136,6 +150,36 @@ def _unstructured(layers: dict[str, nn.Module], sparsity: float, overrides: dict
     for m in layers.values():
         if torch_prune.is_pruned(m):
             torch_prune.remove(m, "weight")
+
+
+def _masked_distill(module: nn.Module, teacher: nn.Module, layers: dict[str, nn.Module], train: Any, epochs: int,
+                    ctx: PassContext) -> dict[str, Any]:
+    """Projected fine-tuning: a pre-forward hook zeroes the pruned weights again before every forward, so the
+    optimizer's updates to them never take effect (as NVIDIA ASP re-masks after every step)."""
+    from edgecnn.passes.distill import distill
+
+    masks = {name: (layer.weight.detach() != 0) for name, layer in layers.items()}
+
+    def remask(mod: nn.Module, args: Any) -> None:
+        mod.weight.data.mul_(mod._edgecnn_mask)
+
+    handles = []
+    for name, layer in layers.items():
+        layer._edgecnn_mask = masks[name]
+        handles.append(layer.register_forward_pre_hook(remask))
+    try:
+        trained, step = distill(module, teacher, train[0], labels=train[1], epochs=epochs, seed=ctx.seed,
+                                progress=ctx.progress, return_report=True)
+    finally:
+        for h in handles:
+            h.remove()
+        for layer in layers.values():
+            del layer._edgecnn_mask
+    module.load_state_dict(trained.state_dict())
+    for name, layer in layers.items():
+        layer.weight.data.mul_(masks[name])
+    module.eval()
+    return step["report"]
 
 
 def apply_2_4(layer: nn.Module) -> str | None:

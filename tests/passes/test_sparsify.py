@@ -88,3 +88,17 @@ def test_bad_input_is_rejected_clearly():
         sparsify(spec, pattern="2:4", sparsity=0.7)
     with pytest.raises(UnknownNameError, match="no layer named 'head2'.*head"):
         sparsify(spec, per_layer={"head2": 0.5})
+    with pytest.raises(InvalidInputError, match="distill_epochs needs train_data"):
+        sparsify(spec, distill_epochs=1)
+
+
+@pytest.mark.slow
+def test_two_four_recovers_with_masked_distillation(digits_smallcnn):
+    spec, train, test = digits_smallcnn
+    out, step = sparsify(spec, pattern="2:4", distill_epochs=1, train_data=(train.x[:640], train.y[:640]), return_report=True)
+    for name in _layers(step["report"]):
+        assert is_2_4(out.module.get_submodule(name).weight)  # the zeros survived fine-tuning
+    assert not any(m._forward_pre_hooks for m in out.module.modules())
+    before, after = top1(torch_predict(spec.module), test), top1(torch_predict(out.module), test)
+    assert after >= before - 2.0, f"top-1 {before:.2f} -> {after:.2f}"
+    assert step["report"]["distill"]["steps"] > 0
