@@ -23,19 +23,19 @@ app = typer.Typer(
 )
 
 # each module defines `register(app)`; command bodies import heavy libraries lazily
-COMMAND_MODULES = [
-    "edgecnn.cli.profile",
-    "edgecnn.cli.agent",
+COMMAND_MODULES = [  # in the order `edgecnn --help` lists them
+    "edgecnn.cli.optimize",
     "edgecnn.cli.models",
     "edgecnn.cli.inspect",
-    "edgecnn.cli.optimize",
-    "edgecnn.cli.recipes",
+    "edgecnn.cli.prune",
+    "edgecnn.cli.quantize",
     "edgecnn.cli.export",
+    "edgecnn.cli.evaluate",
+    "edgecnn.cli.profile",
     "edgecnn.cli.bundle",
     "edgecnn.cli.bench",
-    "edgecnn.cli.quantize",
-    "edgecnn.cli.evaluate",
-    "edgecnn.cli.prune",
+    "edgecnn.cli.recipes",
+    "edgecnn.cli.agent",
 ]
 
 
