@@ -104,7 +104,15 @@ def _ensure_bias(model: Any, node: Any, inits: dict[str, Any], channels: int) ->
     from onnx import numpy_helper
 
     if len(node.input) > 2 and node.input[2]:
-        return node.input[2]
+        name = node.input[2]
+        if sum(name in n.input for n in model.graph.node) == 1:
+            return name
+        # the exporter dedups equal constants (e.g. zero biases): give this layer its own copy to correct
+        private = f"{name}__{node.name or node.output[0]}"
+        model.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[name]).copy(), private))
+        inits[private] = model.graph.initializer[-1]
+        node.input[2] = private
+        return private
     name = f"{node.name or node.output[0]}_bias_corrected"
     tensor = numpy_helper.from_array(np.zeros(channels, np.float32), name)
     model.graph.initializer.append(tensor)

@@ -37,6 +37,7 @@ def equalize(model: Any, config: EqualizeConfig = EqualizeConfig()) -> tuple[Any
     inits = {t.name: t for t in graph.initializer}
     weights = {name: numpy_helper.to_array(t).astype(np.float32) for name, t in inits.items()}
     pairs, clipped = _find_pairs(graph, inits, config.relu6_as_relu)
+    _unshare(graph, inits, weights, [(c1, i) for c1, c2, _ in pairs for i in (1, 2)] + [(c2, 1) for _, c2, _ in pairs])
     spread_before = _median_spread(pairs, weights)
     for _ in range(config.iterations):
         for conv1, conv2, _act in pairs:
@@ -53,6 +54,22 @@ def equalize(model: Any, config: EqualizeConfig = EqualizeConfig()) -> tuple[Any
         "relu6_replaced": len(relu6),
         "median_channel_range_spread": {"before": spread_before, "after": _median_spread(pairs, weights)},
     }
+
+
+def _unshare(graph: Any, inits: dict[str, Any], weights: dict[str, np.ndarray], uses: list[tuple[Any, int]]) -> None:
+    """Give each scaled tensor a private initializer: the exporter dedups equal constants (e.g. zero biases)."""
+    from onnx import numpy_helper
+
+    for node, index in uses:
+        if len(node.input) <= index or not node.input[index]:
+            continue
+        name = node.input[index]
+        if sum(name in n.input for n in graph.node) > 1:
+            private = f"{name}__{node.name or node.output[0]}"
+            weights[private] = weights[name].copy()
+            graph.initializer.append(numpy_helper.from_array(weights[private], private))
+            inits[private] = graph.initializer[-1]
+            node.input[index] = private
 
 
 def _find_pairs(graph: Any, inits: dict[str, Any], relu6_as_relu: bool) -> tuple[list[tuple[Any, Any, Any]], int]:
