@@ -130,6 +130,11 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flag(name: str, value: Any) -> str:
+    flag = f"--{name.replace('_', '-')}"
+    return flag if value is True else f"{flag} {' '.join(value) if isinstance(value, list) else value}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224, help="zoo input size")
@@ -147,8 +152,7 @@ def main() -> None:
     # runs are kept under ~5 minutes by splitting the models: each run updates its entries in the stored results
     stored = RESULTS / "transforms.json"
     result: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() else {"zoo": []}
-    command = "python benchmarks/transforms.py " + " ".join(f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
-                                                          for k, v in vars(args).items() if v not in (None, False))
+    command = "python benchmarks/transforms.py " + " ".join(_flag(k, v) for k, v in vars(args).items() if v not in (None, False))
     result.update({"environment": fingerprint(), "torch_threads": torch.get_num_threads()})
     result.setdefault("commands", []).append(command)
     if not args.skip_digits:
