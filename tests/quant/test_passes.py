@@ -89,3 +89,28 @@ def test_bias_correction_removes_the_shift_of_coarse_per_tensor_weights(tiny_cal
     step = result.report["steps"][0]
     assert step["report"]["max_abs_shift"] > 0 and step["report"]["layers_corrected"] == 4
     assert step["report"]["kept"] and step["effect"]["sqnr_db"]["with"] > step["effect"]["sqnr_db"]["without"], step
+
+
+def test_cle_unshares_deduplicated_initializers():
+    """Exporters dedup equal constants; scaling a shared bias for one layer must not change another's."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    uneven = np.array([1, 9, 0.1, 3], np.float32).reshape(4, 1, 1, 1)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 2, 1, 1)).astype(np.float32) * uneven, "w1"),
+             numpy_helper.from_array(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), "w2"),
+             numpy_helper.from_array(np.full(4, 0.5, np.float32), "shared_bias")]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w1", "shared_bias"], ["a"], name="c1"), helper.make_node("Relu", ["a"], ["b"], name="r"),
+         helper.make_node("Conv", ["b", "w2", "shared_bias"], ["y"], name="c2")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    model, report = equalize(model, EqualizeConfig())
+    assert report["pairs"] == 1
+    assert model.graph.node[0].input[2] != model.graph.node[2].input[2]
+    out = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
