@@ -246,7 +246,8 @@ def test_pruned_model_folds_bn_quantizes_to_int8_and_exports(digits_smallcnn, tm
     from edgecnn.runtime import load_session
 
     spec, train, test = digits_smallcnn
-    pruned = prune(spec, ratio=0.3, check_latency=False)
+    # the common recipe: prune, recover with a short distillation, then fold and quantize
+    pruned = prune(spec, ratio=0.3, check_latency=False, distill_between=1, train_data=train.x)
     folded, step = fold_bn(pruned, return_report=True)
     assert step["report"]["folded"] == 4 and step["report"]["check"]["max_rel_error"] < 1e-4
     result = quantize(folded, target="onnxruntime", calib_data=train.x[:64], out=tmp_path / "int8.onnx", check_latency=False,
