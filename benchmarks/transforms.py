@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--skip-digits", action="store_true", help="keep the stored digits results")
     parser.add_argument("--skip-zoo", action="store_true", help="keep the stored zoo results")
     parser.add_argument("--train-epochs", type=int, default=8)
-    parser.add_argument("--distill-epochs", type=int, default=3)
+    parser.add_argument("--distill-epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
