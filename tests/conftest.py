@@ -42,14 +42,24 @@ def digits_smallcnn():
 
     Trained once per test session (about 20 s on 2 cores); tests must copy before mutating.
     """
-    from edgecnn.evaluate.digits import trained_digits_model
-
-    return trained_digits_model("smallcnn", epochs=6)
+    return _train("smallcnn", epochs=6)
 
 
 @pytest.fixture(scope="session")
 def digits_lenet():
     """`lenet5` trained on digits: a quick (2 s) real-data model."""
+    return _train("lenet5", epochs=8)
+
+
+def _train(name: str, *, epochs: int):
+    """Train on one thread: on a busy 2-core machine two torch threads were 4x slower (179 s vs 44 s)."""
+    import torch
+
     from edgecnn.evaluate.digits import trained_digits_model
 
-    return trained_digits_model("lenet5", epochs=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return trained_digits_model(name, epochs=epochs)
+    finally:
+        torch.set_num_threads(threads)

@@ -75,7 +75,7 @@ def test_broken_recipe_is_one_line_exit_2_on_the_cli(tmp_path):
 
 def test_flags_build_the_same_recipe_and_override_a_recipe():
     recipe = build_recipe("mobilenet_v2", int8=True, prune=0.3, target="openvino")
-    assert [s["type"] for s in recipe.steps] == ["fold_bn", "prune", "quantize"]
+    assert [s["type"] for s in recipe.steps] == ["prune", "fold_bn", "quantize"]
     assert recipe.target == "openvino"
     shipped = shipped_recipes()["mobilenet_v2-int8-onnxruntime"]
     over = build_recipe(None, recipe=shipped, target="arm", device="tcp://127.0.0.1:1", fold_bn=False)
