@@ -19,15 +19,6 @@ from edgecnn.zoo.loader import load_model
 FULL_SIZE_ONLY = {"alexnet": 224, "vgg11_bn": 224}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread avoids two OpenMP threads spinning against each other on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("conv, shape", [
     (nn.Conv2d(5, 7, 3, stride=2, padding=1, bias=True), (2, 5, 11, 11)),
     (nn.Conv2d(4, 6, (3, 5), padding=(2, 1), dilation=(2, 1), bias=False), (2, 4, 12, 12)),

@@ -19,15 +19,6 @@ from edgecnn.zoo.loader import load_model
 FULL_SIZE_ONLY = {"alexnet": 224, "vgg11_bn": 224}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread avoids two OpenMP threads spinning against each other on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _settle_bn(module: nn.Module, shape: tuple[int, ...], seed: int = 0) -> nn.Module:
     """Give BatchNorm layers non-trivial statistics and affine terms so folding is really tested."""
     torch.manual_seed(seed)
