@@ -6,16 +6,17 @@ Each stage is a plain call into the public API; this module only sequences them 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from edgecnn.artifact import Artifact
-from edgecnn.errors import DeviceUnavailableError, InvalidInputError
+from edgecnn.errors import InvalidInputError
 from edgecnn.pipeline.recipe import Recipe
 from edgecnn.pipeline.targets import get_target
 from edgecnn.spec import ModelSpec
@@ -61,26 +62,21 @@ class OptimizationResult:
 
 
 class _Stages:
-    """Numbered stage logging: '[3/9] export ...' with each stage's duration."""
+    """Numbered stage logging, '[3/9] export ...', and each stage's duration for the report."""
 
     NAMES = ("load", "transforms", "export", "quantize", "compile", "validate", "evaluate", "profile", "write")
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def __call__(self, name: str, detail: str = ""):
-        stages = self
-
-        class _Ctx:
-            def __enter__(self_inner):
-                self_inner.t0 = time.perf_counter()
-                log.info("[%d/%d] %s%s", stages.NAMES.index(name) + 1, len(stages.NAMES), name, f": {detail}" if detail else "")
-
-            def __exit__(self_inner, *exc):
-                stages.seconds[name] = round(time.perf_counter() - self_inner.t0, 2)
-                return False
-
-        return _Ctx()
+    @contextlib.contextmanager
+    def __call__(self, name: str, detail: str = "") -> Iterator[None]:
+        log.info("[%d/%d] %s%s", self.NAMES.index(name) + 1, len(self.NAMES), name, f": {detail}" if detail else "")
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 2)
 
 
 def run_recipe(
