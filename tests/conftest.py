@@ -37,6 +37,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def lenet_spec():
+    """An untrained, seeded LeNet-5: for tests of structure and numerics rather than accuracy."""
+    import torch
+
+    from edgecnn.zoo.loader import load_model
+
+    torch.manual_seed(0)
+    return load_model("lenet5", weights="random")
+
+
+@pytest.fixture(scope="session")
 def digits_smallcnn():
     """`smallcnn` trained on scikit-learn's digits (real data): (ModelSpec, train split, test split).
 

@@ -35,14 +35,9 @@ def digits_1ch():
 
 
 @pytest.fixture(scope="session")
-def lenet():
-    """An untrained LeNet-5 (seeded), for tests of structure and numerics rather than accuracy."""
-    import torch
-
-    from edgecnn.zoo.loader import load_model
-
-    torch.manual_seed(0)
-    return load_model("lenet5", weights="random")
+def lenet(lenet_spec):
+    """The shared untrained LeNet-5 (tests/conftest.py), under the name these tests use."""
+    return lenet_spec
 
 
 @pytest.fixture(scope="session")

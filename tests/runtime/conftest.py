@@ -6,16 +6,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def lenet_spec():
-    import torch
-
-    from edgecnn.zoo.loader import load_model
-
-    torch.manual_seed(0)
-    return load_model("lenet5", weights="random")
-
-
-@pytest.fixture(scope="session")
 def lenet_file(lenet_spec, tmp_path_factory):
     from edgecnn.export.onnx import export_onnx
 
