@@ -39,8 +39,12 @@ SLOWDOWN = 0.20
 THRESHOLD = 0.10
 METRICS = (DEFAULT_METRIC, "p50", "mean")
 # (label, metric, machine check by the reference workload)
-JUDGES = ((f"{DEFAULT_METRIC} + machine check", DEFAULT_METRIC, True), (f"{DEFAULT_METRIC} alone", DEFAULT_METRIC, False),
-          ("p50 + machine check", "p50", True), ("mean + machine check", "mean", True))
+JUDGES = (
+    (f"{DEFAULT_METRIC} + machine check", DEFAULT_METRIC, True),
+    (f"{DEFAULT_METRIC} alone", DEFAULT_METRIC, False),
+    ("p50 + machine check", "p50", True),
+    ("mean + machine check", "mean", True),
+)
 DEFAULT_JUDGE = JUDGES[0][0]
 
 
@@ -65,9 +69,10 @@ class BusyWait:
 
 def build_suite(work: Path, *, seconds: float):
     """The CI suite's models as fixed ONNX files, so every run times the very same files."""
-    from edgecnn.export.onnx import export_onnx
-    from edgecnn.zoo.loader import load_model
     import torch
+
+    from edgecnn.exporters.onnx import export_onnx
+    from edgecnn.zoo.loader import load_model
 
     ci = load_suite(ROOT / "suites" / "ci-small.yaml")
     torch.manual_seed(0)
@@ -90,11 +95,18 @@ def judge(baseline, run, *, slowed: bool) -> dict:
     for label, metric, machine_check in JUDGES:
         cmp = compare_results(baseline, run, max_regression=THRESHOLD, metric=metric, machine_check=machine_check)
         verdicts = {c.id.split("/")[0]: c.verdict for c in cmp.cases}
-        ratios = {c.id.split("/")[0]: [round(e.ratio, 4), round(e.low, 4), round(e.high, 4)]
-                  for c in cmp.cases for e in [c.estimate]}
-        out[label] = {"verdicts": verdicts, "ratios": ratios, "machine": round(cmp.machine.ratio, 4) if cmp.machine else None,
-                       "detected": verdicts[SLOWED] == "regression" if slowed else None,
-                       "false_alarm": any(v == "regression" for k, v in verdicts.items() if not (slowed and k == SLOWED))}
+        ratios = {
+            c.id.split("/")[0]: [round(e.ratio, 4), round(e.low, 4), round(e.high, 4)]
+            for c in cmp.cases
+            for e in [c.estimate]
+        }
+        out[label] = {
+            "verdicts": verdicts,
+            "ratios": ratios,
+            "machine": round(cmp.machine.ratio, 4) if cmp.machine else None,
+            "detected": verdicts[SLOWED] == "regression" if slowed else None,
+            "false_alarm": any(v == "regression" for k, v in verdicts.items() if not (slowed and k == SLOWED)),
+        }
     return out
 
 
@@ -117,50 +129,90 @@ def main() -> None:
         for i in range(2 * args.runs):
             slowed = i % 2 == 1
             result = run_suite(suite, progress=False, wrap_session=slow_one(SLOWED, delay_ms / 1e3) if slowed else None)
-            runs.append({"slowed": slowed, "judged": judge(baseline, result, slowed=slowed),
-                         "values_ms": {c["config"]["name"]: {m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS}
-                                       for c in result["cases"]}})
+            runs.append(
+                {
+                    "slowed": slowed,
+                    "judged": judge(baseline, result, slowed=slowed),
+                    "values_ms": {
+                        c["config"]["name"]: {
+                            m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS
+                        }
+                        for c in result["cases"]
+                    },
+                }
+            )
             if args.raw_dir:
                 write_results(result, args.raw_dir / f"run{i:02d}.json")
-            print(f"run {i + 1}/{2 * args.runs} {'slowed' if slowed else 'clean '}: "
-                  + ", ".join(f"{label} {runs[-1]['judged'][label]['verdicts']}" for label, _, _ in JUDGES[:2]), flush=True)
+            print(
+                f"run {i + 1}/{2 * args.runs} {'slowed' if slowed else 'clean '}: "
+                + ", ".join(f"{label} {runs[-1]['judged'][label]['verdicts']}" for label, _, _ in JUDGES[:2]),
+                flush=True,
+            )
     summary = {}
     for label, _, _ in JUDGES:
         slowed_runs = [r["judged"][label] for r in runs if r["slowed"]]
         clean_runs = [r["judged"][label] for r in runs if not r["slowed"]]
         clean_cases = [v for r in clean_runs for v in r["verdicts"].values()]
         summary[label] = {
-            "detected": sum(r["detected"] for r in slowed_runs), "slowed_runs": len(slowed_runs),
-            "false_alarm_runs": sum(r["false_alarm"] for r in clean_runs), "clean_runs": len(clean_runs),
+            "detected": sum(r["detected"] for r in slowed_runs),
+            "slowed_runs": len(slowed_runs),
+            "false_alarm_runs": sum(r["false_alarm"] for r in clean_runs),
+            "clean_runs": len(clean_runs),
             "false_alarms_in_slowed_runs_other_case": sum(r["false_alarm"] for r in slowed_runs),
             "clean_case_verdicts": {v: clean_cases.count(v) for v in sorted(set(clean_cases))},
-            "slowed_case_verdicts": {v: [r["verdicts"][SLOWED] for r in slowed_runs].count(v) for v in sorted({r["verdicts"][SLOWED] for r in slowed_runs})},
+            "slowed_case_verdicts": {
+                v: [r["verdicts"][SLOWED] for r in slowed_runs].count(v)
+                for v in sorted({r["verdicts"][SLOWED] for r in slowed_runs})
+            },
         }
-    base_values = {c["config"]["name"]: {m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS} for c in baseline["cases"]}
-    report = {"slowed_case": SLOWED, "slowdown": SLOWDOWN, "injected_delay_ms": delay_ms, "threshold": THRESHOLD,
-              "default_metric": DEFAULT_METRIC, "default_judge": DEFAULT_JUDGE, "protocol": suite.protocol.to_dict(), "runs_each": args.runs,
-              "seconds": round(time.perf_counter() - start, 1), "environment": baseline["environment"],
-              "baseline_values_ms": base_values, "summary": summary, "runs": runs}
+    base_values = {
+        c["config"]["name"]: {m: metric_value([t for r in c["rounds_ms"] for t in r], m) for m in METRICS}
+        for c in baseline["cases"]
+    }
+    report = {
+        "slowed_case": SLOWED,
+        "slowdown": SLOWDOWN,
+        "injected_delay_ms": delay_ms,
+        "threshold": THRESHOLD,
+        "default_metric": DEFAULT_METRIC,
+        "default_judge": DEFAULT_JUDGE,
+        "protocol": suite.protocol.to_dict(),
+        "runs_each": args.runs,
+        "seconds": round(time.perf_counter() - start, 1),
+        "environment": baseline["environment"],
+        "baseline_values_ms": base_values,
+        "summary": summary,
+        "runs": runs,
+    }
     atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
     atomic_write_text(args.out.with_suffix(".md"), markdown(report))
     print(markdown(report))
 
 
 def markdown(rep: dict) -> str:
-    lines = [f"# bench self-test: {rep['slowdown']:.0%} slowdown injected into `{rep['slowed_case']}`, threshold {rep['threshold']:.0%}", "",
-             f"{rep['runs_each']} clean and {rep['runs_each']} slowed runs, alternating, each compared with one baseline run "
-             f"(protocol: {rep['protocol']['rounds']} interleaved rounds, {rep['protocol']['min_seconds']} s per case). "
-             f"Injected busy-wait: {rep['injected_delay_ms'] * 1e3:.1f} µs per inference = 20% of the baseline {rep['default_metric']}. "
-             f"Took {rep['seconds']:.0f} s on {rep['environment']['cpu']} ({rep['environment']['cores']} cores, shared).", "",
-             "| judged by | detected (slowed runs) | false alarms (clean runs) | other case flagged in slowed runs | clean-case verdicts |",
-             "|---|---:|---:|---:|---|"]
+    lines = [
+        f"# bench self-test: {rep['slowdown']:.0%} slowdown injected into `{rep['slowed_case']}`, threshold {rep['threshold']:.0%}",
+        "",
+        f"{rep['runs_each']} clean and {rep['runs_each']} slowed runs, alternating, each compared with one baseline run "
+        f"(protocol: {rep['protocol']['rounds']} interleaved rounds, {rep['protocol']['min_seconds']} s per case). "
+        f"Injected busy-wait: {rep['injected_delay_ms'] * 1e3:.1f} µs per inference = 20% of the baseline {rep['default_metric']}. "
+        f"Took {rep['seconds']:.0f} s on {rep['environment']['cpu']} ({rep['environment']['cores']} cores, shared).",
+        "",
+        "| judged by | detected (slowed runs) | false alarms (clean runs) | other case flagged in slowed runs | clean-case verdicts |",
+        "|---|---:|---:|---:|---|",
+    ]
     for label, s in rep["summary"].items():
-        lines.append(f"| {label}{' (default)' if label == rep['default_judge'] else ''} | {s['detected']}/{s['slowed_runs']} | "
-                     f"{s['false_alarm_runs']}/{s['clean_runs']} | {s['false_alarms_in_slowed_runs_other_case']}/{s['slowed_runs']} | "
-                     f"{', '.join(f'{k} {v}' for k, v in s['clean_case_verdicts'].items())} |")
+        lines.append(
+            f"| {label}{' (default)' if label == rep['default_judge'] else ''} | {s['detected']}/{s['slowed_runs']} | "
+            f"{s['false_alarm_runs']}/{s['clean_runs']} | {s['false_alarms_in_slowed_runs_other_case']}/{s['slowed_runs']} | "
+            f"{', '.join(f'{k} {v}' for k, v in s['clean_case_verdicts'].items())} |"
+        )
     base = rep["baseline_values_ms"][rep["slowed_case"]]
-    lines += ["", f"The delay is 20% of the {rep['default_metric']}; measured against the baseline p50 ({base['p50'] * 1e3:.1f} µs) it is "
-              f"{rep['injected_delay_ms'] / base['p50']:.0%}, so the p50 and mean rows judge a smaller relative slowdown."]
+    lines += [
+        "",
+        f"The delay is 20% of the {rep['default_metric']}; measured against the baseline p50 ({base['p50'] * 1e3:.1f} µs) it is "
+        f"{rep['injected_delay_ms'] / base['p50']:.0%}, so the p50 and mean rows judge a smaller relative slowdown.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -55,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def plan(models: list[str], batches: list[int], *, ort_cuda: bool, tensorrt: bool) -> tuple[list[Variant], list[dict[str, str]]]:
+def plan(
+    models: list[str], batches: list[int], *, ort_cuda: bool, tensorrt: bool
+) -> tuple[list[Variant], list[dict[str, str]]]:
     """The variants to run (each against the PyTorch fp32 baseline at the same batch) and those skipped, with why."""
     variants: list[Variant] = []
     skipped: list[dict[str, str]] = []
@@ -65,12 +67,27 @@ def plan(models: list[str], batches: list[int], *, ort_cuda: bool, tensorrt: boo
             if ort_cuda:
                 variants.append(Variant(m, b, "ort_cuda_fp32", "fp32", "onnxruntime"))
             else:
-                skipped.append({"model": m, "batch": str(b), "variant": "ort_cuda_fp32",
-                                "reason": "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)"})
-            skipped.append({"model": m, "batch": str(b), "variant": "int8",
-                            "reason": "int8 on the GPU needs TensorRT (explicit QDQ); " +
-                                      ("TensorRT int8 engines are built by `edgecnn export --target tensorrt`, not by this script"
-                                       if tensorrt else "TensorRT is not installed on this machine")})
+                skipped.append(
+                    {
+                        "model": m,
+                        "batch": str(b),
+                        "variant": "ort_cuda_fp32",
+                        "reason": "onnxruntime has no CUDAExecutionProvider here (install onnxruntime-gpu)",
+                    }
+                )
+            skipped.append(
+                {
+                    "model": m,
+                    "batch": str(b),
+                    "variant": "int8",
+                    "reason": "int8 on the GPU needs TensorRT (explicit QDQ); "
+                    + (
+                        "TensorRT int8 engines are built by `edgecnn export --target tensorrt`, not by this script"
+                        if tensorrt
+                        else "TensorRT is not installed on this machine"
+                    ),
+                }
+            )
     return variants, skipped
 
 
@@ -95,24 +112,48 @@ def _available() -> dict[str, bool]:
 
 def run_variant(v: Variant, spec: Any, onnx_path: Path | None, args: argparse.Namespace) -> dict[str, Any]:
     import edgecnn
-    from edgecnn.profile.timing import TimingProtocol
+    from edgecnn.profiling.timing import TimingProtocol
 
-    protocol = TimingProtocol(warmup=20, min_iters=args.min_iters, min_seconds=args.min_seconds, rounds=args.rounds, pause_s=0.0)
+    protocol = TimingProtocol(
+        warmup=20, min_iters=args.min_iters, min_seconds=args.min_seconds, rounds=args.rounds, pause_s=0.0
+    )
     batch_spec = spec.replace(input=spec.input.with_batch(v.batch))
     if v.runtime == "torch":
-        r = edgecnn.profile(batch_spec, target="cuda", baseline=batch_spec, device=args.device, precision=v.precision,
-                            protocol=protocol, batch=v.batch, channels_last=args.channels_last, roofline=False)
+        r = edgecnn.profile(
+            batch_spec,
+            target="cuda",
+            baseline=batch_spec,
+            device=args.device,
+            precision=v.precision,
+            protocol=protocol,
+            batch=v.batch,
+            channels_last=args.channels_last,
+            roofline=False,
+        )
     else:  # a different runtime than the PyTorch baseline: timed alone (wall clock, copies included)
-        r = edgecnn.profile(onnx_path, target="cuda", device=args.device, protocol=protocol, batch=v.batch, roofline=False)
+        r = edgecnn.profile(
+            onnx_path, target="cuda", device=args.device, protocol=protocol, batch=v.batch, roofline=False
+        )
     d = r.to_dict(include_times=False)
-    return {**asdict(v), "baseline_p50_ms": r.baseline.p50 if r.baseline else None, "p50_ms": r.optimized.p50,
-            "speedup": r.speedup, "h2d_ms": d["optimized"].get("h2d_ms"), "clock": r.optimized.clock, "fidelity": r.fidelity,
-            "memory": d["optimized"]["memory"], "baseline_memory": (d["baseline"] or {}).get("memory"), "notes": r.notes}
+    return {
+        **asdict(v),
+        "baseline_p50_ms": r.baseline.p50 if r.baseline else None,
+        "p50_ms": r.optimized.p50,
+        "speedup": r.speedup,
+        "h2d_ms": d["optimized"].get("h2d_ms"),
+        "clock": r.optimized.clock,
+        "fidelity": r.fidelity,
+        "memory": d["optimized"]["memory"],
+        "baseline_memory": (d["baseline"] or {}).get("memory"),
+        "notes": r.notes,
+    }
 
 
 def fill_cross_runtime_speedups(runs: list[dict[str, Any]]) -> None:
     """Runs without an interleaved baseline get a speed-up against the PyTorch fp32 median of the same model and batch."""
-    torch_fp32 = {(r["model"], r["batch"]): r["baseline_p50_ms"] for r in runs if r["runtime"] == "torch" and r["baseline_p50_ms"]}
+    torch_fp32 = {
+        (r["model"], r["batch"]): r["baseline_p50_ms"] for r in runs if r["runtime"] == "torch" and r["baseline_p50_ms"]
+    }
     for r in runs:
         ref = torch_fp32.get((r["model"], r["batch"]))
         if r["speedup"] is None and ref:
@@ -121,16 +162,23 @@ def fill_cross_runtime_speedups(runs: list[dict[str, Any]]) -> None:
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    lines = ["# GPU profile: fp32 vs reduced precision", "",
-             f"GPU: {result['gpu']}; command `{result['command']}`; CUDA-event timing, copies apart.", "",
-             "| model | batch | variant | fp32 p50 ms | p50 ms | speed-up | H2D p50 ms | GPU peak MB |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# GPU profile: fp32 vs reduced precision",
+        "",
+        f"GPU: {result['gpu']}; command `{result['command']}`; CUDA-event timing, copies apart.",
+        "",
+        "| model | batch | variant | fp32 p50 ms | p50 ms | speed-up | H2D p50 ms | GPU peak MB |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in result["runs"]:
         h2d = (r.get("h2d_ms") or {}).get("p50")
         mem = (r.get("memory") or {}).get("gpu_peak_allocated_bytes")
         base = "-" if r["baseline_p50_ms"] is None else f"{r['baseline_p50_ms']:.3f}"
         speedup = "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"
-        lines.append(f"| {r['model']} | {r['batch']} | {r['name']} | {base} | {r['p50_ms']:.3f} | {speedup} | "
-                     f"{'-' if h2d is None else f'{h2d:.3f}'} | {'-' if mem is None else f'{mem / 1e6:.0f}'} |")
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['name']} | {base} | {r['p50_ms']:.3f} | {speedup} | "
+            f"{'-' if h2d is None else f'{h2d:.3f}'} | {'-' if mem is None else f'{mem / 1e6:.0f}'} |"
+        )
     for s in result["skipped"]:
         lines.append(f"\nSkipped {s['variant']} ({s['model']}, batch {s['batch']}): {s['reason']}")
     return "\n".join(lines) + "\n"
@@ -144,13 +192,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"available": have, "variants": [asdict(v) for v in variants], "skipped": skipped}, indent=2))
         return 0
     if not have["cuda"]:
-        print("error: no CUDA GPU is visible to PyTorch here; run this script on the GPU machine (or use --dry-run)", file=sys.stderr)
+        print(
+            "error: no CUDA GPU is visible to PyTorch here; run this script on the GPU machine (or use --dry-run)",
+            file=sys.stderr,
+        )
         return 2
     import torch
 
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
     from edgecnn.fileio import atomic_write_text
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
     from edgecnn.zoo import load_model
 
     runs = []
@@ -166,10 +217,17 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run_variant(v, spec, onnx_path, args))
                 print(f"{v.model} b{v.batch} {v.name}: p50 {runs[-1]['p50_ms']:.3f} ms", flush=True)
     fill_cross_runtime_speedups(runs)
-    result = {"schema_version": 1, "kind": "benchmark/gpu_profile", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "command": "python benchmarks/gpu_profile.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "gpu": torch.cuda.get_device_name(args.device), "environment": fingerprint(), "runs": runs, "skipped": skipped,
-              "seconds": time.perf_counter() - start}
+    result = {
+        "schema_version": 1,
+        "kind": "benchmark/gpu_profile",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python benchmarks/gpu_profile.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "gpu": torch.cuda.get_device_name(args.device),
+        "environment": fingerprint(),
+        "runs": runs,
+        "skipped": skipped,
+        "seconds": time.perf_counter() - start,
+    }
     atomic_write_text(args.out, json.dumps(result, indent=2, default=str))
     atomic_write_text(args.out.with_suffix(".md"), to_markdown(result))
     print(to_markdown(result))

@@ -35,7 +35,7 @@ log = logging.getLogger("benchmarks.pruning")
 
 
 def _protocol():
-    from edgecnn.profile.timing import TimingProtocol
+    from edgecnn.profiling.timing import TimingProtocol
 
     return TimingProtocol(warmup=10, min_iters=60, min_seconds=4.0, rounds=6, pause_s=0.05)
 
@@ -43,15 +43,17 @@ def _protocol():
 def channel(name: str, round_to: int) -> dict[str, Any]:
     """Prune at 224x224, then time original / pruned / pruned without channel rounding side by side."""
     from edgecnn import load_model, prune
-    from edgecnn.export.onnx import export_onnx
-    from edgecnn.profile.timing import compare_interleaved
+    from edgecnn.exporters.onnx import export_onnx
+    from edgecnn.profiling.timing import compare_interleaved
     from edgecnn.runtime import load_session
 
     spec = load_model(name, weights="random")
     variants = {"original": spec}
     pruned, step = prune(spec, ratio=RATIO, round_to=round_to, check_latency=False, return_report=True)
     variants["pruned"] = pruned
-    variants["pruned_unrounded"], step_raw = prune(spec, ratio=RATIO, round_to=None, check_latency=False, return_report=True)
+    variants["pruned_unrounded"], step_raw = prune(
+        spec, ratio=RATIO, round_to=None, check_latency=False, return_report=True
+    )
     report = step["report"]
     with tempfile.TemporaryDirectory() as tmp:
         arts = {k: export_onnx(v, Path(tmp) / f"{k}.onnx") for k, v in variants.items()}
@@ -59,13 +61,20 @@ def channel(name: str, round_to: int) -> dict[str, Any]:
         stats = compare_interleaved(sessions, spec.example_input(1).numpy(), _protocol())
     p50 = {k: s.p50 for k, s in stats.items()}
     return {
-        "model": name, "input": list(spec.input.shape), "ratio": RATIO, "round_to": round_to, "importance": "l1",
-        "params": report["params"], "macs": report["macs"],
-        "params_reduction": 1 - report["params"]["ratio"], "macs_reduction": 1 - report["macs"]["ratio"],
+        "model": name,
+        "input": list(spec.input.shape),
+        "ratio": RATIO,
+        "round_to": round_to,
+        "importance": "l1",
+        "params": report["params"],
+        "macs": report["macs"],
+        "params_reduction": 1 - report["params"]["ratio"],
+        "macs_reduction": 1 - report["macs"]["ratio"],
         "unrounded_macs_ratio": step_raw["report"]["macs"]["ratio"],
         "export_max_rel_error": {k: a.provenance["check"]["max_rel_error"] for k, a in arts.items()},
         "latency_ms": {k: s.summary() for k, s in stats.items()},
-        "speedup": p50["original"] / p50["pruned"], "speedup_unrounded": p50["original"] / p50["pruned_unrounded"],
+        "speedup": p50["original"] / p50["pruned"],
+        "speedup_unrounded": p50["original"] / p50["pruned_unrounded"],
         "iterations": {k: len(s.times_ms) for k, s in stats.items()},
         "prune_seconds": step["seconds"],
     }
@@ -79,16 +88,21 @@ def others(name: str) -> dict[str, Any]:
     report = step["report"]
     latency = report["latency"]
     return {
-        "model": name, "ratio": RATIO, "round_to": 8, "params": report["params"], "macs": report["macs"],
+        "model": name,
+        "ratio": RATIO,
+        "round_to": 8,
+        "params": report["params"],
+        "macs": report["macs"],
         "changed_layers": len(report["layers"]),
         "output_shape": list(pruned.module(pruned.example_input(1)).shape),
-        "speedup": latency.get("speedup"), "latency_ms": {"original": latency["original_ms"]["p50"], "pruned": latency["pruned_ms"]["p50"]},
+        "speedup": latency.get("speedup"),
+        "latency_ms": {"original": latency["original_ms"]["p50"], "pruned": latency["pruned_ms"]["p50"]},
         "prune_seconds": step["seconds"],
     }
 
 
 def _digits():
-    from edgecnn.evaluate.digits import trained_digits_model
+    from edgecnn.evaluation.digits import trained_digits_model
 
     return trained_digits_model("smallcnn", epochs=6)
 
@@ -96,12 +110,17 @@ def _digits():
 def digits(trained) -> dict[str, Any]:
     """Accuracy after pruning (with and without distillation), then fold_bn -> int8 -> ONNX Runtime."""
     from edgecnn import fold_bn, prune, quantize
-    from edgecnn.evaluate.digits import top1, torch_predict
+    from edgecnn.evaluation.digits import top1, torch_predict
     from edgecnn.runtime import load_session
 
     spec, train, test = trained
     base = top1(torch_predict(spec.module), test)
-    out: dict[str, Any] = {"model": "smallcnn (digits, 6 epochs)", "test_samples": len(test.y), "top1_original": base, "runs": {}}
+    out: dict[str, Any] = {
+        "model": "smallcnn (digits, 6 epochs)",
+        "test_samples": len(test.y),
+        "top1_original": base,
+        "runs": {},
+    }
     common = dict(ratio=RATIO, check_latency=False, calib_data=train.x[:64], return_report=True)
     runs = {
         "prune_only": dict(),
@@ -114,83 +133,136 @@ def digits(trained) -> dict[str, Any]:
         pruned, step = prune(spec, **common, **kw)
         acc = top1(torch_predict(pruned.module), test)
         models[label] = pruned
-        out["runs"][label] = {"top1": acc, "delta": acc - base, "macs_ratio": step["report"]["macs"]["ratio"],
-                              "params_ratio": step["report"]["params"]["ratio"], "seconds": time.perf_counter() - started}
+        out["runs"][label] = {
+            "top1": acc,
+            "delta": acc - base,
+            "macs_ratio": step["report"]["macs"]["ratio"],
+            "params_ratio": step["report"]["params"]["ratio"],
+            "seconds": time.perf_counter() - started,
+        }
     folded, fold_step = fold_bn(models["prune_distill_2ep"], return_report=True)
     with tempfile.TemporaryDirectory() as tmp:
-        result = quantize(folded, target="onnxruntime", calib_data=train.x[:128], out=Path(tmp) / "int8.onnx", check_latency=False)
+        result = quantize(
+            folded, target="onnxruntime", calib_data=train.x[:128], out=Path(tmp) / "int8.onnx", check_latency=False
+        )
         session = load_session(result.artifact, threads=THREADS)
-        int8 = top1(lambda x: np.concatenate([session.run(x[i:i + 1])[0] for i in range(len(x))]), test)
-    out["pipeline"] = {"after": "prune_distill_2ep", "fold_bn_folded": fold_step["report"]["folded"],
-                       "fold_bn_max_rel_error": fold_step["report"]["check"]["max_rel_error"],
-                       "int8_precision": result.artifact.precision, "top1_int8_ort": int8, "delta_vs_original": int8 - base}
+        int8 = top1(lambda x: np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]), test)
+    out["pipeline"] = {
+        "after": "prune_distill_2ep",
+        "fold_bn_folded": fold_step["report"]["folded"],
+        "fold_bn_max_rel_error": fold_step["report"]["check"]["max_rel_error"],
+        "int8_precision": result.artifact.precision,
+        "top1_int8_ort": int8,
+        "delta_vs_original": int8 - base,
+    }
     return out
 
 
 def sparsity(trained) -> dict[str, Any]:
     from edgecnn import sparsify
-    from edgecnn.evaluate.digits import top1, torch_predict
+    from edgecnn.evaluation.digits import top1, torch_predict
 
     spec, train, test = trained
     base = top1(torch_predict(spec.module), test)
     res: dict[str, Any] = {"top1_original": base, "runs": {}}
-    for label, kw in {"unstructured_50_per_layer": dict(sparsity=0.5), "unstructured_50_global": dict(sparsity=0.5, global_=True),
-                      "2:4": dict(pattern="2:4"),
-                      "2:4 + masked distill 1 epoch": dict(pattern="2:4", distill_epochs=1, train_data=(train.x, train.y))}.items():
+    for label, kw in {
+        "unstructured_50_per_layer": dict(sparsity=0.5),
+        "unstructured_50_global": dict(sparsity=0.5, global_=True),
+        "2:4": dict(pattern="2:4"),
+        "2:4 + masked distill 1 epoch": dict(pattern="2:4", distill_epochs=1, train_data=(train.x, train.y)),
+    }.items():
         out, step = sparsify(spec, **kw, return_report=True)
         r = step["report"]
-        res["runs"][label] = {"top1": top1(torch_predict(out.module), test), "sparsity": r["sparsity"]["weights"],
-                              "skipped": [s["layer"] for s in r["skipped"]], "size": r["size"]}
+        res["runs"][label] = {
+            "top1": top1(torch_predict(out.module), test),
+            "sparsity": r["sparsity"]["weights"],
+            "skipped": [s["layer"] for s in r["skipped"]],
+            "size": r["size"],
+        }
         res["speed"] = r["speed"]
     return res
 
 
 def render(results: dict[str, Any]) -> str:
-    lines = ["# Pruning benchmark", "", f"Environment: {results.get('environment', {}).get('cpu', '?')}, {THREADS} threads, "
-             "ONNX Runtime, batch 1; latencies are p50 of interleaved rounds (the machine is shared and noisy: read ratios).", ""]
+    lines = [
+        "# Pruning benchmark",
+        "",
+        f"Environment: {results.get('environment', {}).get('cpu', '?')}, {THREADS} threads, "
+        "ONNX Runtime, batch 1; latencies are p50 of interleaved rounds (the machine is shared and noisy: read ratios).",
+        "",
+    ]
     if "channel" in results:
-        lines += ["## 30% channel pruning at 224x224 (L1, stem and head protected)", "",
-                  "| model | round_to | params kept | MACs kept | original ms | pruned ms | speed-up | unrounded ms | speed-up unrounded |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## 30% channel pruning at 224x224 (L1, stem and head protected)",
+            "",
+            "| model | round_to | params kept | MACs kept | original ms | pruned ms | speed-up | unrounded ms | speed-up unrounded |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in results["channel"]:
             lat = r["latency_ms"]
-            lines.append(f"| {r['model']} | {r['round_to']} | {r['params']['ratio']:.3f} | {r['macs']['ratio']:.3f} | "
-                         f"{lat['original']['p50']:.2f} | {lat['pruned']['p50']:.2f} | x{r['speedup']:.2f} | "
-                         f"{lat['pruned_unrounded']['p50']:.2f} | x{r['speedup_unrounded']:.2f} |")
+            lines.append(
+                f"| {r['model']} | {r['round_to']} | {r['params']['ratio']:.3f} | {r['macs']['ratio']:.3f} | "
+                f"{lat['original']['p50']:.2f} | {lat['pruned']['p50']:.2f} | x{r['speedup']:.2f} | "
+                f"{lat['pruned_unrounded']['p50']:.2f} | x{r['speedup_unrounded']:.2f} |"
+            )
         lines.append("")
     if "others" in results:
-        lines += ["## Other zoo models: prune 30% (round_to=8), export, run", "",
-                  "| model | params kept | MACs kept | output | original ms | pruned ms | speed-up |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Other zoo models: prune 30% (round_to=8), export, run",
+            "",
+            "| model | params kept | MACs kept | output | original ms | pruned ms | speed-up |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in results["others"]:
-            lines.append(f"| {r['model']} | {r['params']['ratio']:.3f} | {r['macs']['ratio']:.3f} | {r['output_shape']} | "
-                         f"{r['latency_ms']['original']:.2f} | {r['latency_ms']['pruned']:.2f} | x{r['speedup']:.2f} |")
+            lines.append(
+                f"| {r['model']} | {r['params']['ratio']:.3f} | {r['macs']['ratio']:.3f} | {r['output_shape']} | "
+                f"{r['latency_ms']['original']:.2f} | {r['latency_ms']['pruned']:.2f} | x{r['speedup']:.2f} |"
+            )
         lines.append("")
     if "digits" in results:
         d = results["digits"]
-        lines += [f"## Accuracy on real data: {d['model']}, {d['test_samples']} test digits, original top-1 {d['top1_original']:.2f}%", "",
-                  "| run | top-1 % | delta (points) | MACs kept | seconds |", "|---|---|---|---|---|"]
+        lines += [
+            f"## Accuracy on real data: {d['model']}, {d['test_samples']} test digits, original top-1 {d['top1_original']:.2f}%",
+            "",
+            "| run | top-1 % | delta (points) | MACs kept | seconds |",
+            "|---|---|---|---|---|",
+        ]
         for label, r in d["runs"].items():
-            lines.append(f"| {label} | {r['top1']:.2f} | {r['delta']:+.2f} | {r['macs_ratio']:.3f} | {r['seconds']:.1f} |")
+            lines.append(
+                f"| {label} | {r['top1']:.2f} | {r['delta']:+.2f} | {r['macs_ratio']:.3f} | {r['seconds']:.1f} |"
+            )
         p = d["pipeline"]
-        lines += ["", f"Then fold_bn ({p['fold_bn_folded']} BN folded, max rel error {p['fold_bn_max_rel_error']:.1e}) -> "
-                  f"edgecnn.quantize ({p['int8_precision']}) -> ONNX Runtime: top-1 {p['top1_int8_ort']:.2f}% "
-                  f"({p['delta_vs_original']:+.2f} points vs the original float model).", ""]
+        lines += [
+            "",
+            f"Then fold_bn ({p['fold_bn_folded']} BN folded, max rel error {p['fold_bn_max_rel_error']:.1e}) -> "
+            f"edgecnn.quantize ({p['int8_precision']}) -> ONNX Runtime: top-1 {p['top1_int8_ort']:.2f}% "
+            f"({p['delta_vs_original']:+.2f} points vs the original float model).",
+            "",
+        ]
     if "sparsity" in results:
         s = results["sparsity"]
-        lines += [f"## Sparsity on the digits model (original top-1 {s['top1_original']:.2f}%; fine-tuned only where named)", "",
-                  "| run | weight sparsity | top-1 % | zip size ratio | sparse-format size ratio |", "|---|---|---|---|---|"]
+        lines += [
+            f"## Sparsity on the digits model (original top-1 {s['top1_original']:.2f}%; fine-tuned only where named)",
+            "",
+            "| run | weight sparsity | top-1 % | zip size ratio | sparse-format size ratio |",
+            "|---|---|---|---|---|",
+        ]
         for label, r in s["runs"].items():
-            lines.append(f"| {label} | {r['sparsity']:.3f} | {r['top1']:.2f} | {r['size']['zip_ratio']:.3f} | {r['size']['sparse_format_ratio']:.3f} |")
+            lines.append(
+                f"| {label} | {r['sparsity']:.3f} | {r['top1']:.2f} | {r['size']['zip_ratio']:.3f} | {r['size']['sparse_format_ratio']:.3f} |"
+            )
         lines += ["", s["speed"], ""]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     from edgecnn.fileio import atomic_write_text
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}"
+    )
     args = parser.parse_args()
     wanted = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)

@@ -37,22 +37,44 @@ log = logging.getLogger("benchmarks.quantization")
 
 def part_digits(workdir: Path) -> dict[str, Any]:
     import edgecnn
-    from edgecnn.evaluate.digits import trained_digits_model
+    from edgecnn.evaluation.digits import trained_digits_model
 
     spec, train, test = trained_digits_model("smallcnn", epochs=6)
     rows = {}
     for profile in ("u8s8", "s8s8"):
         t0 = time.perf_counter()
-        result = edgecnn.quantize(spec, profile=profile, calib_data=train.x[:300], eval_data=(test.x, test.y),
-                                  out=workdir / f"smallcnn.{profile}.onnx", check_latency=False)
+        result = edgecnn.quantize(
+            spec,
+            profile=profile,
+            calib_data=train.x[:300],
+            eval_data=(test.x, test.y),
+            out=workdir / f"smallcnn.{profile}.onnx",
+            check_latency=False,
+        )
         acc = result.report["accuracy"]
-        rows[profile] = {**acc, "passed": acc["drop_points"] <= 0.5, "reduce_range": result.report["reduce_range"],
-                         "sqnr_db": result.report["fidelity"]["sqnr_db"], "seconds": round(time.perf_counter() - t0, 1)}
+        rows[profile] = {
+            **acc,
+            "passed": acc["drop_points"] <= 0.5,
+            "reduce_range": result.report["reduce_range"],
+            "sqnr_db": result.report["fidelity"]["sqnr_db"],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         # the same model without reduce_range: what ORT's non-VNNI int16 saturation costs here
-        full = edgecnn.quantize(spec, profile=profile, calib_data=train.x[:300], eval_data=(test.x, test.y), reduce_range=False,
-                                out=workdir / f"smallcnn.{profile}.full.onnx", check_latency=False)
+        full = edgecnn.quantize(
+            spec,
+            profile=profile,
+            calib_data=train.x[:300],
+            eval_data=(test.x, test.y),
+            reduce_range=False,
+            out=workdir / f"smallcnn.{profile}.full.onnx",
+            check_latency=False,
+        )
         rows[profile]["without_reduce_range"] = full.report["accuracy"]
-    return {"model": "smallcnn trained on sklearn digits (1,347 train / 450 test, 32x32)", "test_samples": int(len(test.y)), **rows}
+    return {
+        "model": "smallcnn trained on sklearn digits (1,347 train / 450 test, 32x32)",
+        "test_samples": int(len(test.y)),
+        **rows,
+    }
 
 
 def part_timing(workdir: Path) -> dict[str, Any]:
@@ -65,21 +87,32 @@ def part_timing(workdir: Path) -> dict[str, Any]:
     total = time.perf_counter() - t0
     cal = result.report["calibration"]
     # the machine is shared: record how loaded it was and how fast plain fp32 inference ran meanwhile
-    from edgecnn.profile.timing import TimingProtocol, measure
+    from edgecnn.profiling.timing import TimingProtocol, measure
     from edgecnn.runtime import load_session
 
     fp32 = edgecnn.export_onnx(spec, workdir / "mbv2.fp32.onnx", check=False)
-    fp32_ms = measure(load_session(fp32, threads=2), edgecnn.load_calibration(None, spec, size=1),
-                      TimingProtocol(warmup=5, min_iters=30, min_seconds=2.0)).p50
-    return {"model": "mobilenet_v2 224x224", "calibration_images": cal["samples"], "total_seconds": round(total, 1),
-            "load_images_seconds": cal["load_seconds"], "calibrate_and_quantize_seconds": cal["calibrate_quantize_seconds"],
-            "target_seconds": 60, "passed": total < 60, "load_average_1min": os.getloadavg()[0],
-            "fp32_ort_p50_ms_during_run": fp32_ms, "fp32_ort_p50_ms_idle_reference": 4.19}
+    fp32_ms = measure(
+        load_session(fp32, threads=2),
+        edgecnn.load_calibration(None, spec, size=1),
+        TimingProtocol(warmup=5, min_iters=30, min_seconds=2.0),
+    ).p50
+    return {
+        "model": "mobilenet_v2 224x224",
+        "calibration_images": cal["samples"],
+        "total_seconds": round(total, 1),
+        "load_images_seconds": cal["load_seconds"],
+        "calibrate_and_quantize_seconds": cal["calibrate_quantize_seconds"],
+        "target_seconds": 60,
+        "passed": total < 60,
+        "load_average_1min": os.getloadavg()[0],
+        "fp32_ort_p50_ms_during_run": fp32_ms,
+        "fp32_ort_p50_ms_idle_reference": 4.19,
+    }
 
 
 def part_latency(workdir: Path, models: list[str], *, threads: int, calib_size: int) -> dict[str, Any]:
     import edgecnn
-    from edgecnn.profile.timing import TimingProtocol, compare_interleaved
+    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
     from edgecnn.runtime import load_session
     from edgecnn.zoo import load_model
 
@@ -97,16 +130,31 @@ def part_latency(workdir: Path, models: list[str], *, threads: int, calib_size: 
         ratio = stats["int8"].p50 / stats["fp32"].p50
         lat = result.report["latency"]
         out[name] = {
-            "fp32_p50_ms": stats["fp32"].p50, "int8_p50_ms": stats["int8"].p50, "ratio": ratio,
+            "fp32_p50_ms": stats["fp32"].p50,
+            "int8_p50_ms": stats["int8"].p50,
+            "ratio": ratio,
             "target_ratio": RATIO_TARGET.get(name, 1.0),
             "passed": ratio <= RATIO_TARGET[name] if name in RATIO_TARGET else ratio < 1.0,
-            "chosen_variant": lat.get("chosen"), "profile": result.report["config"]["profile"]["label"],
-            "op_types": result.report["config"]["op_types"], "reduce_range": result.report["reduce_range"]["value"],
-            "quantize_check_candidates": {k: {kk: v.get(kk) for kk in ("ratio", "profile", "op_types")} for k, v in lat["candidates"].items()},
-            "graph": result.report["graph"], "fidelity_sqnr_db": result.report["fidelity"]["sqnr_db"],
-            "warnings": result.report["warnings"], "quantize_seconds": round(seconds, 1),
+            "chosen_variant": lat.get("chosen"),
+            "profile": result.report["config"]["profile"]["label"],
+            "op_types": result.report["config"]["op_types"],
+            "reduce_range": result.report["reduce_range"]["value"],
+            "quantize_check_candidates": {
+                k: {kk: v.get(kk) for kk in ("ratio", "profile", "op_types")} for k, v in lat["candidates"].items()
+            },
+            "graph": result.report["graph"],
+            "fidelity_sqnr_db": result.report["fidelity"]["sqnr_db"],
+            "warnings": result.report["warnings"],
+            "quantize_seconds": round(seconds, 1),
         }
-        log.info("%s: fp32 %.2f ms, int8 %.2f ms, ratio %.2f (%s)", name, stats["fp32"].p50, stats["int8"].p50, ratio, lat.get("chosen"))
+        log.info(
+            "%s: fp32 %.2f ms, int8 %.2f ms, ratio %.2f (%s)",
+            name,
+            stats["fp32"].p50,
+            stats["int8"].p50,
+            ratio,
+            lat.get("chosen"),
+        )
     return out
 
 
@@ -115,11 +163,23 @@ def part_passes(workdir: Path, *, calib_size: int) -> dict[str, Any]:
     from edgecnn.zoo import load_model
 
     spec = load_model("mobilenet_v2", weights="random")
-    result = edgecnn.quantize(spec, calib_size=calib_size, equalize=True, relu6_as_relu=True, bias_correction=True,
-                              out=workdir / "mbv2.passes.onnx", check_latency=False)
-    return {"model": "mobilenet_v2 (random weights: fidelity to fp32 on calibration photos, not accuracy)",
-            "steps": [{"type": s["type"], "effect": s.get("effect"), "report": s["report"]} for s in result.report["steps"]],
-            "final_sqnr_db": result.report["fidelity"]["sqnr_db"], "warnings": result.report["warnings"]}
+    result = edgecnn.quantize(
+        spec,
+        calib_size=calib_size,
+        equalize=True,
+        relu6_as_relu=True,
+        bias_correction=True,
+        out=workdir / "mbv2.passes.onnx",
+        check_latency=False,
+    )
+    return {
+        "model": "mobilenet_v2 (random weights: fidelity to fp32 on calibration photos, not accuracy)",
+        "steps": [
+            {"type": s["type"], "effect": s.get("effect"), "report": s["report"]} for s in result.report["steps"]
+        ],
+        "final_sqnr_db": result.report["fidelity"]["sqnr_db"],
+        "warnings": result.report["warnings"],
+    }
 
 
 def write(results: dict[str, Any]) -> None:
@@ -129,30 +189,51 @@ def write(results: dict[str, Any]) -> None:
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = ["# Quantization benchmark", "", f"Environment: {r.get('environment', {}).get('cpu')} "
-             f"flags {r.get('environment', {}).get('flags')}, {r.get('threads')} threads. Ratios come from interleaved runs.", ""]
+    lines = [
+        "# Quantization benchmark",
+        "",
+        f"Environment: {r.get('environment', {}).get('cpu')} "
+        f"flags {r.get('environment', {}).get('flags')}, {r.get('threads')} threads. Ratios come from interleaved runs.",
+        "",
+    ]
     if "digits" in r:
         d = r["digits"]
-        lines += ["## Accuracy on digits (int8 on ONNX Runtime)", "", "| profile | fp32 top-1 | int8 top-1 | drop (points) | <= 0.5 | without reduce_range |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "## Accuracy on digits (int8 on ONNX Runtime)",
+            "",
+            "| profile | fp32 top-1 | int8 top-1 | drop (points) | <= 0.5 | without reduce_range |",
+            "|---|---|---|---|---|---|",
+        ]
         for p in ("u8s8", "s8s8"):
             row = d[p]
-            lines.append(f"| {p} | {row['fp32_top1']:.2f} | {row['top1']:.2f} | {row['drop_points']:.2f} | {'yes' if row['passed'] else 'NO'} | "
-                         f"{row['without_reduce_range']['top1']:.2f} |")
+            lines.append(
+                f"| {p} | {row['fp32_top1']:.2f} | {row['top1']:.2f} | {row['drop_points']:.2f} | {'yes' if row['passed'] else 'NO'} | "
+                f"{row['without_reduce_range']['top1']:.2f} |"
+            )
         lines.append("")
     if "timing" in r:
         t = r["timing"]
-        lines += ["## Time to calibrate + quantize MobileNetV2 (300 images)", "",
-                  f"{t['total_seconds']} s total (images {t['load_images_seconds']} s, calibrate+quantize {t['calibrate_and_quantize_seconds']} s); "
-                  f"target < 60 s: {'met' if t['passed'] else 'NOT met'}. Machine load average {t.get('load_average_1min', 0):.1f} on 2 cores; "
-                  f"MobileNetV2 fp32 ran at {t.get('fp32_ort_p50_ms_during_run', float('nan')):.1f} ms/inference meanwhile "
-                  f"(idle reference {t.get('fp32_ort_p50_ms_idle_reference')} ms).", ""]
+        lines += [
+            "## Time to calibrate + quantize MobileNetV2 (300 images)",
+            "",
+            f"{t['total_seconds']} s total (images {t['load_images_seconds']} s, calibrate+quantize {t['calibrate_and_quantize_seconds']} s); "
+            f"target < 60 s: {'met' if t['passed'] else 'NOT met'}. Machine load average {t.get('load_average_1min', 0):.1f} on 2 cores; "
+            f"MobileNetV2 fp32 ran at {t.get('fp32_ort_p50_ms_during_run', float('nan')):.1f} ms/inference meanwhile "
+            f"(idle reference {t.get('fp32_ort_p50_ms_idle_reference')} ms).",
+            "",
+        ]
     if r.get("latency"):
-        lines += ["## int8 vs fp32 latency on ONNX Runtime, 224x224, batch 1", "",
-                  "| model | fp32 p50 ms | int8 p50 ms | ratio | target | met | variant |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## int8 vs fp32 latency on ONNX Runtime, 224x224, batch 1",
+            "",
+            "| model | fp32 p50 ms | int8 p50 ms | ratio | target | met | variant |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, row in r["latency"].items():
-            lines.append(f"| {name} | {row['fp32_p50_ms']:.2f} | {row['int8_p50_ms']:.2f} | {row['ratio']:.2f} | < {row['target_ratio']} | "
-                         f"{'yes' if row['passed'] else 'NO'} | {row['chosen_variant']} ({row['profile']}) |")
+            lines.append(
+                f"| {name} | {row['fp32_p50_ms']:.2f} | {row['int8_p50_ms']:.2f} | {row['ratio']:.2f} | < {row['target_ratio']} | "
+                f"{'yes' if row['passed'] else 'NO'} | {row['chosen_variant']} ({row['profile']}) |"
+            )
         lines.append("")
     if "passes" in r:
         lines += ["## Accuracy passes on MobileNetV2", ""]
@@ -169,11 +250,13 @@ def main() -> None:
     parser.add_argument("--part", choices=("digits", "timing", "latency", "passes"), required=True)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--calib-size", type=int, default=100, help="calibration images for the latency and passes parts")
+    parser.add_argument(
+        "--calib-size", type=int, default=100, help="calibration images for the latency and passes parts"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("root").setLevel(logging.WARNING)
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
 
     path = RESULTS / "quantization.json"
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -186,7 +269,9 @@ def main() -> None:
         elif args.part == "timing":
             results["timing"] = part_timing(work)
         elif args.part == "latency":
-            results.setdefault("latency", {}).update(part_latency(work, args.models, threads=args.threads, calib_size=args.calib_size))
+            results.setdefault("latency", {}).update(
+                part_latency(work, args.models, threads=args.threads, calib_size=args.calib_size)
+            )
         else:
             results["passes"] = part_passes(work, calib_size=args.calib_size)
     write(results)

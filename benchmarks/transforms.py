@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 import edgecnn
-from edgecnn.evaluate.digits import top1, torch_predict, trained_digits_model
+from edgecnn.evaluation.digits import top1, torch_predict, trained_digits_model
 from edgecnn.fileio import atomic_write_text
-from edgecnn.profile.environment import fingerprint
+from edgecnn.profiling.environment import fingerprint
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -43,19 +43,30 @@ def digits_section(epochs: int, distill_epochs: int) -> dict[str, Any]:
     acc["dw_separable_m1"] = top1(torch_predict(student.module), test)
     distilled = {}
     for mode, labels in (("unlabeled", None), ("labeled", train.y)):
-        recovered, kd_step = edgecnn.distill(student, spec, train.x, labels=labels, epochs=distill_epochs, lr=3e-3,
-                                             progress=False, return_report=True)
-        acc[f"dw_separable_m1+distill({mode})+fold_bn"] = top1(torch_predict(edgecnn.fold_bn(recovered, measure_latency=False).module), test)
+        recovered, kd_step = edgecnn.distill(
+            student, spec, train.x, labels=labels, epochs=distill_epochs, lr=3e-3, progress=False, return_report=True
+        )
+        acc[f"dw_separable_m1+distill({mode})+fold_bn"] = top1(
+            torch_predict(edgecnn.fold_bn(recovered, measure_latency=False).module), test
+        )
         distilled[mode] = kd_step["report"]
     dw = dw_step["report"]
     worst = min(acc[k] for k in acc if "distill" in k)
     return {
-        "model": "smallcnn on digits 32x32", "train_epochs": epochs, "distill_epochs": distill_epochs, "distill_lr": 3e-3,
-        "test_samples": len(test.x), "accuracy": acc,
+        "model": "smallcnn on digits 32x32",
+        "train_epochs": epochs,
+        "distill_epochs": distill_epochs,
+        "distill_lr": 3e-3,
+        "test_samples": len(test.x),
+        "accuracy": acc,
         "fold_bn_drop": round(acc["original"] - acc["fold_bn"], 3),
         "dw_distill_drop_worst": round(acc["original"] - worst, 3),
-        "conv_macs_before": dw["conv_macs_before"], "conv_macs_after": dw["conv_macs_after"], "conv_mac_ratio": dw["conv_mac_ratio"],
-        "fold_bn": fold_step["report"], "dw_separable": _brief_dw(dw), "distill": distilled,
+        "conv_macs_before": dw["conv_macs_before"],
+        "conv_macs_after": dw["conv_macs_after"],
+        "conv_mac_ratio": dw["conv_mac_ratio"],
+        "fold_bn": fold_step["report"],
+        "dw_separable": _brief_dw(dw),
+        "distill": distilled,
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -85,37 +96,63 @@ def zoo_section(name: str, size: int, workdir: Path) -> dict[str, Any]:
     onnx_folded = edgecnn.export_onnx(folded, workdir / f"{name}_folded.onnx").provenance["check"]
     onnx_dw = edgecnn.export_onnx(dw_model, workdir / f"{name}_dw.onnx").provenance["check"]
     return {
-        "model": name, "input": [1, 3, size, size],
-        "fold_bn": {"folded": fold["folded"], "unfolded": fold["unfolded"], "max_rel_error": fold["check"]["max_rel_error"],
-                    "torch_latency": fold.get("latency"), "onnx_ort_rel_error": onnx_folded["max_rel_error"]},
+        "model": name,
+        "input": [1, 3, size, size],
+        "fold_bn": {
+            "folded": fold["folded"],
+            "unfolded": fold["unfolded"],
+            "max_rel_error": fold["check"]["max_rel_error"],
+            "torch_latency": fold.get("latency"),
+            "onnx_ort_rel_error": onnx_folded["max_rel_error"],
+        },
         "dw_separable_m1": {**_brief_dw(dw_step["report"]), "onnx_ort_rel_error": onnx_dw["max_rel_error"]},
         "seconds": round(time.perf_counter() - start, 1),
     }
 
 
 def _brief_dw(report: dict[str, Any]) -> dict[str, Any]:
-    keys = ("substituted", "substituted_macs_before", "substituted_macs_after", "substituted_mac_reduction",
-            "conv_macs_before", "conv_macs_after", "conv_mac_ratio", "params_before", "params_after")
+    keys = (
+        "substituted",
+        "substituted_macs_before",
+        "substituted_macs_after",
+        "substituted_mac_reduction",
+        "conv_macs_before",
+        "conv_macs_after",
+        "conv_mac_ratio",
+        "params_before",
+        "params_after",
+    )
     worst = max(report["layers"], key=lambda p: p["rel_error"])
-    return {**{k: report[k] for k in keys}, "max_layer_rel_error": worst["rel_error"], "output_rel_error": report["check"]["max_rel_error"]}
+    return {
+        **{k: report[k] for k in keys},
+        "max_layer_rel_error": worst["rel_error"],
+        "output_rel_error": report["check"]["max_rel_error"],
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
     d = result["digits"]
     acc = d["accuracy"]
     lines = [
-        "# Transforms benchmark", "",
+        "# Transforms benchmark",
+        "",
         f"Commands: {'; '.join(f'`{c}`' for c in result['commands'])}. {result['environment'].get('cpu', '?')} "
         f"({', '.join(result['environment'].get('flags', []))}), torch threads {result['torch_threads']}.",
-        "Latency is PyTorch eager, batch 1, timed interleaved (before/after alternating); the machine is shared and noisy: read the ratio.", "",
-        f"## {d['model']} (real data, {d['test_samples']} test images)", "",
-        "| model | top-1 % |", "|---|---|",
-        *[f"| {k} | {v:.2f} |" for k, v in acc.items()], "",
+        "Latency is PyTorch eager, batch 1, timed interleaved (before/after alternating); the machine is shared and noisy: read the ratio.",
+        "",
+        f"## {d['model']} (real data, {d['test_samples']} test images)",
+        "",
+        "| model | top-1 % |",
+        "|---|---|",
+        *[f"| {k} | {v:.2f} |" for k, v in acc.items()],
+        "",
         f"fold_bn drop: {d['fold_bn_drop']:.2f} points (budget 0.1); dw_separable(m=1) + distill, worst drop: "
         f"{d['dw_distill_drop_worst']:.2f} points (budget 1.5); conv MACs {d['conv_macs_before']:,} -> {d['conv_macs_after']:,} "
         f"(ratio {d['conv_mac_ratio']}, budget 0.5). Distill: {d['distill_epochs']} epochs ({d['distill']['unlabeled']['steps']} steps), "
-        f"Adam lr {d['distill_lr']}, KL at T=4 (labeled: + cross-entropy, alpha 0.5), BatchNorm re-estimated, then folded.", "",
-        "## torchvision zoo (random weights, BN statistics settled on random inputs)", "",
+        f"Adam lr {d['distill_lr']}, KL at T=4 (labeled: + cross-entropy, alpha 0.5), BatchNorm re-estimated, then folded.",
+        "",
+        "## torchvision zoo (random weights, BN statistics settled on random inputs)",
+        "",
         "| model | BN folded | left | fold rel err | torch p50 before/after ms | speed-up | ORT err (folded) | dw layers | dw MACs of substituted layers | reduction | conv MAC ratio | ORT err (dw) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -126,7 +163,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {z['model']} | {f['folded']} | {len(f['unfolded'])} | {f['max_rel_error']:.1e} | "
             f"{lat.get('p50_ms_before', float('nan')):.2f} / {lat.get('p50_ms_after', float('nan')):.2f} | {lat.get('speedup')} | "
             f"{f['onnx_ort_rel_error']:.1e} | {w['substituted']} | {w['substituted_macs_before']:,} -> {w['substituted_macs_after']:,} | "
-            f"{w['substituted_mac_reduction']}x | {w['conv_mac_ratio']} | {w['onnx_ort_rel_error']:.1e} |")
+            f"{w['substituted_mac_reduction']}x | {w['conv_mac_ratio']} | {w['onnx_ort_rel_error']:.1e} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -152,7 +190,9 @@ def main() -> None:
     # runs are kept under ~5 minutes by splitting the models: each run updates its entries in the stored results
     stored = RESULTS / "transforms.json"
     result: dict[str, Any] = json.loads(stored.read_text()) if stored.exists() else {"zoo": []}
-    command = "python benchmarks/transforms.py " + " ".join(_flag(k, v) for k, v in vars(args).items() if v not in (None, False))
+    command = "python benchmarks/transforms.py " + " ".join(
+        _flag(k, v) for k, v in vars(args).items() if v not in (None, False)
+    )
     result.update({"environment": fingerprint(), "torch_threads": torch.get_num_threads()})
     result.setdefault("commands", []).append(command)
     if not args.skip_digits:

@@ -17,9 +17,23 @@ OUT = Path(__file__).resolve().parents[1] / "edgecnn" / "data" / "calibration"
 LONGER_SIDE = 384
 
 # file name -> (package, path inside its data folder); licences in LICENSES.md
-SKIMAGE = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "hubble_deep_field.jpg", "ihc.png",
-           "retina.jpg", "camera.png", "coins.png", "clock_motion.png", "brick.png", "grass.png", "gravel.png",
-           "cell.png", "text.png"]
+SKIMAGE = [
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "retina.jpg",
+    "camera.png",
+    "coins.png",
+    "clock_motion.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "cell.png",
+    "text.png",
+]
 SKLEARN = ["china.jpg", "flower.jpg"]
 MATPLOTLIB = ["grace_hopper.jpg"]
 
@@ -32,8 +46,11 @@ def _sources() -> list[tuple[str, Path]]:
     sk = Path(os.path.dirname(skimage.data.__file__))
     sl = Path(os.path.dirname(sklearn.datasets.__file__)) / "images"
     mpl = Path(matplotlib.get_data_path()) / "sample_data"
-    return ([(f"skimage_{n}", sk / n) for n in SKIMAGE] + [(f"sklearn_{n}", sl / n) for n in SKLEARN]
-            + [(f"matplotlib_{n}", mpl / n) for n in MATPLOTLIB])
+    return (
+        [(f"skimage_{n}", sk / n) for n in SKIMAGE]
+        + [(f"sklearn_{n}", sl / n) for n in SKLEARN]
+        + [(f"matplotlib_{n}", mpl / n) for n in MATPLOTLIB]
+    )
 
 
 def main() -> None:

@@ -6,11 +6,41 @@ Only the public API lives here, resolved lazily so `import edgecnn` stays light 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# public name -> "module:attr" (or a bare "module" for a callable subpackage); resolved on first use
+if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see the real signatures
+    from edgecnn.analysis.inspect import inspect_model
+    from edgecnn.analysis.summary import count_params_macs
+    from edgecnn.artifact import Artifact
+    from edgecnn.bench.ab import ab_compare
+    from edgecnn.bench.compare import compare_results as compare_bench_results
+    from edgecnn.bench.results import load_results as load_bench_results
+    from edgecnn.bench.runner import run_suite
+    from edgecnn.bench.suite import load_suite
+    from edgecnn.bundles.writer import write_bundle as bundle
+    from edgecnn.evaluation.api import evaluate
+    from edgecnn.exporters.api import export
+    from edgecnn.exporters.onnx import export_onnx
+    from edgecnn.passes.base import PassContext
+    from edgecnn.passes.distill import distill
+    from edgecnn.passes.dw_separable import dw_separable
+    from edgecnn.passes.fold_bn import fold_bn
+    from edgecnn.passes.prune import prune
+    from edgecnn.passes.sparsify import sparsify
+    from edgecnn.pipeline.api import optimize
+    from edgecnn.pipeline.recipe import Recipe, load_recipe
+    from edgecnn.pipeline.runner import OptimizationResult
+    from edgecnn.profiling.api import ProfileResult, profile
+    from edgecnn.quant.api import QuantizationResult, quantize
+    from edgecnn.quant.calibration import load_calibration
+    from edgecnn.runtime import load_session
+    from edgecnn.spec import InputSpec, ModelSpec, Preprocess
+    from edgecnn.zoo.loader import load_model
+    from edgecnn.zoo.registry import list_models
+
+# public name -> "module:attr"; resolved on first use
 _API: dict[str, str] = {
     "ModelSpec": "edgecnn.spec:ModelSpec",
     "InputSpec": "edgecnn.spec:InputSpec",
@@ -21,7 +51,7 @@ _API: dict[str, str] = {
     "list_models": "edgecnn.zoo.registry:list_models",
     "inspect_model": "edgecnn.analysis.inspect:inspect_model",
     "count_params_macs": "edgecnn.analysis.summary:count_params_macs",
-    "export_onnx": "edgecnn.export.onnx:export_onnx",
+    "export_onnx": "edgecnn.exporters.onnx:export_onnx",
     "load_session": "edgecnn.runtime:load_session",
     "fold_bn": "edgecnn.passes.fold_bn:fold_bn",
     "dw_separable": "edgecnn.passes.dw_separable:dw_separable",
@@ -29,11 +59,11 @@ _API: dict[str, str] = {
     "quantize": "edgecnn.quant.api:quantize",
     "QuantizationResult": "edgecnn.quant.api:QuantizationResult",
     "load_calibration": "edgecnn.quant.calibration:load_calibration",
-    "evaluate": "edgecnn.evaluate",  # callable subpackage: edgecnn.evaluate(...) runs evaluate.api.evaluate; edgecnn.evaluate.metrics etc.
-    "export": "edgecnn.export",  # a callable subpackage (see _callable.py): edgecnn.export(...) and edgecnn.export.onnx
-    "bundle": "edgecnn.bundle",  # callable subpackage: edgecnn.bundle(...) writes, edgecnn.bundle.load(path) reads
-    "profile": "edgecnn.profile",  # callable subpackage: edgecnn.profile(...) runs api.profile; edgecnn.profile.timing etc.
-    "ProfileResult": "edgecnn.profile.api:ProfileResult",
+    "evaluate": "edgecnn.evaluation.api:evaluate",
+    "export": "edgecnn.exporters.api:export",
+    "bundle": "edgecnn.bundles.writer:write_bundle",
+    "profile": "edgecnn.profiling.api:profile",
+    "ProfileResult": "edgecnn.profiling.api:ProfileResult",
     "optimize": "edgecnn.pipeline.api:optimize",
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",
@@ -55,7 +85,7 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module 'edgecnn' has no attribute '{name}'")
     module, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(module), attr) if attr else importlib.import_module(module)
+    value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
 

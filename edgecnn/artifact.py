@@ -13,7 +13,14 @@ from edgecnn.fileio import sha256_file
 Format = Literal["onnx", "openvino", "tensorrt", "torchscript", "pytorch"]
 Precision = Literal["fp32", "fp16", "bf16", "int8", "mixed"]
 
-_SUFFIX_FORMAT = {".onnx": "onnx", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt", ".pt": "torchscript", ".ts": "torchscript"}
+_SUFFIX_FORMAT = {
+    ".onnx": "onnx",
+    ".xml": "openvino",
+    ".engine": "tensorrt",
+    ".plan": "tensorrt",
+    ".pt": "torchscript",
+    ".ts": "torchscript",
+}
 
 
 @dataclass
@@ -30,7 +37,7 @@ class Artifact:
         self.path = Path(self.path)
 
     @classmethod
-    def from_path(cls, path: str | Path, **kw: Any) -> "Artifact":
+    def from_path(cls, path: str | Path, **kw: Any) -> Artifact:
         """Wrap an existing model file, inferring its format from the suffix."""
         path = Path(path)
         if not path.exists():

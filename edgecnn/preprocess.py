@@ -37,7 +37,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def preprocess_image(img: np.ndarray, pre: Preprocess, *, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
+def preprocess_image(
+    img: np.ndarray, pre: Preprocess, *, channels: int, size: tuple[int, int] | None = None
+) -> np.ndarray:
     """HxWxC (or HxW) uint8/float image -> CHW float32 model input.
 
     Steps: match `channels` (luma for 1, replicate gray for 3), resize the shorter side to `pre.resize`
@@ -96,7 +98,7 @@ def center_crop(img: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
         img = resize(img, (max(ch, round(h * scale)), max(cw, round(w * scale))))
         h, w = img.shape[:2]
     top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
-    return img[top:top + ch, left:left + cw]
+    return img[top : top + ch, left : left + cw]
 
 
 def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Any] = {}
 
-    def add(self, name: str, obj: "T | str") -> None:
+    def add(self, name: str, obj: T | str) -> None:
         """Register an object, or a lazy "package.module:attr" reference to it."""
         self._entries[name] = obj
 
@@ -38,8 +38,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if name not in self._entries:
             raise UnknownNameError(
-                f"unknown {self.kind} '{name}'.{close_matches(name, self.names())} "
-                f"Available: {', '.join(self.names())}"
+                f"unknown {self.kind} '{name}'.{close_matches(name, self.names())} Available: {', '.join(self.names())}"
             )
         obj = self._entries[name]
         if isinstance(obj, str):

@@ -49,10 +49,10 @@ class InputSpec:
     def spatial(self) -> tuple[int, ...]:
         return self.shape[2:]
 
-    def with_batch(self, batch: int) -> "InputSpec":
+    def with_batch(self, batch: int) -> InputSpec:
         return dataclasses.replace(self, shape=(batch, *self.shape[1:]))
 
-    def with_spatial(self, *spatial: int) -> "InputSpec":
+    def with_spatial(self, *spatial: int) -> InputSpec:
         return dataclasses.replace(self, shape=(*self.shape[:2], *spatial))
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class Preprocess:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Preprocess":
+    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
         crop = data.get("crop")
         return cls(
             resize=data.get("resize"),
@@ -95,7 +95,7 @@ class Preprocess:
 class ModelSpec:
     """A model ready to be transformed and deployed."""
 
-    module: "nn.Module"
+    module: nn.Module
     input: InputSpec
     name: str
     source: str = "module"
@@ -106,15 +106,15 @@ class ModelSpec:
     sha256: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    def replace(self, **changes: Any) -> "ModelSpec":
+    def replace(self, **changes: Any) -> ModelSpec:
         """A shallow copy with some fields changed (the module is shared unless replaced)."""
         return dataclasses.replace(self, **changes)
 
-    def copy(self) -> "ModelSpec":
+    def copy(self) -> ModelSpec:
         """A copy whose module can be mutated without touching this one."""
         return dataclasses.replace(self, module=copy.deepcopy(self.module), notes=list(self.notes))
 
-    def example_input(self, batch: int = 1, *, seed: int = 0) -> "torch.Tensor":
+    def example_input(self, batch: int = 1, *, seed: int = 0) -> torch.Tensor:
         import torch
 
         gen = torch.Generator().manual_seed(seed)
@@ -136,7 +136,9 @@ class ModelSpec:
         }
 
 
-def as_spec(model: "ModelSpec | nn.Module", *, input_shape: tuple[int, ...] | None = None, name: str = "model") -> ModelSpec:
+def as_spec(
+    model: ModelSpec | nn.Module, *, input_shape: tuple[int, ...] | None = None, name: str = "model"
+) -> ModelSpec:
     """Accept a ModelSpec or a plain nn.Module (which then needs input_shape)."""
     if isinstance(model, ModelSpec):
         return model

@@ -26,7 +26,7 @@ def _has_cuda() -> bool:
 
 def pytest_collection_modifyitems(config, items):
     reasons = {
-        "openvino": None if _has("openvino") else "openvino is not installed (pip install \"edgecnn[openvino]\")",
+        "openvino": None if _has("openvino") else 'openvino is not installed (pip install "edgecnn[openvino]")',
         "tensorrt": None if _has("tensorrt") else "TensorRT is not installed (it needs an NVIDIA GPU machine)",
         "cuda": None if _has_cuda() else "no CUDA GPU on this machine",
     }
@@ -66,7 +66,7 @@ def _train(name: str, *, epochs: int):
     """Train on one thread: on a busy 2-core machine two torch threads were 4x slower (179 s vs 44 s)."""
     import torch
 
-    from edgecnn.evaluate.digits import trained_digits_model
+    from edgecnn.evaluation.digits import trained_digits_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="serve profiling requests from a host")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     s.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
-    s.add_argument("--token", default=os.environ.get("EDGECNN_AGENT_TOKEN"), help="shared token (or EDGECNN_AGENT_TOKEN)")
+    s.add_argument(
+        "--token", default=os.environ.get("EDGECNN_AGENT_TOKEN"), help="shared token (or EDGECNN_AGENT_TOKEN)"
+    )
     s.add_argument("--max-upload-mb", type=float, default=128.0, help="largest model upload accepted")
     s.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle connection is closed")
     args = parser.parse_args(argv)
@@ -32,8 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     from edgecnn.agent.server import serve
 
     try:
-        serve(token=args.token or "", host=args.host, port=args.port, max_upload_bytes=int(args.max_upload_mb * 2**20),
-              idle_timeout=args.idle_timeout, on_ready=announce)
+        serve(
+            token=args.token or "",
+            host=args.host,
+            port=args.port,
+            max_upload_bytes=int(args.max_upload_mb * 2**20),
+            idle_timeout=args.idle_timeout,
+            on_ready=announce,
+        )
     except EdgeCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

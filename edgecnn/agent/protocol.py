@@ -84,7 +84,9 @@ def decode(body: bytes) -> dict[str, Any]:
     if not isinstance(msg, dict):
         raise ProtocolError(f"malformed message: expected a JSON object, got {type(msg).__name__}")
     if msg.get("v") != PROTOCOL_VERSION:
-        raise ProtocolError(f"protocol version {msg.get('v')!r} is not supported (this side speaks version {PROTOCOL_VERSION})")
+        raise ProtocolError(
+            f"protocol version {msg.get('v')!r} is not supported (this side speaks version {PROTOCOL_VERSION})"
+        )
     if not isinstance(msg.get("type", ""), str):
         raise ProtocolError("malformed message: 'type' must be a string")
     return msg
@@ -106,7 +108,7 @@ def decode_array(d: Any) -> np.ndarray:
         raise ProtocolError(f"malformed array: {exc}") from None
 
 
-def encode_arrays(arrays: "dict[str, np.ndarray] | list[np.ndarray]") -> Any:
+def encode_arrays(arrays: dict[str, np.ndarray] | list[np.ndarray]) -> Any:
     if isinstance(arrays, dict):
         return {k: encode_array(v) for k, v in arrays.items()}
     return [encode_array(v) for v in arrays]

@@ -19,8 +19,9 @@ import socket
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgecnn import __version__
 from edgecnn.agent import protocol as P
@@ -32,8 +33,15 @@ _FORMATS = {".onnx": "onnx", ".xml": "openvino"}
 
 
 class Agent:
-    def __init__(self, *, token: str, host: str = "127.0.0.1", port: int = 0,
-                 max_upload_bytes: int = P.DEFAULT_MAX_UPLOAD_BYTES, idle_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_upload_bytes: int = P.DEFAULT_MAX_UPLOAD_BYTES,
+        idle_timeout: float = 300.0,
+    ) -> None:
         if not token:
             raise InvalidInputError("the agent needs a shared token (--token or EDGECNN_AGENT_TOKEN)")
         if max_upload_bytes < 1:
@@ -87,7 +95,7 @@ class _Connection:
                 pass
         except P.ConnectionClosed:
             log.info("%s disconnected", self.peer)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             log.warning("%s idle for %.0f s; closing the connection", self.peer, self.agent.idle_timeout)
         except OSError as exc:
             log.warning("connection to %s lost: %s", self.peer, exc)
@@ -105,7 +113,11 @@ class _Connection:
             msg = P.recv_message(self.conn, max_bytes=self.agent.max_message_bytes)
         except P.MessageTooLarge as exc:
             # the unread body is still in the stream: answer, then drop this connection (not the agent)
-            self._reply(P.error_reply("too_large", f"{exc}; the agent accepts uploads up to {self.agent.max_upload_bytes} bytes"))
+            self._reply(
+                P.error_reply(
+                    "too_large", f"{exc}; the agent accepts uploads up to {self.agent.max_upload_bytes} bytes"
+                )
+            )
             return False
         except P.ProtocolError as exc:
             self._reply(P.error_reply("malformed", str(exc)))
@@ -127,7 +139,9 @@ class _Connection:
             return False
         handler = {"load": self._load, "run": self._run, "profile": self._profile}.get(kind or "")
         if handler is None:
-            self._reply(P.error_reply("malformed", f"unknown request type {kind!r} (expected hello, load, run, profile, bye)"))
+            self._reply(
+                P.error_reply("malformed", f"unknown request type {kind!r} (expected hello, load, run, profile, bye)")
+            )
             return True
         try:
             with self.agent.busy:
@@ -143,16 +157,23 @@ class _Connection:
         return True
 
     def _hello(self) -> dict[str, Any]:
-        from edgecnn.profile.environment import fingerprint
+        from edgecnn.profiling.environment import fingerprint
         from edgecnn.runtime import BACKENDS
 
-        return {"agent": f"edgecnn {__version__}", "protocol": P.PROTOCOL_VERSION, "fingerprint": fingerprint(),
-                "limits": {"max_upload_bytes": self.agent.max_upload_bytes, "max_message_bytes": self.agent.max_message_bytes},
-                "backends": BACKENDS.names()}
+        return {
+            "agent": f"edgecnn {__version__}",
+            "protocol": P.PROTOCOL_VERSION,
+            "fingerprint": fingerprint(),
+            "limits": {
+                "max_upload_bytes": self.agent.max_upload_bytes,
+                "max_message_bytes": self.agent.max_message_bytes,
+            },
+            "backends": BACKENDS.names(),
+        }
 
     def _load(self, msg: dict[str, Any]) -> dict[str, Any]:
         from edgecnn.artifact import Artifact
-        from edgecnn.profile.memory import track_peak_rss
+        from edgecnn.profiling.memory import track_peak_rss
         from edgecnn.runtime import BACKENDS, SessionOptions
 
         files = msg.get("files")
@@ -170,7 +191,9 @@ class _Connection:
             data = _b64(f.get("data"))
             total += len(data)
             if total > self.agent.max_upload_bytes:
-                raise InvalidInputError(f"upload of {total} bytes exceeds the agent's limit of {self.agent.max_upload_bytes} bytes")
+                raise InvalidInputError(
+                    f"upload of {total} bytes exceeds the agent's limit of {self.agent.max_upload_bytes} bytes"
+                )
             if f.get("sha256") and hashlib.sha256(data).hexdigest() != f["sha256"]:
                 raise InvalidInputError(f"{name}: checksum mismatch, the upload was corrupted")
             (model_dir / name).write_bytes(data)
@@ -181,20 +204,31 @@ class _Connection:
             raise InvalidInputError(f"the agent runs .onnx or OpenVINO .xml models, not {main.name}")
         backend = str(msg.get("backend") or "onnxruntime")
         impl = BACKENDS.get(backend)()
-        options = SessionOptions(threads=msg.get("threads"), precision=msg.get("precision"), extra=dict(msg.get("options") or {}))
+        options = SessionOptions(
+            threads=msg.get("threads"), precision=msg.get("precision"), extra=dict(msg.get("options") or {})
+        )
         with track_peak_rss() as memory:
-            session = impl.load(Artifact(path=main, format=fmt, precision=msg.get("artifact_precision") or "fp32"), options)
+            session = impl.load(
+                Artifact(path=main, format=fmt, precision=msg.get("artifact_precision") or "fp32"), options
+            )
         model_id = uuid.uuid4().hex[:12]
         self.sessions[model_id] = session
         log.info("loaded %s (%d bytes) on %s as %s", main.name, total, backend, model_id)
-        return {"model_id": model_id, "inputs": list(session.input_names), "outputs": list(session.output_names),
-                "input_shapes": getattr(session, "input_shapes", None), "describe": session.describe(),
-                "memory": {**memory, "file_bytes": total}}
+        return {
+            "model_id": model_id,
+            "inputs": list(session.input_names),
+            "outputs": list(session.output_names),
+            "input_shapes": getattr(session, "input_shapes", None),
+            "describe": session.describe(),
+            "memory": {**memory, "file_bytes": total},
+        }
 
     def _session(self, msg: dict[str, Any]) -> Any:
         session = self.sessions.get(str(msg.get("model_id")))
         if session is None:
-            raise InvalidInputError(f"unknown model_id {msg.get('model_id')!r}: load the model on this connection first")
+            raise InvalidInputError(
+                f"unknown model_id {msg.get('model_id')!r}: load the model on this connection first"
+            )
         return session
 
     def _run(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -203,8 +237,8 @@ class _Connection:
         return {"outputs": P.encode_arrays(list(outputs))}
 
     def _profile(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from edgecnn.profile.environment import fingerprint
-        from edgecnn.profile.timing import TimingProtocol, measure
+        from edgecnn.profiling.environment import fingerprint
+        from edgecnn.profiling.timing import TimingProtocol, measure
 
         session = self._session(msg)
         inputs = P.decode_arrays(msg.get("inputs"))
@@ -212,8 +246,12 @@ class _Connection:
         outputs = session.run(inputs)
         stats = measure(session, inputs, protocol)
         threads = getattr(getattr(session, "options", None), "threads", None)
-        return {"stats": stats.to_dict(include_times=True), "outputs": P.encode_arrays(list(outputs)),
-                "fingerprint": fingerprint(threads=threads), "pid": os.getpid()}
+        return {
+            "stats": stats.to_dict(include_times=True),
+            "outputs": P.encode_arrays(list(outputs)),
+            "fingerprint": fingerprint(threads=threads),
+            "pid": os.getpid(),
+        }
 
 
 def _b64(data: Any) -> bytes:
@@ -228,10 +266,19 @@ def _b64(data: Any) -> bytes:
         raise P.ProtocolError(f"malformed load request: file data is not base64 ({exc})") from None
 
 
-def serve(*, token: str, host: str = "127.0.0.1", port: int = 0, max_upload_bytes: int = P.DEFAULT_MAX_UPLOAD_BYTES,
-          idle_timeout: float = 300.0, on_ready: Callable[[str, int], None] | None = None) -> None:
+def serve(
+    *,
+    token: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_upload_bytes: int = P.DEFAULT_MAX_UPLOAD_BYTES,
+    idle_timeout: float = 300.0,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
     """Run the agent until interrupted. Binds to loopback unless `host` says otherwise."""
     agent = Agent(token=token, host=host, port=port, max_upload_bytes=max_upload_bytes, idle_timeout=idle_timeout)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("the agent listens on %s: anyone who can reach this port and knows the token can run models here", host)
+        log.warning(
+            "the agent listens on %s: anyone who can reach this port and knows the token can run models here", host
+        )
     agent.serve_forever(on_ready=on_ready)

@@ -7,8 +7,9 @@ receptive field through it (edgecnn.analysis.receptive).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -40,27 +41,42 @@ class Geometry:
         if self.kind == "conv":
             if self.same_padding:
                 return tuple(size)
-            return tuple(conv_output_size(n, k, stride=s, padding=p, dilation=d)
-                         for n, k, s, p, d in zip(size, self.kernel, self.stride, self.padding, self.dilation))
+            return tuple(
+                conv_output_size(n, k, stride=s, padding=p, dilation=d)
+                for n, k, s, p, d in zip(size, self.kernel, self.stride, self.padding, self.dilation)
+            )
         if self.kind == "pool":
-            return tuple(pool_output_size(n, k, stride=s, padding=p, dilation=d, ceil_mode=self.ceil_mode)
-                         for n, k, s, p, d in zip(size, self.kernel, self.stride, self.padding, self.dilation))
+            return tuple(
+                pool_output_size(n, k, stride=s, padding=p, dilation=d, ceil_mode=self.ceil_mode)
+                for n, k, s, p, d in zip(size, self.kernel, self.stride, self.padding, self.dilation)
+            )
         if self.kind == "conv_transpose":
-            return tuple(conv_transpose_output_size(n, k, stride=s, padding=p, dilation=d, output_padding=o)
-                         for n, k, s, p, d, o in zip(size, self.kernel, self.stride, self.padding, self.dilation, self.output_padding))
+            return tuple(
+                conv_transpose_output_size(n, k, stride=s, padding=p, dilation=d, output_padding=o)
+                for n, k, s, p, d, o in zip(
+                    size, self.kernel, self.stride, self.padding, self.dilation, self.output_padding
+                )
+            )
         if self.scale:
             return tuple(math.floor(n * f) for n, f in zip(size, self.scale))
         return tuple(n if o is None else o for n, o in zip(size, self.output_size))
 
-    def with_input(self, size: Sequence[int]) -> "Geometry":
+    def with_input(self, size: Sequence[int]) -> Geometry:
         """Adaptive pooling: the equivalent fixed window for this input size (for the table and the RF)."""
         if self.kind != "adaptive_pool":
             return self
         out = self.expected(size)
         windows = [adaptive_pool_window(n, o) for n, o in zip(size, out)]
         stride = tuple(int(s) if float(s).is_integer() else round(s, 4) for _, s in windows)
-        return Geometry("adaptive_pool", self.ndim, tuple(k for k, _ in windows), stride, (0,) * self.ndim,
-                        (1,) * self.ndim, output_size=self.output_size)
+        return Geometry(
+            "adaptive_pool",
+            self.ndim,
+            tuple(k for k, _ in windows),
+            stride,
+            (0,) * self.ndim,
+            (1,) * self.ndim,
+            output_size=self.output_size,
+        )
 
     def move(self, field: Field, in_size: Sequence[int], out_size: Sequence[int]) -> Field:
         if self.kind in ("conv", "pool"):
@@ -85,8 +101,14 @@ _CONV_T = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
 _MAXPOOL = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
 _AVGPOOL = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
 _LPPOOL = {nn.LPPool1d: 1, nn.LPPool2d: 2}
-_ADAPTIVE = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3,
-             nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3}
+_ADAPTIVE = {
+    nn.AdaptiveAvgPool1d: 1,
+    nn.AdaptiveAvgPool2d: 2,
+    nn.AdaptiveAvgPool3d: 3,
+    nn.AdaptiveMaxPool1d: 1,
+    nn.AdaptiveMaxPool2d: 2,
+    nn.AdaptiveMaxPool3d: 3,
+}
 
 
 def _lookup(table: dict[type, int], module: nn.Module) -> int | None:
@@ -103,11 +125,27 @@ def module_geometry(module: nn.Module, x: torch.Tensor | None = None) -> Geometr
         pad = (0,) * n if isinstance(module.padding, str) else _tuple(module.padding, n)
         if same:  # PyTorch pads d*(k-1) in total, the extra pixel (if odd) on the right
             pad = tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
-        return Geometry("conv", n, tuple(module.kernel_size), tuple(module.stride), pad, tuple(module.dilation),
-                        module.groups, same_padding=same)
+        return Geometry(
+            "conv",
+            n,
+            tuple(module.kernel_size),
+            tuple(module.stride),
+            pad,
+            tuple(module.dilation),
+            module.groups,
+            same_padding=same,
+        )
     if (n := _lookup(_CONV_T, module)) is not None:
-        return Geometry("conv_transpose", n, tuple(module.kernel_size), tuple(module.stride), _tuple(module.padding, n),
-                        tuple(module.dilation), module.groups, output_padding=_tuple(module.output_padding, n))
+        return Geometry(
+            "conv_transpose",
+            n,
+            tuple(module.kernel_size),
+            tuple(module.stride),
+            _tuple(module.padding, n),
+            tuple(module.dilation),
+            module.groups,
+            output_padding=_tuple(module.output_padding, n),
+        )
     if (n := _lookup(_MAXPOOL, module)) is not None:
         return _pool(n, module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
     if (n := _lookup(_AVGPOOL, module)) is not None:
@@ -133,7 +171,9 @@ def _resize(ndim: int, size, scale) -> Geometry:
     return Geometry("resize", ndim, scale=tuple(float(f) for f in _tuple(scale, ndim)))
 
 
-def _bind(names: Sequence[str], args: Sequence[Any], kwargs: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def _bind(
+    names: Sequence[str], args: Sequence[Any], kwargs: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
     bound = dict(defaults)
     bound.update(zip(names, args))
     bound.update(kwargs)

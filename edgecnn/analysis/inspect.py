@@ -55,13 +55,24 @@ class LayerInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index, "name": self.name, "type": self.type, "inputs": self.inputs,
-            "input_shapes": self.input_shapes, "output_shape": self.output_shape,
-            "kernel": self.kernel, "stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-            "groups": self.groups, "ceil_mode": self.ceil_mode,
-            "expected_spatial": self.expected_spatial, "shape_ok": self.shape_ok,
-            "receptive_field": self.receptive_field, "jump": self.jump,
-            "params": self.params, "macs": self.macs,
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "inputs": self.inputs,
+            "input_shapes": self.input_shapes,
+            "output_shape": self.output_shape,
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+            "ceil_mode": self.ceil_mode,
+            "expected_spatial": self.expected_spatial,
+            "shape_ok": self.shape_ok,
+            "receptive_field": self.receptive_field,
+            "jump": self.jump,
+            "params": self.params,
+            "macs": self.macs,
         }
 
 
@@ -73,8 +84,12 @@ class Totals:
     weight_bytes: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": self.params, "macs": self.macs, "peak_activation_bytes": self.peak_activation_bytes,
-                "weight_bytes": dict(self.weight_bytes)}
+        return {
+            "params": self.params,
+            "macs": self.macs,
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "weight_bytes": dict(self.weight_bytes),
+        }
 
 
 @dataclass
@@ -91,8 +106,16 @@ class Inspection:
     @property
     def mismatches(self) -> list[dict[str, Any]]:
         """Layers whose real output size differs from the formula's prediction."""
-        return [{"layer": layer.name, "type": layer.type, "expected_spatial": layer.expected_spatial,
-                 "actual_spatial": layer.output_shape[2:]} for layer in self.layers if layer.shape_ok is False]
+        return [
+            {
+                "layer": layer.name,
+                "type": layer.type,
+                "expected_spatial": layer.expected_spatial,
+                "actual_spatial": layer.output_shape[2:],
+            }
+            for layer in self.layers
+            if layer.shape_ok is False
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +131,7 @@ class Inspection:
         }
 
 
-def inspect_model(model: "ModelSpec | nn.Module | str", *, input_shape: tuple[int, ...] | None = None) -> Inspection:
+def inspect_model(model: ModelSpec | nn.Module | str, *, input_shape: tuple[int, ...] | None = None) -> Inspection:
     """Inspect a ModelSpec, an nn.Module (with `input_shape`) or a zoo name, on one real forward pass.
 
     input_shape: the full input shape, e.g. (1, 3, 224, 224) or (1, 1, 128); defaults to the spec's.
@@ -139,22 +162,36 @@ def inspect_model(model: "ModelSpec | nn.Module | str", *, input_shape: tuple[in
         result = walk(module, x)
     layers = [_layer(i, call) for i, call in enumerate(result.calls)]
     inspection = Inspection(
-        model=spec.name, source=spec.source, input=input_spec, method=result.method, layers=layers,
+        model=spec.name,
+        source=spec.source,
+        input=input_spec,
+        method=result.method,
+        layers=layers,
         totals=Totals(params, sum(layer.macs for layer in layers), result.peak_activation_bytes, weight_bytes),
-        outputs=[list(s) for s in result.outputs], notes=list(result.notes),
+        outputs=[list(s) for s in result.outputs],
+        notes=list(result.notes),
     )
     for bad in inspection.mismatches:
-        log.warning("output size of %s (%s) is %s but the formula predicts %s", bad["layer"], bad["type"],
-                    bad["actual_spatial"], bad["expected_spatial"])
+        log.warning(
+            "output size of %s (%s) is %s but the formula predicts %s",
+            bad["layer"],
+            bad["type"],
+            bad["actual_spatial"],
+            bad["expected_spatial"],
+        )
     return inspection
 
 
-def _layer(index: int, call: "Call") -> LayerInfo:
+def _layer(index: int, call: Call) -> LayerInfo:
     geo = call.geometry
     window = geo is not None and bool(geo.kernel)
     return LayerInfo(
-        index=index, name=call.name, type=call.type, inputs=list(call.inputs),
-        input_shapes=[list(s) for s in call.input_shapes], output_shape=list(call.output_shape or ()),
+        index=index,
+        name=call.name,
+        type=call.type,
+        inputs=list(call.inputs),
+        input_shapes=[list(s) for s in call.input_shapes],
+        output_shape=list(call.output_shape or ()),
         kernel=list(geo.kernel) if window else None,
         stride=list(geo.stride) if window else None,
         padding=list(geo.padding) if window else None,
@@ -164,7 +201,8 @@ def _layer(index: int, call: "Call") -> LayerInfo:
         expected_spatial=list(call.expected_spatial) if call.expected_spatial is not None else None,
         receptive_field=list(call.field.rf) if call.field is not None else None,
         jump=list(call.field.jump) if call.field is not None else None,
-        params=call.params, macs=call.macs,
+        params=call.params,
+        macs=call.macs,
     )
 
 
@@ -176,10 +214,19 @@ def _opaque(spec: ModelSpec, module, x, input_spec: InputSpec, totals: Totals) -
         out = module(x)
     except RuntimeError as exc:
         text = str(exc).strip().splitlines()
-        raise InvalidInputError(f"the model cannot run on an input of shape {tuple(x.shape)}: {text[0][:200] if text else ''}") from None
+        raise InvalidInputError(
+            f"the model cannot run on an input of shape {tuple(x.shape)}: {text[0][:200] if text else ''}"
+        ) from None
     return Inspection(
-        model=spec.name, source=spec.source, input=input_spec, method="opaque", layers=[], totals=totals,
+        model=spec.name,
+        source=spec.source,
+        input=input_spec,
+        method="opaque",
+        layers=[],
+        totals=totals,
         outputs=[list(t.shape) for t in tensors_of(out)],
-        notes=["TorchScript model: layers, MACs and activation memory are not visible; inspect the Python model "
-               "(zoo name, package.module:factory, or a weights file with --arch) for the per-layer view"],
+        notes=[
+            "TorchScript model: layers, MACs and activation memory are not visible; inspect the Python model "
+            "(zoo name, package.module:factory, or a weights file with --arch) for the per-layer view"
+        ],
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from edgecnn.errors import InvalidInputError
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @contextlib.contextmanager
-def analysis_mode(module: "nn.Module") -> Iterator[None]:
+def analysis_mode(module: nn.Module) -> Iterator[None]:
     """Eval mode, no autograd, one intra-op thread; restores all three.
 
     An analysis pass is tiny, shape-only work: on a busy machine a multi-threaded first pass through
@@ -32,7 +33,7 @@ def analysis_mode(module: "nn.Module") -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def run_forward(module: "nn.Module", shape: tuple[int, ...], *, seed: int = 0) -> Any:
+def run_forward(module: nn.Module, shape: tuple[int, ...], *, seed: int = 0) -> Any:
     """Forward a random tensor of `shape` through `module` in analysis mode."""
     import torch
 
@@ -43,4 +44,6 @@ def run_forward(module: "nn.Module", shape: tuple[int, ...], *, seed: int = 0) -
             return module(x)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidInputError(f"the model cannot run on an input of shape {tuple(shape)}: {first[:200]}") from None
+            raise InvalidInputError(
+                f"the model cannot run on an input of shape {tuple(shape)}: {first[:200]}"
+            ) from None

@@ -9,8 +9,8 @@ interpolation); both are reported in input pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -19,29 +19,29 @@ class Field:
     jump: tuple[float, ...]
 
     @classmethod
-    def at_input(cls, ndim: int) -> "Field":
+    def at_input(cls, ndim: int) -> Field:
         return cls((1,) * ndim, (1,) * ndim)
 
     @property
     def ndim(self) -> int:
         return len(self.rf)
 
-    def through_kernel(self, kernel: Sequence[int], stride: Sequence[float], dilation: Sequence[int]) -> "Field":
+    def through_kernel(self, kernel: Sequence[int], stride: Sequence[float], dilation: Sequence[int]) -> Field:
         """A sliding window (convolution or pooling)."""
         rf = tuple(r + d * (k - 1) * j for r, k, d, j in zip(self.rf, kernel, dilation, self.jump))
         return Field(_tidy(rf), _tidy(tuple(j * s for j, s in zip(self.jump, stride))))
 
-    def through_transpose(self, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> "Field":
+    def through_transpose(self, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> Field:
         """A transposed convolution: an output pixel gathers input pixels at most floor(d*(k-1)/s) apart,
         and the output grid is `stride` times finer."""
         rf = tuple(r + (d * (k - 1) // s) * j for r, k, d, s, j in zip(self.rf, kernel, dilation, stride, self.jump))
         return Field(_tidy(rf), _tidy(tuple(j / s for j, s in zip(self.jump, stride))))
 
-    def resampled(self, in_size: Sequence[int], out_size: Sequence[int]) -> "Field":
+    def resampled(self, in_size: Sequence[int], out_size: Sequence[int]) -> Field:
         """A resolution change without a window of its own (interpolation, pixel shuffle)."""
         return Field(self.rf, _tidy(tuple(j * i / o for j, i, o in zip(self.jump, in_size, out_size))))
 
-    def collapsed(self, size: Sequence[int]) -> "Field":
+    def collapsed(self, size: Sequence[int]) -> Field:
         """Every output sees the whole feature map (flatten, global mean, view to (N, -1))."""
         return self.through_kernel(tuple(size), tuple(size), (1,) * len(size))
 

@@ -15,8 +15,9 @@ def conv_output_size(size: int, kernel: int, *, stride: int = 1, padding: int = 
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def pool_output_size(size: int, kernel: int, *, stride: int | None = None, padding: int = 0, dilation: int = 1,
-                     ceil_mode: bool = False) -> int:
+def pool_output_size(
+    size: int, kernel: int, *, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int:
     """Output length of max/avg pooling along one dimension.
 
     With `ceil_mode` the division rounds up, but a last window that would start beyond the input and its
@@ -32,8 +33,9 @@ def pool_output_size(size: int, kernel: int, *, stride: int | None = None, paddi
     return out
 
 
-def conv_transpose_output_size(size: int, kernel: int, *, stride: int = 1, padding: int = 0, dilation: int = 1,
-                               output_padding: int = 0) -> int:
+def conv_transpose_output_size(
+    size: int, kernel: int, *, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+) -> int:
     """Output length of a transposed convolution along one dimension."""
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 

@@ -10,7 +10,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
-def count_params_macs(spec_or_module: "ModelSpec | nn.Module", *, input_shape: tuple[int, ...] | None = None) -> tuple[int, int | None]:
+def count_params_macs(
+    spec_or_module: ModelSpec | nn.Module, *, input_shape: tuple[int, ...] | None = None
+) -> tuple[int, int | None]:
     """(parameters, MACs) for one batch-1 input of the model's input shape (or `input_shape`).
 
     MACs count convolutions, linear layers and matmuls, as modules or functions (see

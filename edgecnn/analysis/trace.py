@@ -10,8 +10,9 @@ estimate and the memory figure a lower bound (the caller says so).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -87,8 +88,12 @@ def _fmt(values: Iterable) -> str:
     return str(values[0]) if values and len(set(values)) == 1 else "x".join(map(str, values)) or "-"
 
 
-def _next_field(geometry: Geometry | None, x: torch.Tensor | None, out: torch.Tensor | None,
-                in_fields: list[tuple[torch.Tensor, Field]]) -> Field | None:
+def _next_field(
+    geometry: Geometry | None,
+    x: torch.Tensor | None,
+    out: torch.Tensor | None,
+    in_fields: list[tuple[torch.Tensor, Field]],
+) -> Field | None:
     """Move the receptive field from the inputs of a call to its output."""
     if not in_fields or out is None:
         return None
@@ -187,7 +192,11 @@ class _Recorder(fx.Interpreter):
             return result
         self._step(n, result)
         producers = [p for p in n.all_input_nodes if p in self.label]
-        in_fields = [(self.env[p], self.fields[p]) for p in producers if p in self.fields and isinstance(self.env[p], torch.Tensor)]
+        in_fields = [
+            (self.env[p], self.fields[p])
+            for p in producers
+            if p in self.fields and isinstance(self.env[p], torch.Tensor)
+        ]
         new_field = _next_field(geometry, x, outs[0], in_fields)
         if new_field is not None:
             self.fields[n] = new_field
@@ -199,12 +208,20 @@ class _Recorder(fx.Interpreter):
         else:
             params = sum(self.pending_params.pop(p, 0) for p in n.all_input_nodes)
             macs = function_macs(n.target, args, kwargs, result)
-        self.calls.append(Call(
-            name=name, type=type_, inputs=[self.label[p] for p in producers],
-            input_shapes=[tuple(self.env[p].shape) for p in producers if isinstance(self.env[p], torch.Tensor)],
-            output_shape=tuple(outs[0].shape), geometry=_for_input(geometry, x),
-            expected_spatial=expected, field=self.fields.get(n), params=params, macs=macs,
-        ))
+        self.calls.append(
+            Call(
+                name=name,
+                type=type_,
+                inputs=[self.label[p] for p in producers],
+                input_shapes=[tuple(self.env[p].shape) for p in producers if isinstance(self.env[p], torch.Tensor)],
+                output_shape=tuple(outs[0].shape),
+                geometry=_for_input(geometry, x),
+                expected_spatial=expected,
+                field=self.fields.get(n),
+                params=params,
+                macs=macs,
+            )
+        )
         return result
 
 
@@ -216,7 +233,9 @@ def walk_fx(gm: fx.GraphModule, x: torch.Tensor) -> Walk:
     for n in recorder.order:
         users = [position[u] for u in n.users if u in position]
         # the model's outputs stay alive to the end
-        last_use.append(len(recorder.order) if any(u.op == "output" for u in n.users) else max(users, default=position[n]))
+        last_use.append(
+            len(recorder.order) if any(u.op == "output" for u in n.users) else max(users, default=position[n])
+        )
     peak = _peak_bytes(recorder.steps, last_use)
     return Walk(recorder.calls, peak, "fx", [tuple(t.shape) for t in tensors_of(out)])
 
@@ -242,6 +261,7 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
             geometry = module_geometry(mod, inp)
             if geometry is not None and inp is not None:
                 expected_of[id(mod)] = _check_not_empty(name, type(mod).__name__, geometry, inp)
+
         return hook
 
     def post_hook(name: str):
@@ -255,7 +275,9 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
             known = [produced[id(t)] for t in ins if id(t) in produced]
             in_fields = [(t, produced[id(t)][1]) for t in ins if id(t) in produced and produced[id(t)][1] is not None]
             if inp is not None and not in_fields:  # produced by a functional op the hooks did not see:
-                in_fields = [(inp, _latest_on_grid(history, tuple(inp.shape[2:])))]  # continue the latest same-grid field
+                in_fields = [
+                    (inp, _latest_on_grid(history, tuple(inp.shape[2:])))
+                ]  # continue the latest same-grid field
             geometry = module_geometry(mod, inp)
             new_field = _next_field(geometry, inp, outs[0], in_fields)
             if new_field is not None:
@@ -265,13 +287,21 @@ def walk_hooks(module: nn.Module, x: torch.Tensor) -> Walk:
             params = 0 if id(mod) in seen else sum(p.numel() for p in mod.parameters())
             seen.add(id(mod))
             peak[0] = max(peak[0], sum(t.numel() * t.element_size() for t in ins + outs))
-            calls.append(Call(
-                name=name, type=type(mod).__name__, inputs=[k for k, _ in known],
-                input_shapes=[tuple(t.shape) for t in ins], output_shape=tuple(outs[0].shape),
-                geometry=_for_input(geometry, inp),
-                expected_spatial=expected_of.pop(id(mod), None), field=new_field, params=params,
-                macs=layer_macs(mod, [tuple(t.shape) for t in ins], tuple(outs[0].shape)),
-            ))
+            calls.append(
+                Call(
+                    name=name,
+                    type=type(mod).__name__,
+                    inputs=[k for k, _ in known],
+                    input_shapes=[tuple(t.shape) for t in ins],
+                    output_shape=tuple(outs[0].shape),
+                    geometry=_for_input(geometry, inp),
+                    expected_spatial=expected_of.pop(id(mod), None),
+                    field=new_field,
+                    params=params,
+                    macs=layer_macs(mod, [tuple(t.shape) for t in ins], tuple(outs[0].shape)),
+                )
+            )
+
         return hook
 
     handles = []
@@ -306,14 +336,18 @@ def walk(module: nn.Module, x: torch.Tensor) -> Walk:
     except InvalidInputError:
         raise
     except Exception as exc:  # a graph that traced but does not run (e.g. Python values frozen by tracing)
-        return _fallback(module, x, f"the torch.fx graph of the model failed to run ({type(exc).__name__}: {_first_line(exc)})")
+        return _fallback(
+            module, x, f"the torch.fx graph of the model failed to run ({type(exc).__name__}: {_first_line(exc)})"
+        )
 
 
 def _fallback(module: nn.Module, x: torch.Tensor, reason: str) -> Walk:
     log.info("%s: %s; falling back to forward hooks", type(module).__name__, reason)
     result = _guarded(walk_hooks, module, x)
-    result.notes.append(f"{reason}: layers are the leaf modules seen by forward hooks, receptive fields through "
-                        "functional ops are estimates and peak memory is a lower bound")
+    result.notes.append(
+        f"{reason}: layers are the leaf modules seen by forward hooks, receptive fields through "
+        "functional ops are estimates and peak memory is a lower bound"
+    )
     return result
 
 
@@ -321,7 +355,9 @@ def _guarded(fn, module: nn.Module, x: torch.Tensor) -> Walk:
     try:
         return fn(module, x)
     except RuntimeError as exc:
-        raise InvalidInputError(f"the model cannot run on an input of shape {tuple(x.shape)}: {_first_line(exc)}") from None
+        raise InvalidInputError(
+            f"the model cannot run on an input of shape {tuple(x.shape)}: {_first_line(exc)}"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,19 +11,29 @@ from edgecnn.bench.interleave import BoundSession, time_in_rounds
 from edgecnn.bench.stats import DEFAULT_METRIC, bootstrap_ratio, check_metric, decide, metric_value
 from edgecnn.bench.suite import DEFAULT_PROTOCOL, TARGETS
 from edgecnn.errors import InvalidInputError
-from edgecnn.profile.timing import TimingProtocol
+from edgecnn.profiling.timing import TimingProtocol
 
 
-def ab_compare(a: str | Path, b: str | Path, *, target: str = "onnxruntime", threads: int | None = 1, batch: int = 1,
-               protocol: TimingProtocol = DEFAULT_PROTOCOL, metric: str = DEFAULT_METRIC, max_regression: float = 0.10,
-               confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+def ab_compare(
+    a: str | Path,
+    b: str | Path,
+    *,
+    target: str = "onnxruntime",
+    threads: int | None = 1,
+    batch: int = 1,
+    protocol: TimingProtocol = DEFAULT_PROTOCOL,
+    metric: str = DEFAULT_METRIC,
+    max_regression: float = 0.10,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Time A and B interleaved; `ratio` = B / A of `metric` with a paired bootstrap interval over rounds.
 
     The verdict treats A as the baseline: "regression" when B is slower than A by more than max_regression
     with the whole interval beyond it, "pass" when the interval stays below, else "inconclusive".
     """
     from edgecnn.artifact import Artifact
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
     from edgecnn.runtime import load_session
 
     check_metric(metric)
@@ -35,18 +45,33 @@ def ab_compare(a: str | Path, b: str | Path, *, target: str = "onnxruntime", thr
     arts = {"A": Artifact.from_path(a), "B": Artifact.from_path(b)}
     inputs = {k: input_arrays(art, batch=batch, seed=seed) for k, art in arts.items()}
     if [v.shape for v in inputs["A"].values()] != [v.shape for v in inputs["B"].values()]:
-        raise InvalidInputError(f"A and B take different inputs ({_shapes(inputs['A'])} vs {_shapes(inputs['B'])}); they are not the same model")
-    sessions = {k: BoundSession(load_session(art, backend=backend, threads=threads, device=device), inputs[k]) for k, art in arts.items()}
+        raise InvalidInputError(
+            f"A and B take different inputs ({_shapes(inputs['A'])} vs {_shapes(inputs['B'])}); they are not the same model"
+        )
+    sessions = {
+        k: BoundSession(load_session(art, backend=backend, threads=threads, device=device), inputs[k])
+        for k, art in arts.items()
+    }
     rounds = time_in_rounds(sessions, protocol)
     est = bootstrap_ratio(rounds["A"], rounds["B"], metric=metric, confidence=confidence, seed=seed, paired=True)
     decision = decide(est, max_regression=max_regression)
     return {
-        "schema": "edgecnn.bench.ab", "schema_version": 1, "metric": metric, "max_regression": max_regression,
+        "schema": "edgecnn.bench.ab",
+        "schema_version": 1,
+        "metric": metric,
+        "max_regression": max_regression,
         "a": {**_describe(arts["A"]), "value_ms": metric_value([t for r in rounds["A"] for t in r], metric)},
         "b": {**_describe(arts["B"]), "value_ms": metric_value([t for r in rounds["B"] for t in r], metric)},
-        "latency": est.to_dict(), "verdict": decision.verdict, "reason": decision.reason, "suggestion": decision.suggestion,
-        "target": target, "threads": threads, "batch": batch, "protocol": protocol.to_dict(),
-        "rounds_ms": rounds, "environment": fingerprint(threads=threads),
+        "latency": est.to_dict(),
+        "verdict": decision.verdict,
+        "reason": decision.reason,
+        "suggestion": decision.suggestion,
+        "target": target,
+        "threads": threads,
+        "batch": batch,
+        "protocol": protocol.to_dict(),
+        "rounds_ms": rounds,
+        "environment": fingerprint(threads=threads),
     }
 
 

@@ -29,11 +29,18 @@ def write_anchor_model(path: Path) -> Path:
         w = (rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
         b = (rng.standard_normal(16) * 0.01).astype(np.float32)
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-        nodes += [helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
-                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        nodes += [
+            helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+        ]
         prev = f"r{i}"
-    graph = helper.make_graph(nodes, "edgecnn_bench_reference", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(_SHAPE))],
-                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, list(_SHAPE))], inits)
+    graph = helper.make_graph(
+        nodes,
+        "edgecnn_bench_reference",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(_SHAPE))],
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, list(_SHAPE))],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgecnn.bench")
     model.ir_version = 8
     onnx.save(model, str(path))

@@ -54,22 +54,26 @@ class ArtifactBuilder:
             return BuiltModel(fp32, eval_x, eval_y)
         calib = train.x[:128] if train is not None else _random_calibration(fp32, self.seed)
         out = self.work_dir / f"{case.model}-{case.weights}-{case.precision}.onnx"
-        return BuiltModel(_quantize(fp32, precision=case.precision, target=case.target, calib=calib, out=out), eval_x, eval_y)
+        return BuiltModel(
+            _quantize(fp32, precision=case.precision, target=case.target, calib=calib, out=out), eval_x, eval_y
+        )
 
     def _export(self, case: Case) -> tuple[Artifact, Any, Any]:
         key = (str(case.model), case.weights)
         if key not in self._fp32:
             import torch
 
-            from edgecnn.export.onnx import export_onnx
+            from edgecnn.exporters.onnx import export_onnx
 
             torch.manual_seed(self.seed)  # same random weights every run: hashes change only with the model
             if case.weights == "digits":
-                from edgecnn.evaluate.digits import trained_digits_model
+                from edgecnn.evaluation.digits import trained_digits_model
 
                 log.info("training %s on scikit-learn digits for the accuracy gates", case.model)
                 threads = torch.get_num_threads()
-                torch.set_num_threads(1)  # on a busy machine, OpenMP threads fighting other processes made this 5x slower
+                torch.set_num_threads(
+                    1
+                )  # on a busy machine, OpenMP threads fighting other processes made this 5x slower
                 try:
                     spec, train, test = trained_digits_model(str(case.model), epochs=DIGITS_EPOCHS, seed=self.seed)
                 finally:
@@ -89,8 +93,17 @@ def _quantize(fp32: Artifact, *, precision: str, target: str, calib: np.ndarray,
     import edgecnn
 
     quant_target = "onnxruntime" if target == "cuda" and precision == "int8" else target
-    result = edgecnn.quantize(str(fp32.path), target=quant_target, precision=precision, calib_data=calib, out=out,
-                              seed=0, check_latency=False, latency_fallback=False, measure_effect=False)
+    result = edgecnn.quantize(
+        str(fp32.path),
+        target=quant_target,
+        precision=precision,
+        calib_data=calib,
+        out=out,
+        seed=0,
+        check_latency=False,
+        latency_fallback=False,
+        measure_effect=False,
+    )
     return result.artifact
 
 
@@ -107,7 +120,9 @@ def input_arrays(artifact: Artifact, *, batch: int, seed: int) -> dict[str, np.n
     from onnx.helper import tensor_dtype_to_np_dtype
 
     if artifact.format != "onnx":
-        raise InvalidInputError(f"{artifact.path}: bench reads input shapes from ONNX files; got a {artifact.format} file")
+        raise InvalidInputError(
+            f"{artifact.path}: bench reads input shapes from ONNX files; got a {artifact.format} file"
+        )
     graph = onnx.load(str(artifact.path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
     rng = np.random.default_rng(seed)
@@ -123,11 +138,15 @@ def input_arrays(artifact: Artifact, *, batch: int, seed: int) -> dict[str, np.n
             elif i == 0:
                 shape.append(batch)
             else:
-                raise InvalidInputError(f"{artifact.path}: input {value.name} has a dynamic dimension {i} ({d.dim_param}); "
-                                        f"export it with a fixed input size")
+                raise InvalidInputError(
+                    f"{artifact.path}: input {value.name} has a dynamic dimension {i} ({d.dim_param}); "
+                    f"export it with a fixed input size"
+                )
         if shape and shape[0] != batch:
-            raise InvalidInputError(f"{artifact.path}: input {value.name} has a fixed batch of {shape[0]}, the case asks for {batch}; "
-                                    f"export with a dynamic batch or set batch: {shape[0]}")
+            raise InvalidInputError(
+                f"{artifact.path}: input {value.name} has a fixed batch of {shape[0]}, the case asks for {batch}; "
+                f"export with a dynamic batch or set batch: {shape[0]}"
+            )
         dtype = tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
         if np.issubdtype(dtype, np.floating):
             arrays[value.name] = rng.standard_normal(shape).astype(dtype)

@@ -41,8 +41,12 @@ class EnvDifference:
 
 def environment_diff(baseline: dict[str, Any], current: dict[str, Any]) -> list[EnvDifference]:
     """Fingerprint fields that differ; `critical` ones (CPU, cores, flags, runtime versions) change latency."""
-    diffs = [EnvDifference(k, baseline.get(k), current.get(k), True) for k in _HARDWARE if baseline.get(k) != current.get(k)]
-    diffs += [EnvDifference(k, baseline.get(k), current.get(k), False) for k in _INFO if baseline.get(k) != current.get(k)]
+    diffs = [
+        EnvDifference(k, baseline.get(k), current.get(k), True) for k in _HARDWARE if baseline.get(k) != current.get(k)
+    ]
+    diffs += [
+        EnvDifference(k, baseline.get(k), current.get(k), False) for k in _INFO if baseline.get(k) != current.get(k)
+    ]
     bv, cv = baseline.get("versions") or {}, current.get("versions") or {}
     for pkg in sorted(set(bv) | set(cv)):
         if bv.get(pkg) != cv.get(pkg):
@@ -65,9 +69,16 @@ class CaseComparison:
         return self.verdict in ("regression", "missing", "accuracy", "size")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "verdict": self.verdict, "failed": self.failed, "reason": self.reason, "suggestion": self.suggestion,
-                "latency": self.estimate.to_dict() if self.estimate else None, "artifact_changed": self.artifact_changed,
-                "notes": self.notes}
+        return {
+            "id": self.id,
+            "verdict": self.verdict,
+            "failed": self.failed,
+            "reason": self.reason,
+            "suggestion": self.suggestion,
+            "latency": self.estimate.to_dict() if self.estimate else None,
+            "artifact_changed": self.artifact_changed,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -91,7 +102,9 @@ class Comparison:
         out += [f"gate {g['name']} [{g['case']}]: {g['reason']}" for g in self.gates if g["verdict"] == "fail"]
         if self.strict:
             out += [f"{c.id}: inconclusive ({c.reason})" for c in self.cases if c.verdict == "inconclusive"]
-            out += [f"gate {g['name']} [{g['case']}]: inconclusive" for g in self.gates if g["verdict"] == "inconclusive"]
+            out += [
+                f"gate {g['name']} [{g['case']}]: inconclusive" for g in self.gates if g["verdict"] == "inconclusive"
+            ]
         return out
 
     @property
@@ -105,18 +118,44 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "edgecnn.bench.comparison", "schema_version": 1, "suite": self.suite, "passed": self.passed,
-                "metric": self.metric, "max_regression": self.max_regression, "confidence": self.confidence, "strict": self.strict,
-                "baseline_created": self.baseline_created, "current_created": self.current_created, "counts": self.counts(),
-                "failures": self.failures, "cases": [c.to_dict() for c in self.cases], "gates": self.gates,
-                "machine": self.machine.to_dict() if self.machine else None,
-                "environment": {"allowed_mismatch": self.allow_env_mismatch, "differences": [d.to_dict() for d in self.environment]}}
+        return {
+            "schema": "edgecnn.bench.comparison",
+            "schema_version": 1,
+            "suite": self.suite,
+            "passed": self.passed,
+            "metric": self.metric,
+            "max_regression": self.max_regression,
+            "confidence": self.confidence,
+            "strict": self.strict,
+            "baseline_created": self.baseline_created,
+            "current_created": self.current_created,
+            "counts": self.counts(),
+            "failures": self.failures,
+            "cases": [c.to_dict() for c in self.cases],
+            "gates": self.gates,
+            "machine": self.machine.to_dict() if self.machine else None,
+            "environment": {
+                "allowed_mismatch": self.allow_env_mismatch,
+                "differences": [d.to_dict() for d in self.environment],
+            },
+        }
 
 
-def compare_results(baseline: dict[str, Any], current: dict[str, Any], *, max_regression: float = 0.10, metric: str | None = None,
-                    confidence: float = 0.95, seed: int = 0, n_boot: int = 2000, allow_env_mismatch: bool = False,
-                    max_accuracy_drop: float | None = 1.0, max_size_growth: float | None = None, strict: bool = False,
-                    machine_check: bool = True) -> Comparison:
+def compare_results(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    max_regression: float = 0.10,
+    metric: str | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    n_boot: int = 2000,
+    allow_env_mismatch: bool = False,
+    max_accuracy_drop: float | None = 1.0,
+    max_size_growth: float | None = None,
+    strict: bool = False,
+    machine_check: bool = True,
+) -> Comparison:
     """Compare two results dicts (from `load_results`). Raises EnvironmentMismatchError on different hardware or
     runtime versions unless `allow_env_mismatch`; a different suite is an InvalidInputError.
 
@@ -136,33 +175,79 @@ def compare_results(baseline: dict[str, Any], current: dict[str, Any], *, max_re
     critical = [d for d in env if d.critical]
     if critical and not allow_env_mismatch:
         listed = "; ".join(f"{d.field}: {d.baseline} -> {d.current}" for d in critical)
-        raise EnvironmentMismatchError(f"baseline and current ran in different environments ({listed}); latencies are not "
-                                       f"comparable. Re-record the baseline on this machine, or pass --allow-env-mismatch")
+        raise EnvironmentMismatchError(
+            f"baseline and current ran in different environments ({listed}); latencies are not "
+            f"comparable. Re-record the baseline on this machine, or pass --allow-env-mismatch"
+        )
     refs = (baseline.get("reference"), current.get("reference"))
-    machine = bootstrap_ratio(refs[0]["rounds_ms"], refs[1]["rounds_ms"], metric=metric, confidence=confidence, seed=seed,
-                              n_boot=n_boot) if machine_check and all(r is not None for r in refs) else None
+    machine = (
+        bootstrap_ratio(
+            refs[0]["rounds_ms"], refs[1]["rounds_ms"], metric=metric, confidence=confidence, seed=seed, n_boot=n_boot
+        )
+        if machine_check and all(r is not None for r in refs)
+        else None
+    )
     current_cases = {c["id"]: c for c in current["cases"]}
     baseline_ids = {c["id"] for c in baseline["cases"]}
     cases: list[CaseComparison] = []
     for i, base in enumerate(baseline["cases"]):
         cur = current_cases.get(base["id"])
         if cur is None:
-            cases.append(CaseComparison(base["id"], "missing", "the case is in the baseline but not in the current results"))
+            cases.append(
+                CaseComparison(base["id"], "missing", "the case is in the baseline but not in the current results")
+            )
             continue
-        cases.append(_compare_case(base, cur, machine, metric=metric, max_regression=max_regression, confidence=confidence, seed=seed + i,
-                                   n_boot=n_boot, max_accuracy_drop=max_accuracy_drop, max_size_growth=max_size_growth))
-    cases += [CaseComparison(c["id"], "new", "not in the baseline; record a new baseline to track it")
-              for c in current["cases"] if c["id"] not in baseline_ids]
-    return Comparison(suite=c_name, metric=metric, max_regression=max_regression, confidence=confidence, cases=cases,
-                      gates=list(current.get("gates") or []), environment=env, allow_env_mismatch=allow_env_mismatch, strict=strict,
-                      machine=machine,
-                      baseline_created=baseline.get("created"), current_created=current.get("created"))
+        cases.append(
+            _compare_case(
+                base,
+                cur,
+                machine,
+                metric=metric,
+                max_regression=max_regression,
+                confidence=confidence,
+                seed=seed + i,
+                n_boot=n_boot,
+                max_accuracy_drop=max_accuracy_drop,
+                max_size_growth=max_size_growth,
+            )
+        )
+    cases += [
+        CaseComparison(c["id"], "new", "not in the baseline; record a new baseline to track it")
+        for c in current["cases"]
+        if c["id"] not in baseline_ids
+    ]
+    return Comparison(
+        suite=c_name,
+        metric=metric,
+        max_regression=max_regression,
+        confidence=confidence,
+        cases=cases,
+        gates=list(current.get("gates") or []),
+        environment=env,
+        allow_env_mismatch=allow_env_mismatch,
+        strict=strict,
+        machine=machine,
+        baseline_created=baseline.get("created"),
+        current_created=current.get("created"),
+    )
 
 
-def _compare_case(base: dict[str, Any], cur: dict[str, Any], machine: RatioEstimate | None, *, metric: str,
-                  max_regression: float, confidence: float, seed: int, n_boot: int, max_accuracy_drop: float | None,
-                  max_size_growth: float | None) -> CaseComparison:
-    est = bootstrap_ratio(base["rounds_ms"], cur["rounds_ms"], metric=metric, confidence=confidence, seed=seed, n_boot=n_boot)
+def _compare_case(
+    base: dict[str, Any],
+    cur: dict[str, Any],
+    machine: RatioEstimate | None,
+    *,
+    metric: str,
+    max_regression: float,
+    confidence: float,
+    seed: int,
+    n_boot: int,
+    max_accuracy_drop: float | None,
+    max_size_growth: float | None,
+) -> CaseComparison:
+    est = bootstrap_ratio(
+        base["rounds_ms"], cur["rounds_ms"], metric=metric, confidence=confidence, seed=seed, n_boot=n_boot
+    )
     decision = _decision(est, machine, max_regression=max_regression)
     changed = base["artifact"].get("sha256") != cur["artifact"].get("sha256")
     result = CaseComparison(cur["id"], decision.verdict, decision.reason, decision.suggestion, est, changed)
@@ -170,13 +255,19 @@ def _compare_case(base: dict[str, Any], cur: dict[str, Any], machine: RatioEstim
     if b_acc is not None and c_acc is not None:
         result.notes.append(f"top-1 {b_acc:.2f}% -> {c_acc:.2f}%")
         if max_accuracy_drop is not None and b_acc - c_acc > max_accuracy_drop:
-            result.verdict, result.reason = "accuracy", f"top-1 dropped {b_acc - c_acc:.2f} points (max {max_accuracy_drop:g}); latency: {decision.reason}"
+            result.verdict, result.reason = (
+                "accuracy",
+                f"top-1 dropped {b_acc - c_acc:.2f} points (max {max_accuracy_drop:g}); latency: {decision.reason}",
+            )
     b_size, c_size = base["artifact"].get("bytes"), cur["artifact"].get("bytes")
     if b_size and c_size and b_size != c_size:
         growth = c_size / b_size - 1
         result.notes.append(f"model file {growth:+.1%} ({b_size / 1e6:.3f} -> {c_size / 1e6:.3f} MB)")
         if max_size_growth is not None and growth > max_size_growth and not result.failed:
-            result.verdict, result.reason = "size", f"model file grew {growth:.1%} (max {max_size_growth:.0%}); latency: {decision.reason}"
+            result.verdict, result.reason = (
+                "size",
+                f"model file grew {growth:.1%} (max {max_size_growth:.0%}); latency: {decision.reason}",
+            )
     return result
 
 
@@ -184,7 +275,10 @@ def _decision(est: RatioEstimate, machine: RatioEstimate | None, *, max_regressi
     """The interval decides; a regression measured while the machine itself ran clearly slower is inconclusive."""
     decision = decide(est, max_regression=max_regression)
     if decision.verdict == "regression" and machine is not None and machine.low > 1 + max_regression / 2:
-        return Decision("inconclusive", f"{decision.reason}, but the machine itself ran {machine.ratio - 1:+.0%} slower than at baseline "
-                        f"(reference workload, interval {machine.low:.3f}-{machine.high:.3f})",
-                        "rerun when the machine is quieter (or on a dedicated runner)")
+        return Decision(
+            "inconclusive",
+            f"{decision.reason}, but the machine itself ran {machine.ratio - 1:+.0%} slower than at baseline "
+            f"(reference workload, interval {machine.low:.3f}-{machine.high:.3f})",
+            "rerun when the machine is quieter (or on a dedicated runner)",
+        )
     return decision

@@ -14,8 +14,9 @@ from edgecnn.bench.stats import MIN_ROUNDS, bootstrap_ratio
 from edgecnn.bench.suite import GateSpec
 
 
-def evaluate_gates(gates: list[GateSpec], cases: list[dict[str, Any]], *, metric: str, confidence: float = 0.95,
-                   seed: int = 0) -> list[dict[str, Any]]:
+def evaluate_gates(
+    gates: list[GateSpec], cases: list[dict[str, Any]], *, metric: str, confidence: float = 0.95, seed: int = 0
+) -> list[dict[str, Any]]:
     """One result per (gate, matching case) of a results file's cases."""
     out: list[dict[str, Any]] = []
     for gate in gates:
@@ -39,12 +40,19 @@ def evaluate_gates(gates: list[GateSpec], cases: list[dict[str, Any]], *, metric
 def _reference(case: dict[str, Any], cases: list[dict[str, Any]], precision: str | None) -> dict[str, Any] | None:
     cfg = case["config"]
     same = ("name", "target", "batch", "threads")
-    return next((c for c in cases if c["config"]["precision"] == precision and all(c["config"][k] == cfg[k] for k in same)), None)
+    return next(
+        (c for c in cases if c["config"]["precision"] == precision and all(c["config"][k] == cfg[k] for k in same)),
+        None,
+    )
 
 
-def _speedup(gate: GateSpec, case: dict[str, Any], ref: dict[str, Any], *, metric: str, confidence: float, seed: int) -> dict[str, Any]:
+def _speedup(
+    gate: GateSpec, case: dict[str, Any], ref: dict[str, Any], *, metric: str, confidence: float, seed: int
+) -> dict[str, Any]:
     # ratio reference / case = how many times faster the case is
-    est = bootstrap_ratio(case["rounds_ms"], ref["rounds_ms"], metric=metric, confidence=confidence, seed=seed, paired=True)
+    est = bootstrap_ratio(
+        case["rounds_ms"], ref["rounds_ms"], metric=metric, confidence=confidence, seed=seed, paired=True
+    )
     ci = [est.low, est.high]
     if min(est.rounds) < MIN_ROUNDS:
         return _result(gate, case, ref, est.ratio, ci, "inconclusive", f"too little data ({min(est.rounds)} rounds)")
@@ -59,7 +67,15 @@ def _accuracy(gate: GateSpec, case: dict[str, Any], ref: dict[str, Any]) -> dict
         return _result(gate, case, ref, None, None, "fail", "no accuracy measured (use weights: digits for zoo models)")
     drop = ref_acc - acc
     verdict = "pass" if drop <= gate.threshold else "fail"
-    return _result(gate, case, ref, drop, None, verdict, f"top-1 {acc:.2f}% vs {ref_acc:.2f}%: drop {drop:.2f} points (max {gate.threshold:g})")
+    return _result(
+        gate,
+        case,
+        ref,
+        drop,
+        None,
+        verdict,
+        f"top-1 {acc:.2f}% vs {ref_acc:.2f}%: drop {drop:.2f} points (max {gate.threshold:g})",
+    )
 
 
 def _size(gate: GateSpec, case: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +84,23 @@ def _size(gate: GateSpec, case: dict[str, Any]) -> dict[str, Any]:
     return _result(gate, case, None, mb, None, verdict, f"{mb:.3f} MB (max {gate.threshold:g} MB)")
 
 
-def _result(gate: GateSpec, case: dict[str, Any], ref: dict[str, Any] | None, value: float | None, ci: list[float] | None,
-            verdict: str, reason: str) -> dict[str, Any]:
-    return {"name": gate.label, "type": gate.type, "case": case["id"], "reference": ref["id"] if ref else None,
-            "threshold": gate.threshold, "value": value, "ci": ci, "verdict": verdict, "reason": reason}
+def _result(
+    gate: GateSpec,
+    case: dict[str, Any],
+    ref: dict[str, Any] | None,
+    value: float | None,
+    ci: list[float] | None,
+    verdict: str,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "name": gate.label,
+        "type": gate.type,
+        "case": case["id"],
+        "reference": ref["id"] if ref else None,
+        "threshold": gate.threshold,
+        "value": value,
+        "ci": ci,
+        "verdict": verdict,
+        "reason": reason,
+    }

@@ -8,17 +8,18 @@ always runs first after the pause.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from edgecnn.profile.timing import TimingProtocol, compare_interleaved
+from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
 
 
 class BoundSession:
     """A session with its own inputs, so sessions with different input shapes can share one timing call."""
 
-    def __init__(self, session: Any, inputs: "np.ndarray | dict[str, np.ndarray]") -> None:
+    def __init__(self, session: Any, inputs: np.ndarray | dict[str, np.ndarray]) -> None:
         self.session = session
         self.inputs = inputs
         self.options = getattr(session, "options", None)  # the timing code reads threads from here
@@ -27,11 +28,19 @@ class BoundSession:
         return self.session.run(self.inputs)
 
 
-def time_in_rounds(sessions: dict[str, BoundSession], protocol: TimingProtocol, *,
-                   track: Callable[[Iterable[int]], Iterable[int]] = lambda r: r) -> dict[str, list[list[float]]]:
+def time_in_rounds(
+    sessions: dict[str, BoundSession],
+    protocol: TimingProtocol,
+    *,
+    track: Callable[[Iterable[int]], Iterable[int]] = lambda r: r,
+) -> dict[str, list[list[float]]]:
     """Per-round iteration times (ms) for each session; each gets min_iters/min_seconds in total over the rounds."""
-    per_round = dataclasses.replace(protocol, rounds=1, min_iters=max(1, protocol.min_iters // protocol.rounds),
-                                    min_seconds=protocol.min_seconds / protocol.rounds)
+    per_round = dataclasses.replace(
+        protocol,
+        rounds=1,
+        min_iters=max(1, protocol.min_iters // protocol.rounds),
+        min_seconds=protocol.min_seconds / protocol.rounds,
+    )
     later = dataclasses.replace(per_round, warmup=min(2, protocol.warmup), warmup_seconds=0.0)
     names = list(sessions)
     rounds: dict[str, list[list[float]]] = {name: [] for name in names}

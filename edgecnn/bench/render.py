@@ -9,8 +9,16 @@ from typing import Any
 
 from edgecnn.bench.compare import Comparison
 
-_ICON = {"pass": "✅", "regression": "❌", "missing": "❌", "accuracy": "❌", "size": "❌", "fail": "❌",
-         "inconclusive": "⚠️", "new": "🆕"}
+_ICON = {
+    "pass": "✅",
+    "regression": "❌",
+    "missing": "❌",
+    "accuracy": "❌",
+    "size": "❌",
+    "fail": "❌",
+    "inconclusive": "⚠️",
+    "new": "🆕",
+}
 
 
 def _md_cell(text: Any) -> str:
@@ -20,21 +28,39 @@ def _md_cell(text: Any) -> str:
 def comparison_markdown(cmp: Comparison) -> str:
     status = "passed" if cmp.passed else "FAILED"
     counts = ", ".join(f"{n} {v}" for v, n in sorted(cmp.counts().items()))
-    lines = [f"## edgecnn bench: {cmp.suite} {status}", "",
-             f"Metric **{cmp.metric}**, allowed slowdown **{cmp.max_regression:.0%}**, {cmp.confidence:.0%} bootstrap interval "
-             f"over rounds. Cases: {counts}.", ""]
+    lines = [
+        f"## edgecnn bench: {cmp.suite} {status}",
+        "",
+        f"Metric **{cmp.metric}**, allowed slowdown **{cmp.max_regression:.0%}**, {cmp.confidence:.0%} bootstrap interval "
+        f"over rounds. Cases: {counts}.",
+        "",
+    ]
     if cmp.machine:
         m = cmp.machine
-        lines += [f"Reference workload (the machine's own speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}).", ""]
-    lines += ["| case | baseline ms | current ms | ratio | interval | verdict | notes |", "|---|---:|---:|---:|---|---|---|"]
+        lines += [
+            f"Reference workload (the machine's own speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}).",
+            "",
+        ]
+    lines += [
+        "| case | baseline ms | current ms | ratio | interval | verdict | notes |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
     for c in cmp.cases:
         e = c.estimate
-        nums = [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{e.low:.3f}–{e.high:.3f}"] if e else ["", "", "", ""]
+        nums = (
+            [f"{e.baseline_value:.4f}", f"{e.current_value:.4f}", f"{e.ratio:.3f}", f"{e.low:.3f}–{e.high:.3f}"]
+            if e
+            else ["", "", "", ""]
+        )
         notes = list(c.notes)
         if c.artifact_changed is False:
             notes.append("same model file")
-        lines.append(f"| `{_md_cell(c.id)}` | " + " | ".join(nums) + f" | {_ICON.get(c.verdict, '')} {c.verdict}: {_md_cell(c.reason)} | "
-                     f"{_md_cell('; '.join(notes))} |")
+        lines.append(
+            f"| `{_md_cell(c.id)}` | "
+            + " | ".join(nums)
+            + f" | {_ICON.get(c.verdict, '')} {c.verdict}: {_md_cell(c.reason)} | "
+            f"{_md_cell('; '.join(notes))} |"
+        )
     suggestions = [f"- `{_md_cell(c.id)}`: {c.suggestion}" for c in cmp.cases if c.suggestion]
     if suggestions:
         lines += ["", "**Inconclusive:** the data cannot decide yet.", *suggestions]
@@ -42,10 +68,20 @@ def comparison_markdown(cmp: Comparison) -> str:
         lines += ["", "### Gates (current run)", "", "| gate | case | value | verdict |", "|---|---|---:|---|"]
         for g in cmp.gates:
             value = "" if g["value"] is None else f"{g['value']:.3f}"
-            lines.append(f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {value} | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |")
+            lines.append(
+                f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {value} | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
+            )
     if cmp.environment:
-        lines += ["", "### Environment differences" + (" (comparison allowed with --allow-env-mismatch)" if cmp.allow_env_mismatch else ""), ""]
-        lines += [f"- {'**' if d.critical else ''}{d.field}{'**' if d.critical else ''}: `{d.baseline}` → `{d.current}`" for d in cmp.environment]
+        lines += [
+            "",
+            "### Environment differences"
+            + (" (comparison allowed with --allow-env-mismatch)" if cmp.allow_env_mismatch else ""),
+            "",
+        ]
+        lines += [
+            f"- {'**' if d.critical else ''}{d.field}{'**' if d.critical else ''}: `{d.baseline}` → `{d.current}`"
+            for d in cmp.environment
+        ]
     if cmp.failures:
         lines += ["", "### Failures", "", *[f"- {_md_cell(f)}" for f in cmp.failures]]
     return "\n".join(lines) + "\n"
@@ -73,7 +109,9 @@ def comparison_junit(cmp: Comparison) -> str:
     gates = ET.SubElement(root, "testsuite", name=f"{cmp.suite} gates", tests=str(len(cmp.gates)))
     g_fail = g_skip = 0
     for g in cmp.gates:
-        tc = ET.SubElement(gates, "testcase", classname=f"edgecnn.bench.{cmp.suite}.gates", name=f"{g['name']} [{g['case']}]", time="0")
+        tc = ET.SubElement(
+            gates, "testcase", classname=f"edgecnn.bench.{cmp.suite}.gates", name=f"{g['name']} [{g['case']}]", time="0"
+        )
         if g["verdict"] == "fail" or (cmp.strict and g["verdict"] == "inconclusive"):
             g_fail += 1
             ET.SubElement(tc, "failure", message=g["reason"], type=g["type"])
@@ -91,14 +129,23 @@ def results_markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str
     """One run: a latency table per case and the gates."""
     metric = results["metric"]
     env = results["environment"]
-    lines = [f"## edgecnn bench run: {results['suite']['name']}", "",
-             f"{env.get('cpu')}, {env.get('cores')} cores; {results['protocol']['rounds']} interleaved rounds; created {results['created']}", "",
-             f"| case | {metric} ms | p50 ms | p90 ms | iterations | top-1 | MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"## edgecnn bench run: {results['suite']['name']}",
+        "",
+        f"{env.get('cpu')}, {env.get('cores')} cores; {results['protocol']['rounds']} interleaved rounds; created {results['created']}",
+        "",
+        f"| case | {metric} ms | p50 ms | p90 ms | iterations | top-1 | MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         top1 = "" if r["top1"] is None else f"{r['top1']:.2f}%"
-        lines.append(f"| `{_md_cell(r['id'])}` | {r['metric']:.4f} | {r['p50']:.4f} | {r['p90']:.4f} | {r['iterations']} | {top1} | {r['mb']:.3f} |")
+        lines.append(
+            f"| `{_md_cell(r['id'])}` | {r['metric']:.4f} | {r['p50']:.4f} | {r['p90']:.4f} | {r['iterations']} | {top1} | {r['mb']:.3f} |"
+        )
     if results.get("gates"):
         lines += ["", "| gate | case | verdict |", "|---|---|---|"]
-        lines += [f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
-                  for g in results["gates"]]
+        lines += [
+            f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
+            for g in results["gates"]
+        ]
     return "\n".join(lines) + "\n"

@@ -46,11 +46,15 @@ def load_results(path: str | Path) -> dict[str, Any]:
 def check_results(data: Any, *, where: str = "results") -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema", "no 'schema' field") if isinstance(data, dict) else type(data).__name__
-        raise InvalidInputError(f"{where}: not an edgecnn bench results file (schema: {found}); "
-                                f"make one with `edgecnn bench run SUITE --out FILE`")
+        raise InvalidInputError(
+            f"{where}: not an edgecnn bench results file (schema: {found}); "
+            f"make one with `edgecnn bench run SUITE --out FILE`"
+        )
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise InvalidInputError(f"{where}: results schema version {data.get('schema_version')} is not supported "
-                                f"(this edgecnn reads version {SCHEMA_VERSION}); re-run the suite")
+        raise InvalidInputError(
+            f"{where}: results schema version {data.get('schema_version')} is not supported "
+            f"(this edgecnn reads version {SCHEMA_VERSION}); re-run the suite"
+        )
     for key in ("suite", "environment", "cases"):
         if key not in data:
             raise InvalidInputError(f"{where}: corrupt results file, '{key}' is missing")
@@ -61,7 +65,9 @@ def check_results(data: Any, *, where: str = "results") -> dict[str, Any]:
         if missing:
             raise InvalidInputError(f"{where}: corrupt results file, case {i} lacks {', '.join(missing)}")
         rounds = case["rounds_ms"]
-        if not isinstance(rounds, list) or not all(isinstance(r, list) and all(isinstance(t, (int, float)) for t in r) for r in rounds):
+        if not isinstance(rounds, list) or not all(
+            isinstance(r, list) and all(isinstance(t, (int, float)) for t in r) for r in rounds
+        ):
             raise InvalidInputError(f"{where}: corrupt results file, case {case['id']} has malformed rounds_ms")
     ref = data.get("reference")
     if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("rounds_ms"), list)):

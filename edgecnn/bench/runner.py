@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,14 @@ log = logging.getLogger("edgecnn.bench")
 SessionWrapper = Callable[[Case, Any], Any]
 
 
-def run_suite(suite: Suite | str | Path, *, work_dir: str | Path | None = None, rounds: int | None = None,
-              wrap_session: SessionWrapper | None = None, progress: bool = True) -> dict[str, Any]:
+def run_suite(
+    suite: Suite | str | Path,
+    *,
+    work_dir: str | Path | None = None,
+    rounds: int | None = None,
+    wrap_session: SessionWrapper | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run every case of `suite` and return the results dict (see `edgecnn.bench.results`).
 
     work_dir: where zoo models are exported (a temporary folder by default). rounds: override the suite's
@@ -40,9 +47,16 @@ def run_suite(suite: Suite | str | Path, *, work_dir: str | Path | None = None, 
         sessions = {case.id: _session(case, built[case.id], suite.seed, wrap_session) for case in suite.cases}
         accuracy = {case.id: _accuracy(sessions[case.id].session, built[case.id]) for case in suite.cases}
         sessions[ANCHOR_ID] = BoundSession(*anchor_session(Path(tmp)))
-        log.info("timing %d case(s) and the reference workload in %d interleaved rounds", len(suite.cases), suite.protocol.rounds)
+        log.info(
+            "timing %d case(s) and the reference workload in %d interleaved rounds",
+            len(suite.cases),
+            suite.protocol.rounds,
+        )
         timings = time_in_rounds(sessions, suite.protocol, track=lambda r: _track(r, "timing rounds", progress))
-        cases = [_case_result(case, built[case.id], sessions[case.id], timings[case.id], accuracy[case.id]) for case in suite.cases]
+        cases = [
+            _case_result(case, built[case.id], sessions[case.id], timings[case.id], accuracy[case.id])
+            for case in suite.cases
+        ]
     return _results(suite, cases, timings[ANCHOR_ID])
 
 
@@ -59,15 +73,19 @@ def _session(case: Case, built: BuiltModel, seed: int, wrap: SessionWrapper | No
 def _accuracy(session: Any, built: BuiltModel) -> dict[str, Any] | None:
     if built.eval_x is None:
         return None
-    from edgecnn.evaluate.digits import Split, top1
+    from edgecnn.evaluation.digits import Split, top1
 
-    return {"top1": top1(lambda x: session.run(x)[0], Split(built.eval_x, built.eval_y)), "dataset": "digits (held-out split)",
-            "samples": int(len(built.eval_y))}
+    return {
+        "top1": top1(lambda x: session.run(x)[0], Split(built.eval_x, built.eval_y)),
+        "dataset": "digits (held-out split)",
+        "samples": int(len(built.eval_y)),
+    }
 
 
-def _case_result(case: Case, built: BuiltModel, session: BoundSession, rounds: list[list[float]],
-                 accuracy: dict[str, Any] | None) -> dict[str, Any]:
-    from edgecnn.profile.stats import LatencyStats
+def _case_result(
+    case: Case, built: BuiltModel, session: BoundSession, rounds: list[list[float]], accuracy: dict[str, Any] | None
+) -> dict[str, Any]:
+    from edgecnn.profiling.stats import LatencyStats
 
     stats = LatencyStats([t for r in rounds for t in r], batch=case.batch, threads=case.threads)
     art = built.artifact
@@ -75,7 +93,13 @@ def _case_result(case: Case, built: BuiltModel, session: BoundSession, rounds: l
     return {
         "id": case.id,
         "config": case.to_dict(),
-        "artifact": {"path": str(art.path), "format": art.format, "precision": art.precision, "sha256": art.sha256(), "bytes": art.bytes},
+        "artifact": {
+            "path": str(art.path),
+            "format": art.format,
+            "precision": art.precision,
+            "sha256": art.sha256(),
+            "bytes": art.bytes,
+        },
         "session": describe() if callable(describe) else {"backend": case.target},
         "latency_ms": stats.summary(),
         "iterations": len(stats.times_ms),
@@ -88,7 +112,7 @@ def _case_result(case: Case, built: BuiltModel, session: BoundSession, rounds: l
 def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[list[float]]) -> dict[str, Any]:
     import edgecnn
     from edgecnn.fileio import sha256_file
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
 
     threads = sorted({c.threads for c in suite.cases if c.threads}) or None
     return {
@@ -96,14 +120,22 @@ def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[l
         "schema_version": SCHEMA_VERSION,
         "edgecnn_version": edgecnn.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "suite": {"name": suite.name, "path": str(suite.path) if suite.path else None,
-                  "sha256": sha256_file(suite.path) if suite.path else None, "definition": suite.source},
+        "suite": {
+            "name": suite.name,
+            "path": str(suite.path) if suite.path else None,
+            "sha256": sha256_file(suite.path) if suite.path else None,
+            "definition": suite.source,
+        },
         "protocol": suite.protocol.to_dict(),
         "metric": suite.metric,
         "seed": suite.seed,
         "environment": fingerprint(threads=threads[0] if threads and len(threads) == 1 else None),
         "cases": cases,
-        "reference": {"id": ANCHOR_ID, "description": DESCRIPTION, "rounds_ms": [[round(t, 5) for t in r] for r in reference_rounds]},
+        "reference": {
+            "id": ANCHOR_ID,
+            "description": DESCRIPTION,
+            "rounds_ms": [[round(t, 5) for t in r] for r in reference_rounds],
+        },
         "gates": evaluate_gates(suite.gates, cases, metric=suite.metric, seed=suite.seed),
     }
 
@@ -113,7 +145,9 @@ def _track(items: Any, label: str, enabled: bool) -> Any:
 
     from edgecnn.cli.console import err_console
 
-    return track(items, description=label, console=err_console, transient=True, disable=not (enabled and err_console.is_terminal))
+    return track(
+        items, description=label, console=err_console, transient=True, disable=not (enabled and err_console.is_terminal)
+    )
 
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,7 +157,15 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for case in results["cases"]:
         times = np.concatenate([np.asarray(r, dtype=np.float64) for r in case["rounds_ms"]])
-        rows.append({"id": case["id"], "metric": metric_value(times, results["metric"]), "p50": case["latency_ms"]["p50"],
-                     "p90": case["latency_ms"]["p90"], "iterations": case["iterations"],
-                     "top1": (case.get("accuracy") or {}).get("top1"), "mb": case["artifact"]["bytes"] / 1e6})
+        rows.append(
+            {
+                "id": case["id"],
+                "metric": metric_value(times, results["metric"]),
+                "p50": case["latency_ms"]["p50"],
+                "p90": case["latency_ms"]["p90"],
+                "iterations": case["iterations"],
+                "top1": (case.get("accuracy") or {}).get("top1"),
+                "mb": case["artifact"]["bytes"] / 1e6,
+            }
+        )
     return rows

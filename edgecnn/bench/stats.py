@@ -14,8 +14,9 @@ numpy only; the weighted-quantile formulation lets thousands of bootstrap replic
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -50,8 +51,15 @@ class RatioEstimate:
         return (self.high - self.low) / 2
 
     def to_dict(self) -> dict[str, float | list[int]]:
-        return {"ratio": self.ratio, "ci_low": self.low, "ci_high": self.high, "confidence": self.confidence,
-                "baseline": self.baseline_value, "current": self.current_value, "rounds": list(self.rounds)}
+        return {
+            "ratio": self.ratio,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "confidence": self.confidence,
+            "baseline": self.baseline_value,
+            "current": self.current_value,
+            "rounds": list(self.rounds),
+        }
 
 
 def check_metric(metric: str) -> str:
@@ -118,8 +126,16 @@ def _as_rounds(rounds: Sequence[Sequence[float]], what: str) -> list[np.ndarray]
     return arrays
 
 
-def bootstrap_ratio(baseline: Sequence[Sequence[float]], current: Sequence[Sequence[float]], *, metric: str = "p50",
-                    confidence: float = 0.95, n_boot: int = 2000, seed: int = 0, paired: bool = False) -> RatioEstimate:
+def bootstrap_ratio(
+    baseline: Sequence[Sequence[float]],
+    current: Sequence[Sequence[float]],
+    *,
+    metric: str = "p50",
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    paired: bool = False,
+) -> RatioEstimate:
     """Ratio statistic(current) / statistic(baseline) with a percentile block-bootstrap interval over rounds.
 
     `paired=True` (both measured interleaved in the same run, same number of rounds) resamples the same
@@ -138,8 +154,15 @@ def bootstrap_ratio(baseline: Sequence[Sequence[float]], current: Sequence[Seque
     b0, c0 = metric_value(np.concatenate(base), metric), metric_value(np.concatenate(cur), metric)
     alpha = 1 - confidence
     low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-    return RatioEstimate(ratio=c0 / max(b0, 1e-12), low=float(low), high=float(high), confidence=confidence,
-                         baseline_value=b0, current_value=c0, rounds=(len(base), len(cur)))
+    return RatioEstimate(
+        ratio=c0 / max(b0, 1e-12),
+        low=float(low),
+        high=float(high),
+        confidence=confidence,
+        baseline_value=b0,
+        current_value=c0,
+        rounds=(len(base), len(cur)),
+    )
 
 
 def _resample_counts(rng: np.random.Generator, n_rounds: int, n_boot: int) -> np.ndarray:
@@ -162,14 +185,23 @@ def decide(est: RatioEstimate, *, max_regression: float) -> Decision:
     limit = 1 + max_regression
     pct = f"{max_regression:.0%}"
     if min(est.rounds) < MIN_ROUNDS:
-        return Decision("inconclusive", f"too little data: {min(est.rounds)} round(s) on one side (need {MIN_ROUNDS})",
-                        f"run the suite with at least {max(MIN_ROUNDS, 10)} rounds")
+        return Decision(
+            "inconclusive",
+            f"too little data: {min(est.rounds)} round(s) on one side (need {MIN_ROUNDS})",
+            f"run the suite with at least {max(MIN_ROUNDS, 10)} rounds",
+        )
     if est.low > limit:
-        return Decision("regression", f"slower by {est.ratio - 1:+.1%} (interval {est.low:.3f}-{est.high:.3f} lies above {limit:.2f})")
+        return Decision(
+            "regression",
+            f"slower by {est.ratio - 1:+.1%} (interval {est.low:.3f}-{est.high:.3f} lies above {limit:.2f})",
+        )
     if est.high <= limit:
         return Decision("pass", f"{est.ratio - 1:+.1%}, within the {pct} budget (interval up to {est.high:.3f})")
-    return Decision("inconclusive", f"{est.ratio - 1:+.1%}; the interval {est.low:.3f}-{est.high:.3f} straddles {limit:.2f}",
-                    _more_rounds(est, limit))
+    return Decision(
+        "inconclusive",
+        f"{est.ratio - 1:+.1%}; the interval {est.low:.3f}-{est.high:.3f} straddles {limit:.2f}",
+        _more_rounds(est, limit),
+    )
 
 
 def _more_rounds(est: RatioEstimate, limit: float) -> str:

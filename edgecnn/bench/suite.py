@@ -32,7 +32,7 @@ from typing import Any
 
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric
 from edgecnn.errors import InvalidInputError
-from edgecnn.profile.timing import TimingProtocol
+from edgecnn.profiling.timing import TimingProtocol
 
 TARGETS = {"onnxruntime": ("onnxruntime", "cpu"), "openvino": ("openvino", "cpu"), "cuda": ("onnxruntime", "cuda")}
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -99,12 +99,17 @@ class Suite:
     path: Path | None = None
     source: dict[str, Any] = field(default_factory=dict)  # the parsed YAML, stored in results as run
 
-    def with_rounds(self, rounds: int) -> "Suite":
+    def with_rounds(self, rounds: int) -> Suite:
         """Same suite, more or fewer rounds (time per round kept): what 'inconclusive' suggests."""
         per_round_s = self.protocol.min_seconds / self.protocol.rounds
         per_round_iters = max(1, self.protocol.min_iters // self.protocol.rounds)
-        protocol = dataclasses.replace(self.protocol, rounds=rounds, min_seconds=per_round_s * rounds,
-                                       min_iters=per_round_iters * rounds, max_iters=max(self.protocol.max_iters, per_round_iters * rounds))
+        protocol = dataclasses.replace(
+            self.protocol,
+            rounds=rounds,
+            min_seconds=per_round_s * rounds,
+            min_iters=per_round_iters * rounds,
+            max_iters=max(self.protocol.max_iters, per_round_iters * rounds),
+        )
         return dataclasses.replace(self, protocol=protocol)
 
 
@@ -150,8 +155,17 @@ def parse_suite(data: Any, *, where: str = "suite", base_dir: Path = Path("."), 
         check_metric(metric)
     except InvalidInputError as exc:
         raise InvalidInputError(f"{where}: {exc}") from None
-    return Suite(name=name.strip(), cases=cases, protocol=protocol, gates=gates, seed=seed, metric=metric,
-                 description=str(top.get("description") or ""), path=path, source=top)
+    return Suite(
+        name=name.strip(),
+        cases=cases,
+        protocol=protocol,
+        gates=gates,
+        seed=seed,
+        metric=metric,
+        description=str(top.get("description") or ""),
+        path=path,
+        source=top,
+    )
 
 
 def _expand(entry: Any, where: str, base_dir: Path) -> list[Case]:
@@ -161,7 +175,10 @@ def _expand(entry: Any, where: str, base_dir: Path) -> list[Case]:
         raise InvalidInputError(f"{where}: give exactly one of 'model' (a zoo name) or 'artifact' (a model file)")
     targets = [_choice(t, TARGETS, f"{where}: target") for t in _listed(entry.get("target", "onnxruntime"))]
     batches = [_int(b, f"{where}: batch", minimum=1) for b in _listed(entry.get("batch", 1))]
-    threads = [None if t in (None, "auto") else _int(t, f"{where}: threads", minimum=1) for t in _listed(entry.get("threads", 1))]
+    threads = [
+        None if t in (None, "auto") else _int(t, f"{where}: threads", minimum=1)
+        for t in _listed(entry.get("threads", 1))
+    ]
     if "model" in entry:
         model = str(entry["model"])
         _check_zoo_name(model, where)
@@ -178,15 +195,21 @@ def _expand(entry: Any, where: str, base_dir: Path) -> list[Case]:
 
         precisions = [Artifact.from_path(artifact).precision]
         model, weights, name = None, "random", str(entry.get("name", artifact.stem))
-    return [Case(name=name, precision=p, target=t, batch=b, threads=th, model=model, weights=weights, artifact=artifact)
-            for p in precisions for t in targets for b in batches for th in threads]
+    return [
+        Case(name=name, precision=p, target=t, batch=b, threads=th, model=model, weights=weights, artifact=artifact)
+        for p in precisions
+        for t in targets
+        for b in batches
+        for th in threads
+    ]
 
 
 def _gate(raw: Any, where: str, cases: list[Case]) -> GateSpec:
     g = _mapping(raw, where)
     kind = _choice(g.get("type"), GATE_TYPES, f"{where}: type")
-    allowed = {"type", "model", "precision"} | ({"reference", "min"} if kind == "speedup" else
-                                                {"reference", "max"} if kind == "accuracy_drop" else {"max_mb"})
+    allowed = {"type", "model", "precision"} | (
+        {"reference", "min"} if kind == "speedup" else {"reference", "max"} if kind == "accuracy_drop" else {"max_mb"}
+    )
     _known(g, allowed, where)
     model, precision = g.get("model"), g.get("precision")
     if not any(c.matches(model=model, precision=precision) for c in cases):
@@ -194,14 +217,18 @@ def _gate(raw: Any, where: str, cases: list[Case]) -> GateSpec:
     if kind == "max_size":
         return GateSpec(kind, model, precision, None, _number(g.get("max_mb"), f"{where}: max_mb"))
     if kind == "accuracy_drop" and any(c.weights != "digits" for c in cases if c.matches(model=model)):
-        raise InvalidInputError(f"{where}: accuracy gates need cases with 'weights: digits' (trained here, so top-1 means something)")
+        raise InvalidInputError(
+            f"{where}: accuracy gates need cases with 'weights: digits' (trained here, so top-1 means something)"
+        )
     reference = g.get("reference", "fp32")
     if not any(c.matches(model=model, precision=reference) for c in cases):
         raise InvalidInputError(f"{where}: no reference case with precision={reference} for model={model}")
     key = "min" if kind == "speedup" else "max"
     default = 1.0 if kind == "speedup" else None
     value = g.get(key, default)
-    return GateSpec(kind, model, precision or ("int8" if kind == "speedup" else None), reference, _number(value, f"{where}: {key}"))
+    return GateSpec(
+        kind, model, precision or ("int8" if kind == "speedup" else None), reference, _number(value, f"{where}: {key}")
+    )
 
 
 def _protocol(raw: Any, where: str) -> TimingProtocol:
@@ -221,8 +248,10 @@ def _check_zoo_name(model: str, where: str) -> None:
     if model not in MODELS:
         from edgecnn.errors import close_matches
 
-        raise InvalidInputError(f"{where}: unknown zoo model '{model}'.{close_matches(model, MODELS.names())} "
-                                f"Use 'artifact: FILE' for your own model files")
+        raise InvalidInputError(
+            f"{where}: unknown zoo model '{model}'.{close_matches(model, MODELS.names())} "
+            f"Use 'artifact: FILE' for your own model files"
+        )
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    agent_app = typer.Typer(help="Run the device agent that profiles models for a host (`edgecnn profile --device`).",
-                            no_args_is_help=True)
+    agent_app = typer.Typer(
+        help="Run the device agent that profiles models for a host (`edgecnn profile --device`).", no_args_is_help=True
+    )
 
     @agent_app.command("serve")
     def serve(
@@ -24,8 +25,14 @@ def register(app: typer.Typer) -> None:
         from edgecnn.agent.server import serve as run_agent
 
         try:
-            run_agent(token=token or os.environ.get("EDGECNN_AGENT_TOKEN", ""), host=host, port=port,
-                      max_upload_bytes=int(max_upload_mb * 2**20), idle_timeout=idle_timeout, on_ready=announce)
+            run_agent(
+                token=token or os.environ.get("EDGECNN_AGENT_TOKEN", ""),
+                host=host,
+                port=port,
+                max_upload_bytes=int(max_upload_mb * 2**20),
+                idle_timeout=idle_timeout,
+                on_ready=announce,
+            )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 

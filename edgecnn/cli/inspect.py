@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from typer.core import TyperCommand
@@ -45,13 +44,26 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def register(app: typer.Typer) -> None:
     @app.command("inspect", cls=_ShapeCommand)
     def inspect(
-        model: str = typer.Argument(..., help="Zoo name (see `edgecnn models`), package.module:factory, TorchScript file, or weights file with --arch."),
-        input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", metavar="H W", help="Spatial size of an image model's input."),
-        input_shape: Optional[str] = typer.Option(None, "--input-shape", metavar="N C H W | N C L", help="Full input shape (image or 1D model)."),
-        input_length: Optional[int] = typer.Option(None, "--input-length", metavar="L", help="Sequence length of a 1D model's input."),
-        weights: str = typer.Option("random", "--weights", help="random | pretrained | auto | PATH to a state dict (shapes and counts do not depend on weights; a file is checked against the architecture)."),
-        arch: Optional[str] = typer.Option(None, "--arch", help="Zoo architecture of a weights file given as MODEL."),
-        num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Classifier size, if not the zoo default."),
+        model: str = typer.Argument(
+            ...,
+            help="Zoo name (see `edgecnn models`), package.module:factory, TorchScript file, or weights file with --arch.",
+        ),
+        input_size: tuple[int, int] | None = typer.Option(
+            None, "--input-size", metavar="H W", help="Spatial size of an image model's input."
+        ),
+        input_shape: str | None = typer.Option(
+            None, "--input-shape", metavar="N C H W | N C L", help="Full input shape (image or 1D model)."
+        ),
+        input_length: int | None = typer.Option(
+            None, "--input-length", metavar="L", help="Sequence length of a 1D model's input."
+        ),
+        weights: str = typer.Option(
+            "random",
+            "--weights",
+            help="random | pretrained | auto | PATH to a state dict (shapes and counts do not depend on weights; a file is checked against the architecture).",
+        ),
+        arch: str | None = typer.Option(None, "--arch", help="Zoo architecture of a weights file given as MODEL."),
+        num_classes: int | None = typer.Option(None, "--num-classes", help="Classifier size, if not the zoo default."),
         as_json: bool = typer.Option(False, "--json", help="Print the inspection as JSON (schema: docs/inspect.md)."),
     ) -> None:
         """Inspect a model layer by layer: k, s, p, d, groups, shapes, receptive field, params, MACs, memory."""
@@ -60,8 +72,13 @@ def register(app: typer.Typer) -> None:
 
         if sum(v is not None for v in (input_size, input_shape, input_length)) > 1:
             raise InvalidInputError("give only one of --input-size, --input-shape and --input-length")
-        spec = load_model(model, weights=weights, arch=arch, num_classes=num_classes,
-                          input_shape=parse_shape(input_shape) if input_shape else None)
+        spec = load_model(
+            model,
+            weights=weights,
+            arch=arch,
+            num_classes=num_classes,
+            input_shape=parse_shape(input_shape) if input_shape else None,
+        )
         shape = _shape(spec.input.shape, input_size, input_length)
         result = inspect_model(spec, input_shape=shape)
         if as_json:
@@ -73,11 +90,15 @@ def register(app: typer.Typer) -> None:
 def _shape(default: tuple[int, ...], size: tuple[int, int] | None, length: int | None) -> tuple[int, ...]:
     if size is not None:
         if len(default) != 4:
-            raise InvalidInputError(f"--input-size H W is for image models; this model takes {tuple(default)}: use --input-length")
+            raise InvalidInputError(
+                f"--input-size H W is for image models; this model takes {tuple(default)}: use --input-length"
+            )
         return (*default[:2], *size)
     if length is not None:
         if len(default) != 3:
-            raise InvalidInputError(f"--input-length is for 1D models; this model takes {tuple(default)}: use --input-size H W")
+            raise InvalidInputError(
+                f"--input-length is for 1D models; this model takes {tuple(default)}: use --input-size H W"
+            )
         return (*default[:2], length)
     return tuple(default)
 
@@ -110,10 +131,20 @@ def _print(result) -> None:
         if layer.shape_ok is False:
             output = f"[bold red]{output} (formula {'x'.join(map(str, layer.expected_spatial))})[/]"
         table.add_row(
-            str(layer.index), layer.name, layer.type, _dims(layer.kernel), _dims(layer.stride), _dims(layer.padding),
-            _dims(layer.dilation), "" if layer.groups in (None, 1) else str(layer.groups), inputs, output,
-            _dims(layer.receptive_field), _dims(layer.jump),
-            f"{layer.params:,}" if layer.params else "", f"{layer.macs / 1e6:,.2f}M" if layer.macs else "",
+            str(layer.index),
+            layer.name,
+            layer.type,
+            _dims(layer.kernel),
+            _dims(layer.stride),
+            _dims(layer.padding),
+            _dims(layer.dilation),
+            "" if layer.groups in (None, 1) else str(layer.groups),
+            inputs,
+            output,
+            _dims(layer.receptive_field),
+            _dims(layer.jump),
+            f"{layer.params:,}" if layer.params else "",
+            f"{layer.macs / 1e6:,.2f}M" if layer.macs else "",
         )
     if result.layers:  # an opaque (TorchScript) model has totals only
         # piped output has no terminal width: print the table unsquashed rather than at rich's default 80 columns
@@ -126,11 +157,15 @@ def _print(result) -> None:
         bound = " (lower bound)" if result.method == "hooks" else ""
         lines.append(f"peak activations  {totals.peak_activation_bytes / 2**20:.2f} MiB{bound}")
     wb = totals.weight_bytes
-    lines.append(f"weights           fp32 {wb['fp32'] / 2**20:.2f} MiB, fp16 {wb['fp16'] / 2**20:.2f} MiB, int8 {wb['int8'] / 2**20:.2f} MiB")
+    lines.append(
+        f"weights           fp32 {wb['fp32'] / 2**20:.2f} MiB, fp16 {wb['fp16'] / 2**20:.2f} MiB, int8 {wb['int8'] / 2**20:.2f} MiB"
+    )
     lines.append(f"output            {', '.join('x'.join(map(str, o)) for o in result.outputs)}")
     lines.append(f"traced with       {result.method}")
     mismatches = result.mismatches
-    lines.append(f"shape check       {'[bold red]' + str(len(mismatches)) + ' layer(s) differ from the formula[/]' if mismatches else 'all window layers match the formula'}")
+    lines.append(
+        f"shape check       {'[bold red]' + str(len(mismatches)) + ' layer(s) differ from the formula[/]' if mismatches else 'all window layers match the formula'}"
+    )
     for line in lines:
         console.print(line, highlight=False)
     for note in result.notes:

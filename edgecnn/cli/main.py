@@ -55,8 +55,11 @@ def main(
     from edgecnn.cli.console import err_console
 
     # edgecnn's own progress at INFO; other libraries (ORT's quantizer, matplotlib) only when they warn
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+    )
     logging.getLogger("edgecnn").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
@@ -66,9 +69,8 @@ for _name in COMMAND_MODULES:
 
 def run() -> None:
     """Console-script entry point: user errors become one line and exit 2; bugs exit 1 with a hint."""
-    from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
-
     from edgecnn.cli.console import err_console
+    from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
 
     try:
         app(standalone_mode=False)
@@ -98,7 +100,8 @@ def run() -> None:
         err_console.print(
             f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
             "This is a bug in edgecnn. Re-run with EDGECNN_DEBUG=1 for the traceback and please report it.",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)
 

@@ -27,8 +27,16 @@ def register(app: typer.Typer) -> None:
             for entry in entries:
                 progress.update(task, description=f"counting {entry.name}")
                 params, macs = count_params_macs(load_model(entry.name, weights="random"))
-                rows.append({"name": entry.name, "family": entry.family, "params": params, "macs": macs,
-                             "input": list(entry.input_shape[1:]), "source": entry.source})
+                rows.append(
+                    {
+                        "name": entry.name,
+                        "family": entry.family,
+                        "params": params,
+                        "macs": macs,
+                        "input": list(entry.input_shape[1:]),
+                        "source": entry.source,
+                    }
+                )
                 progress.advance(task)
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
@@ -37,8 +45,14 @@ def register(app: typer.Typer) -> None:
         for col in ("name", "family", "params", "MACs", "default input", "source"):
             table.add_column(col, justify="right" if col in ("params", "MACs") else "left", no_wrap=True)
         for r in rows:
-            table.add_row(r["name"], r["family"], _count(r["params"]), _count(r["macs"]),
-                          "x".join(map(str, r["input"])), r["source"])
+            table.add_row(
+                r["name"],
+                r["family"],
+                _count(r["params"]),
+                _count(r["macs"]),
+                "x".join(map(str, r["input"])),
+                r["source"],
+            )
         # piped output has no terminal width: do not squash the table to rich's default 80 columns
         (console if console.is_terminal else Console(width=120)).print(table)
 

@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
     def recipes(
         schema: bool = typer.Option(False, "--schema", help="Print the recipe JSON schema."),
         show: str = typer.Option(None, "--show", help="Print one shipped recipe."),
-        validate: str = typer.Option(None, "--validate", metavar="FILE", help="Validate a recipe file and say what is wrong."),
+        validate: str = typer.Option(
+            None, "--validate", metavar="FILE", help="Validate a recipe file and say what is wrong."
+        ),
     ) -> None:
         """List shipped recipes (recipes/*.yaml)."""
         from edgecnn.cli.console import console

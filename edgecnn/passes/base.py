@@ -6,8 +6,9 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.registry import Registry
@@ -24,9 +25,9 @@ log = logging.getLogger("edgecnn.passes")
 class PassContext:
     """What passes may need. Passes append their reports to `reports`."""
 
-    calib_data: "Iterable[np.ndarray] | None" = None
+    calib_data: Iterable[np.ndarray] | None = None
     train_data: Any = None
-    teacher: "ModelSpec | None" = None  # the float model before any pass: what a `distill` step learns from
+    teacher: ModelSpec | None = None  # the float model before any pass: what a `distill` step learns from
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
@@ -88,7 +89,7 @@ class Pass:
 PASSES: Registry[type[Pass]] = Registry("pass")
 
 
-def apply_pass(pass_: Pass, model: "ModelSpec | nn.Module", ctx: PassContext | None = None) -> tuple[Any, dict[str, Any]]:
+def apply_pass(pass_: Pass, model: ModelSpec | nn.Module, ctx: PassContext | None = None) -> tuple[Any, dict[str, Any]]:
     """Run a pass on a ModelSpec or a plain nn.Module; return the same kind plus the pass report."""
     ctx = ctx or PassContext()
     if isinstance(model, ModelSpec):
@@ -100,7 +101,7 @@ def apply_pass(pass_: Pass, model: "ModelSpec | nn.Module", ctx: PassContext | N
     return (out if isinstance(model, ModelSpec) else out.module), report
 
 
-def _guess_shape(module: "nn.Module") -> tuple[int, ...]:
+def _guess_shape(module: nn.Module) -> tuple[int, ...]:
     """Plain modules carry no input spec; a pass that needs one must be given a ModelSpec."""
     shape = getattr(module, "input_shape", None)
     return tuple(shape) if shape else (1, 3, 224, 224)

@@ -16,8 +16,9 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,17 +47,25 @@ class DistillConfig:
     batch_size: int = 32
     feature_loss: bool = False
     feature_weight: float = 1.0
-    freeze_bn: bool = False  # keep BatchNorm statistics fixed (default: re-estimated, as substitution/pruning shift them)
+    freeze_bn: bool = (
+        False  # keep BatchNorm statistics fixed (default: re-estimated, as substitution/pruning shift them)
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
         checks = [
             (_is_int(self.epochs) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}"),
-            (self.steps is None or (_is_int(self.steps) and self.steps >= 1), f"steps must be an integer >= 1, got {self.steps!r}"),
+            (
+                self.steps is None or (_is_int(self.steps) and self.steps >= 1),
+                f"steps must be an integer >= 1, got {self.steps!r}",
+            ),
             (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
             (0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (_is_int(self.batch_size) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}"),
+            (
+                _is_int(self.batch_size) and self.batch_size >= 1,
+                f"batch_size must be an integer >= 1, got {self.batch_size!r}",
+            ),
             (self.feature_weight >= 0, f"feature_weight must be >= 0, got {self.feature_weight}"),
         ]
         for ok, message in checks:
@@ -72,37 +81,68 @@ class Distill(Pass):
     name = "distill"
     Config = DistillConfig
 
-    def __init__(self, config: DistillConfig | None = None, *, teacher: Any = None, data: Any = None,
-                 labels: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: DistillConfig | None = None,
+        *,
+        teacher: Any = None,
+        data: Any = None,
+        labels: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(config, **kwargs)
         self.teacher, self.data, self.labels = teacher, data, labels
 
     def run(self, spec: ModelSpec, ctx: PassContext) -> tuple[ModelSpec, dict[str, Any]]:
         teacher = self.teacher if self.teacher is not None else ctx.teacher
         if teacher is None:
-            raise InvalidInputError("distill needs a teacher model: pass one, or set PassContext.teacher "
-                                    "(a recipe run sets it to the model before its first step)")
+            raise InvalidInputError(
+                "distill needs a teacher model: pass one, or set PassContext.teacher "
+                "(a recipe run sets it to the model before its first step)"
+            )
         data, labels = self.data, self.labels
         if data is None:
             data = ctx.train_data if ctx.train_data is not None else ctx.calib_data
             labels = True if ctx.train_data is not None and _has_labels(data) else None
         if data is None:
-            raise InvalidInputError("distill needs data: give training or calibration data (PassContext.train_data / calib_data)")
+            raise InvalidInputError(
+                "distill needs data: give training or calibration data (PassContext.train_data / calib_data)"
+            )
         x, y = inputs_and_labels(data, labels)
         if tuple(x.shape[1:]) != tuple(spec.input.shape[1:]):
-            raise InvalidInputError(f"distill: data samples have shape {tuple(x.shape[1:])} but {spec.name} "
-                                    f"expects {tuple(spec.input.shape[1:])}")
+            raise InvalidInputError(
+                f"distill: data samples have shape {tuple(x.shape[1:])} but {spec.name} "
+                f"expects {tuple(spec.input.shape[1:])}"
+            )
         teacher_module = teacher.module if isinstance(teacher, ModelSpec) else teacher
         if not isinstance(teacher_module, nn.Module):
-            raise InvalidInputError(f"distill: the teacher must be a ModelSpec or torch.nn.Module, got {type(teacher).__name__}")
+            raise InvalidInputError(
+                f"distill: the teacher must be a ModelSpec or torch.nn.Module, got {type(teacher).__name__}"
+            )
         report = train_student(spec.module, teacher_module, x, y, self.config, device=ctx.device, progress=ctx.progress)
         return spec, report
 
 
-def distill(student: Any, teacher: Any, data: Any, *, labels: Any = None, epochs: int = 1, steps: int | None = None,
-            temperature: float = 4.0, alpha: float = 0.5, lr: float = 1e-3, feature_loss: bool = False,
-            feature_weight: float = 1.0, batch_size: int = 32, freeze_bn: bool = False, seed: int = 0, progress: bool = True,
-            ctx: PassContext | None = None, return_report: bool = False) -> Any:
+def distill(
+    student: Any,
+    teacher: Any,
+    data: Any,
+    *,
+    labels: Any = None,
+    epochs: int = 1,
+    steps: int | None = None,
+    temperature: float = 4.0,
+    alpha: float = 0.5,
+    lr: float = 1e-3,
+    feature_loss: bool = False,
+    feature_weight: float = 1.0,
+    batch_size: int = 32,
+    freeze_bn: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    ctx: PassContext | None = None,
+    return_report: bool = False,
+) -> Any:
     """Fine-tune `student` to match `teacher` on `data`; returns the same kind as `student`, which is not modified.
 
     data: inputs as a numpy array or tensor (N, C, H, W) / (N, C, L); an object with `.x` (and `.y`); an
@@ -110,19 +150,45 @@ def distill(student: Any, teacher: Any, data: Any, *, labels: Any = None, epochs
     labels: None for pure distillation (no labels needed); N class indices; or True to use the y of `data`.
     steps: optimizer steps (overrides epochs). With `return_report=True` returns `(model, report)`.
     """
-    config = DistillConfig(epochs=epochs, steps=steps, temperature=temperature, alpha=alpha, lr=lr,
-                           batch_size=batch_size, feature_loss=feature_loss, feature_weight=feature_weight, freeze_bn=freeze_bn, seed=seed)
+    config = DistillConfig(
+        epochs=epochs,
+        steps=steps,
+        temperature=temperature,
+        alpha=alpha,
+        lr=lr,
+        batch_size=batch_size,
+        feature_loss=feature_loss,
+        feature_weight=feature_weight,
+        freeze_bn=freeze_bn,
+        seed=seed,
+    )
     if not isinstance(student, (ModelSpec, nn.Module)):
-        raise InvalidInputError(f"distill: the student must be a ModelSpec or torch.nn.Module, got {type(student).__name__}")
+        raise InvalidInputError(
+            f"distill: the student must be a ModelSpec or torch.nn.Module, got {type(student).__name__}"
+        )
     x, y = inputs_and_labels(data, labels)
-    spec = student if isinstance(student, ModelSpec) else as_spec(student, input_shape=(1, *x.shape[1:]), name=type(student).__name__)
-    out, report = apply_pass(Distill(config, teacher=teacher, data=x, labels=y), spec, ctx or PassContext(progress=progress))
+    spec = (
+        student
+        if isinstance(student, ModelSpec)
+        else as_spec(student, input_shape=(1, *x.shape[1:]), name=type(student).__name__)
+    )
+    out, report = apply_pass(
+        Distill(config, teacher=teacher, data=x, labels=y), spec, ctx or PassContext(progress=progress)
+    )
     out = out if isinstance(student, ModelSpec) else out.module
     return (out, report) if return_report else out
 
 
-def train_student(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: torch.Tensor | None, cfg: DistillConfig,
-                  *, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+def train_student(
+    student: nn.Module,
+    teacher: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    cfg: DistillConfig,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Distil `teacher` into `student` in place; returns the report (losses, steps, top-1 agreement before/after)."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # dropout masks
@@ -149,7 +215,9 @@ def train_student(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: to
                     t_logits = teacher(xb)
                 s_logits = student(xb)
                 if s_logits.shape != t_logits.shape:
-                    raise InvalidInputError(f"distill: student outputs {tuple(s_logits.shape)} but teacher outputs {tuple(t_logits.shape)}")
+                    raise InvalidInputError(
+                        f"distill: student outputs {tuple(s_logits.shape)} but teacher outputs {tuple(t_logits.shape)}"
+                    )
                 loss = _loss(s_logits, t_logits, None if yb is None else yb.to(device), cfg)
                 if features is not None:
                     s_feat, t_feat = features()
@@ -164,19 +232,34 @@ def train_student(student: nn.Module, teacher: nn.Module, x: torch.Tensor, y: to
         after = agreement(student, teacher, x, device)
     window = max(1, len(losses) // 10)
     report = {
-        "steps": len(losses), "epochs": round(len(losses) / per_epoch, 3), "samples": len(x), "labels": y is not None,
-        "loss_first": round(float(np.mean(losses[:window])), 6), "loss_last": round(float(np.mean(losses[-window:])), 6),
-        "agreement_before": before, "agreement_after": after, "train_seconds": round(time.perf_counter() - start, 2),
+        "steps": len(losses),
+        "epochs": round(len(losses) / per_epoch, 3),
+        "samples": len(x),
+        "labels": y is not None,
+        "loss_first": round(float(np.mean(losses[:window])), 6),
+        "loss_last": round(float(np.mean(losses[-window:])), 6),
+        "agreement_before": before,
+        "agreement_after": after,
+        "train_seconds": round(time.perf_counter() - start, 2),
     }
-    log.info("distill: %d steps, loss %.4f -> %.4f, top-1 agreement with the teacher %.3f -> %.3f",
-             len(losses), report["loss_first"], report["loss_last"], before, after)
+    log.info(
+        "distill: %d steps, loss %.4f -> %.4f, top-1 agreement with the teacher %.3f -> %.3f",
+        len(losses),
+        report["loss_first"],
+        report["loss_last"],
+        before,
+        after,
+    )
     return report
 
 
-def _loss(s_logits: torch.Tensor, t_logits: torch.Tensor, labels: torch.Tensor | None, cfg: DistillConfig) -> torch.Tensor:
+def _loss(
+    s_logits: torch.Tensor, t_logits: torch.Tensor, labels: torch.Tensor | None, cfg: DistillConfig
+) -> torch.Tensor:
     t = cfg.temperature
-    kd = F.kl_div(F.log_softmax(s_logits / t, dim=1), F.log_softmax(t_logits / t, dim=1), log_target=True,
-                  reduction="batchmean") * (t * t)  # T^2 keeps gradient scale independent of T
+    kd = F.kl_div(
+        F.log_softmax(s_logits / t, dim=1), F.log_softmax(t_logits / t, dim=1), log_target=True, reduction="batchmean"
+    ) * (t * t)  # T^2 keeps gradient scale independent of T
     if labels is None:
         return kd
     return cfg.alpha * kd + (1 - cfg.alpha) * F.cross_entropy(s_logits, labels)
@@ -218,7 +301,9 @@ def recalibrate_bn(module: nn.Module, x: torch.Tensor, batch_size: int, device: 
         module.train(was_training)
 
 
-def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, total: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+def _batches(
+    x: torch.Tensor, y: torch.Tensor | None, batch_size: int, total: int, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """`total` shuffled mini-batches, reshuffled every epoch."""
     gen = torch.Generator().manual_seed(seed)
     done = 0
@@ -260,12 +345,16 @@ def _features(student: nn.Module, teacher: nn.Module, enabled: bool):
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         if not linears:
             raise InvalidInputError(f"distill: feature_loss needs the {role} to end in an nn.Linear classifier")
-        handles.append(linears[-1].register_forward_pre_hook(lambda _m, args, role=role: captured.__setitem__(role, args[0])))
+        handles.append(
+            linears[-1].register_forward_pre_hook(lambda _m, args, role=role: captured.__setitem__(role, args[0]))
+        )
 
     def pair() -> tuple[torch.Tensor, torch.Tensor]:
         s, t = captured["student"], captured["teacher"].detach()
         if s.shape != t.shape:
-            raise InvalidInputError(f"distill: feature_loss needs equal penultimate features, got {tuple(s.shape)} vs {tuple(t.shape)}")
+            raise InvalidInputError(
+                f"distill: feature_loss needs equal penultimate features, got {tuple(s.shape)} vs {tuple(t.shape)}"
+            )
         return s, t
 
     try:
@@ -284,7 +373,13 @@ def _progress(enabled: bool, total: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("distill"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("distill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("distill", total=total, loss=float("nan"))
         yield lambda loss: bar.update(task, advance=1, loss=loss)
@@ -295,7 +390,9 @@ def inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor, torch.Tenso
     x, y_in = _unpack(data)
     if labels is True:
         if y_in is None:
-            raise InvalidInputError("distill: labels=True but the data carries no labels (give (x, y) or an object with .y)")
+            raise InvalidInputError(
+                "distill: labels=True but the data carries no labels (give (x, y) or an object with .y)"
+            )
         y = y_in
     elif labels is None or labels is False:
         y = None
@@ -303,12 +400,16 @@ def inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor, torch.Tenso
         y = labels
     x_t = _to_tensor(x, "data").float()
     if x_t.dim() < 3 or len(x_t) == 0:
-        raise InvalidInputError(f"distill: data must be a non-empty batch of samples (N, C, ...), got shape {tuple(x_t.shape)}")
+        raise InvalidInputError(
+            f"distill: data must be a non-empty batch of samples (N, C, ...), got shape {tuple(x_t.shape)}"
+        )
     if y is None:
         return x_t, None
     y_t = _to_tensor(y, "labels")
     if y_t.dim() != 1 or len(y_t) != len(x_t) or y_t.is_floating_point():
-        raise InvalidInputError(f"distill: labels must be {len(x_t)} integer class indices, got shape {tuple(y_t.shape)} ({y_t.dtype})")
+        raise InvalidInputError(
+            f"distill: labels must be {len(x_t)} integer class indices, got shape {tuple(y_t.shape)} ({y_t.dtype})"
+        )
     return x_t, y_t.long()
 
 
@@ -326,8 +427,10 @@ def _unpack(data: Any) -> tuple[Any, Any]:
     try:
         batches = list(data)
     except TypeError:
-        raise InvalidInputError(f"distill: unsupported data of type {type(data).__name__}; give an array (N, C, H, W), "
-                                f"(x, y), or an iterable of batches") from None
+        raise InvalidInputError(
+            f"distill: unsupported data of type {type(data).__name__}; give an array (N, C, H, W), "
+            f"(x, y), or an iterable of batches"
+        ) from None
     if not batches:
         raise InvalidInputError("distill: the data is empty")
     pairs = [b if isinstance(b, (tuple, list)) and len(b) == 2 else (b, None) for b in batches]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgecnn.errors import InternalError, InvalidInputError
-from edgecnn.export.onnx import output_error
+from edgecnn.exporters.onnx import output_error
 from edgecnn.passes.base import Pass, PassContext
 from edgecnn.passes.fold_bn import apply_with_shape, run_example
 from edgecnn.spec import ModelSpec
@@ -66,14 +66,18 @@ class DepthwiseSeparable(Pass):
         cfg = self.config
         module = spec.module
         if isinstance(module, torch.jit.ScriptModule):
-            raise InvalidInputError(f"{spec.name}: TorchScript models cannot be transformed; load the architecture and weights instead")
+            raise InvalidInputError(
+                f"{spec.name}: TorchScript models cannot be transformed; load the architecture and weights instead"
+            )
         example = spec.example_input(1)
         original = spec.copy()
         costs_before = conv_costs(module, example)
         candidates = _select_by_name(module, cfg)
         unused = {"macs": 0, "params": 0}  # a layer the forward pass never calls costs nothing
-        layers = [_plan(name, module.get_submodule(name), cfg.depth_multiplier, costs_before.get(name, unused))
-                  for name in candidates]
+        layers = [
+            _plan(name, module.get_submodule(name), cfg.depth_multiplier, costs_before.get(name, unused))
+            for name in candidates
+        ]
         chosen = [p for p in layers if _passes_budget(p, cfg)]
         if not chosen:
             raise InvalidInputError(_nothing_selected(layers, cfg))
@@ -82,15 +86,28 @@ class DepthwiseSeparable(Pass):
         costs_after = conv_costs(module, example)
         report = _report(chosen, layers, costs_before, costs_after, cfg)
         report["check"] = _check(original, spec, exact=all(p["exact"] for p in chosen), tolerance=cfg.tolerance)
-        log.info("dw_separable: substituted %d layers; their MACs %s -> %s", len(chosen),
-                 report["substituted_macs_before"], report["substituted_macs_after"])
+        log.info(
+            "dw_separable: substituted %d layers; their MACs %s -> %s",
+            len(chosen),
+            report["substituted_macs_before"],
+            report["substituted_macs_after"],
+        )
         return spec, report
 
 
-def dw_separable(model: Any, *, depth_multiplier: int = 1, include: "str | list[str] | tuple[str, ...] | None" = None,
-                 exclude: "str | list[str] | tuple[str, ...]" = (), min_mac_saving: float | None = None,
-                 max_error: float | None = None, tolerance: float = 1e-4, input_shape: tuple[int, ...] | None = None,
-                 ctx: PassContext | None = None, return_report: bool = False) -> Any:
+def dw_separable(
+    model: Any,
+    *,
+    depth_multiplier: int = 1,
+    include: str | list[str] | tuple[str, ...] | None = None,
+    exclude: str | list[str] | tuple[str, ...] = (),
+    min_mac_saving: float | None = None,
+    max_error: float | None = None,
+    tolerance: float = 1e-4,
+    input_shape: tuple[int, ...] | None = None,
+    ctx: PassContext | None = None,
+    return_report: bool = False,
+) -> Any:
     """Substitute dense k x k convs by depthwise + pointwise pairs; returns the same kind (ModelSpec or nn.Module).
 
     include/exclude: fnmatch patterns on layer names (e.g. "layer3.*"); min_mac_saving: keep only layers whose
@@ -99,8 +116,14 @@ def dw_separable(model: Any, *, depth_multiplier: int = 1, include: "str | list[
     `input_shape` (or an `input_shape` attribute; else (1, 3, 224, 224) is assumed) to count MACs.
     With `return_report=True` returns `(model, report)`.
     """
-    pass_ = DepthwiseSeparable(depth_multiplier=depth_multiplier, include=include, exclude=exclude,
-                               min_mac_saving=min_mac_saving, max_error=max_error, tolerance=tolerance)
+    pass_ = DepthwiseSeparable(
+        depth_multiplier=depth_multiplier,
+        include=include,
+        exclude=exclude,
+        min_mac_saving=min_mac_saving,
+        max_error=max_error,
+        tolerance=tolerance,
+    )
     out, report = apply_with_shape(pass_, model, input_shape, ctx)
     return (out, report) if return_report else out
 
@@ -111,13 +134,17 @@ def eligible(layer: nn.Module) -> bool:
 
 
 def _select_by_name(module: nn.Module, cfg: DepthwiseSeparableConfig) -> list[str]:
-    names = [n for n, m in module.named_modules() if eligible(m) and not any(fnmatch.fnmatchcase(n, p) for p in cfg.exclude)]
+    names = [
+        n for n, m in module.named_modules() if eligible(m) and not any(fnmatch.fnmatchcase(n, p) for p in cfg.exclude)
+    ]
     if cfg.include is not None:
         names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in cfg.include)]
         if not names:
             every = [n for n, m in module.named_modules() if eligible(m)]
-            raise InvalidInputError(f"dw_separable: include={list(cfg.include)} selects no layer; eligible layers "
-                                    f"(dense convs with k > 1): {_short(every)}")
+            raise InvalidInputError(
+                f"dw_separable: include={list(cfg.include)} selects no layer; eligible layers "
+                f"(dense convs with k > 1): {_short(every)}"
+            )
     return names
 
 
@@ -131,12 +158,17 @@ def _plan(name: str, layer: nn.Module, m: int, cost: dict[str, int]) -> dict[str
     macs_after = positions * (in_ch * m_eff * k + out_ch * in_ch * m_eff)
     return {
         "layer": name,
-        "kernel": list(layer.kernel_size), "in_channels": in_ch, "out_channels": out_ch, "stride": list(layer.stride),
+        "kernel": list(layer.kernel_size),
+        "in_channels": in_ch,
+        "out_channels": out_ch,
+        "stride": list(layer.stride),
         "depth_multiplier": m_eff,
         "rel_error": round(reconstruction_error(layer.weight, m_eff), 6),
         "exact": m_eff >= min(out_ch, k),
-        "macs_before": cost["macs"], "macs_after": macs_after,
-        "params_before": params_before, "params_after": params_after,
+        "macs_before": cost["macs"],
+        "macs_after": macs_after,
+        "params_before": params_before,
+        "params_after": params_after,
         "mac_saving": round(1 - macs_after / cost["macs"], 4) if cost["macs"] else 0.0,
     }
 
@@ -149,12 +181,15 @@ def _passes_budget(plan: dict[str, Any], cfg: DepthwiseSeparableConfig) -> bool:
 
 def _nothing_selected(layers: list[dict[str, Any]], cfg: DepthwiseSeparableConfig) -> str:
     if not layers:
-        return "dw_separable: the model has no eligible layer (a dense Conv1d/Conv2d with groups=1 and kernel > 1)" + \
-            (f" outside exclude={list(cfg.exclude)}" if cfg.exclude else "")
+        return "dw_separable: the model has no eligible layer (a dense Conv1d/Conv2d with groups=1 and kernel > 1)" + (
+            f" outside exclude={list(cfg.exclude)}" if cfg.exclude else ""
+        )
     best_saving = max(p["mac_saving"] for p in layers)
     best_error = min(p["rel_error"] for p in layers)
-    return (f"dw_separable: the config selects no layer: {len(layers)} candidates, best MAC saving {best_saving:.2f} "
-            f"(min_mac_saving={cfg.min_mac_saving}), lowest reconstruction error {best_error:.3g} (max_error={cfg.max_error})")
+    return (
+        f"dw_separable: the config selects no layer: {len(layers)} candidates, best MAC saving {best_saving:.2f} "
+        f"(min_mac_saving={cfg.min_mac_saving}), lowest reconstruction error {best_error:.3g} (max_error={cfg.max_error})"
+    )
 
 
 def _spectrum(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -192,14 +227,25 @@ def separable_pair(layer: nn.Module, m: int) -> nn.Sequential:
     dw_weight = (v * torch.where(keep, root, torch.zeros_like(root))[:, None, :]).transpose(1, 2)
     pw_weight = (slices @ v) / safe[:, None, :] * keep[:, None, :]  # (in, out, m)
     conv = type(layer)
-    depthwise = conv(in_ch, in_ch * m, layer.kernel_size, stride=layer.stride, padding=layer.padding,
-                     dilation=layer.dilation, groups=in_ch, bias=False, padding_mode=layer.padding_mode)
+    depthwise = conv(
+        in_ch,
+        in_ch * m,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        groups=in_ch,
+        bias=False,
+        padding_mode=layer.padding_mode,
+    )
     pointwise = conv(in_ch * m, out_ch, 1, bias=layer.bias is not None)
     depthwise.weight.copy_(dw_weight.reshape(depthwise.weight.shape))
     pointwise.weight.copy_(pw_weight.permute(1, 0, 2).reshape(pointwise.weight.shape))
     if layer.bias is not None:
         pointwise.bias.copy_(layer.bias)
-    return nn.Sequential(OrderedDict(depthwise=depthwise, pointwise=pointwise)).to(layer.weight.device, layer.weight.dtype)
+    return nn.Sequential(OrderedDict(depthwise=depthwise, pointwise=pointwise)).to(
+        layer.weight.device, layer.weight.dtype
+    )
 
 
 def conv_costs(module: nn.Module, example: torch.Tensor) -> dict[str, dict[str, int]]:
@@ -210,8 +256,11 @@ def conv_costs(module: nn.Module, example: torch.Tensor) -> dict[str, dict[str, 
         def record(layer: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             per_position = (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
             macs = output[0].numel() * per_position
-            costs[name] = {"macs": costs.get(name, {}).get("macs", 0) + macs,
-                           "params": sum(p.numel() for p in layer.parameters(recurse=False))}
+            costs[name] = {
+                "macs": costs.get(name, {}).get("macs", 0) + macs,
+                "params": sum(p.numel() for p in layer.parameters(recurse=False)),
+            }
+
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in module.named_modules() if type(m) in _CONVS]
@@ -255,8 +304,10 @@ def _check(original: ModelSpec, new: ModelSpec, *, exact: bool, tolerance: float
     with torch.no_grad():
         err = output_error(original.module(x).numpy(), new.module(x).numpy())
     if exact and err["max_rel_error"] > tolerance:
-        raise InternalError(f"dw_separable: exact substitution changed {original.name}'s outputs by "
-                            f"{err['max_rel_error']:.2e} relative (tolerance {tolerance:g}); please report this model")
+        raise InternalError(
+            f"dw_separable: exact substitution changed {original.name}'s outputs by "
+            f"{err['max_rel_error']:.2e} relative (tolerance {tolerance:g}); please report this model"
+        )
     return {**err, "exact": exact, "tolerance": tolerance if exact else None}
 
 

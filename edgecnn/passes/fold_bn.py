@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from edgecnn.errors import InternalError, InvalidInputError
-from edgecnn.export.onnx import output_error
+from edgecnn.exporters.onnx import output_error
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.spec import ModelSpec, as_spec
 
@@ -52,7 +52,9 @@ class FoldBN(Pass):
         original = spec.copy()  # reference for the numerical check (the base class already copied the input)
         module = spec.module
         if isinstance(module, torch.jit.ScriptModule):
-            raise InvalidInputError(f"{spec.name}: TorchScript models cannot be transformed; load the architecture and weights instead")
+            raise InvalidInputError(
+                f"{spec.name}: TorchScript models cannot be transformed; load the architecture and weights instead"
+            )
         pairs, unfoldable, method = find_foldable(module, spec.example_input(1))
         for pair in pairs:
             fold_pair(module.get_submodule(pair.producer), module.get_submodule(pair.bn))
@@ -67,23 +69,39 @@ class FoldBN(Pass):
         }
         if self.config.measure_latency and pairs:
             report["latency"] = torch_latency_change(original, spec)
-        log.info("fold_bn: folded %d BatchNorm layers, %d left (max rel error %.2e)", len(pairs), len(unfoldable), check["max_rel_error"])
+        log.info(
+            "fold_bn: folded %d BatchNorm layers, %d left (max rel error %.2e)",
+            len(pairs),
+            len(unfoldable),
+            check["max_rel_error"],
+        )
         return spec, report
 
 
-def fold_bn(model: Any, *, tolerance: float = 1e-4, measure_latency: bool = True, input_shape: tuple[int, ...] | None = None,
-            ctx: PassContext | None = None, return_report: bool = False) -> Any:
+def fold_bn(
+    model: Any,
+    *,
+    tolerance: float = 1e-4,
+    measure_latency: bool = True,
+    input_shape: tuple[int, ...] | None = None,
+    ctx: PassContext | None = None,
+    return_report: bool = False,
+) -> Any:
     """Fold BatchNorm into preceding Conv1d/Conv2d/Linear layers; returns the same kind (ModelSpec or nn.Module).
 
     The input is not modified. A plain nn.Module needs `input_shape` (or an `input_shape` attribute; else
     (1, 3, 224, 224) is assumed) for the numerical check. With `return_report=True` returns `(model, report)`;
     the report is also appended to `ctx.reports` when a PassContext is given.
     """
-    out, report = apply_with_shape(FoldBN(tolerance=tolerance, measure_latency=measure_latency), model, input_shape, ctx)
+    out, report = apply_with_shape(
+        FoldBN(tolerance=tolerance, measure_latency=measure_latency), model, input_shape, ctx
+    )
     return (out, report) if return_report else out
 
 
-def apply_with_shape(pass_: Pass, model: Any, input_shape: tuple[int, ...] | None, ctx: PassContext | None) -> tuple[Any, dict[str, Any]]:
+def apply_with_shape(
+    pass_: Pass, model: Any, input_shape: tuple[int, ...] | None, ctx: PassContext | None
+) -> tuple[Any, dict[str, Any]]:
     """apply_pass, with an explicit input shape for a plain nn.Module."""
     if input_shape is None or isinstance(model, ModelSpec):
         return apply_pass(pass_, model, ctx)
@@ -97,8 +115,10 @@ def run_example(module: nn.Module, x: torch.Tensor, pass_name: str) -> Any:
         with torch.no_grad():
             return module(x)
     except (RuntimeError, ValueError, TypeError) as exc:
-        raise InvalidInputError(f"{pass_name}: the model does not run on an input of shape {tuple(x.shape)} "
-                                f"({str(exc).splitlines()[0][:160]}); give the right input_shape or a ModelSpec") from None
+        raise InvalidInputError(
+            f"{pass_name}: the model does not run on an input of shape {tuple(x.shape)} "
+            f"({str(exc).splitlines()[0][:160]}); give the right input_shape or a ModelSpec"
+        ) from None
 
 
 def find_foldable(module: nn.Module, example: torch.Tensor) -> tuple[list[_Pair], list[dict[str, str]], str]:
@@ -106,13 +126,18 @@ def find_foldable(module: nn.Module, example: torch.Tensor) -> tuple[list[_Pair]
     try:
         graph = fx.symbolic_trace(module).graph
     except Exception as exc:  # fx raises many error types on untraceable Python control flow
-        log.warning("fold_bn: cannot trace %s with torch.fx (%s); folding only conv->BN pairs inside nn.Sequential",
-                    type(module).__name__, str(exc).splitlines()[0][:200])
+        log.warning(
+            "fold_bn: cannot trace %s with torch.fx (%s); folding only conv->BN pairs inside nn.Sequential",
+            type(module).__name__,
+            str(exc).splitlines()[0][:200],
+        )
         return (*_sequential_pairs(module), "sequential")
     return (*_traced_pairs(module, graph, example), "fx")
 
 
-def _traced_pairs(module: nn.Module, graph: fx.Graph, example: torch.Tensor) -> tuple[list[_Pair], list[dict[str, str]]]:
+def _traced_pairs(
+    module: nn.Module, graph: fx.Graph, example: torch.Tensor
+) -> tuple[list[_Pair], list[dict[str, str]]]:
     calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
     ranks = _output_ranks(module, example)
     pairs: list[_Pair] = []
@@ -172,8 +197,11 @@ def _describe(src: Any) -> str:
 def _output_ranks(module: nn.Module, example: torch.Tensor) -> dict[str, int]:
     """Output rank of each Linear (a forward pass with hooks) to check a following BatchNorm1d's axis."""
     ranks: dict[str, int] = {}
-    hooks = [sub.register_forward_hook(lambda _m, _i, out, name=name: ranks.__setitem__(name, out.dim()))
-             for name, sub in module.named_modules() if isinstance(sub, nn.Linear)]
+    hooks = [
+        sub.register_forward_hook(lambda _m, _i, out, name=name: ranks.__setitem__(name, out.dim()))
+        for name, sub in module.named_modules()
+        if isinstance(sub, nn.Linear)
+    ]
     try:
         run_example(module, example, "fold_bn")
     finally:
@@ -191,12 +219,20 @@ def _sequential_pairs(module: nn.Module) -> tuple[list[_Pair], list[dict[str, st
             continue
         children = list(seq.named_children())
         for (a_name, a), (b_name, b) in zip(children, children[1:]):
-            if type(a) in _BN_FOR and isinstance(b, _BN_FOR[type(a)]) and b.running_mean is not None and type(a) is not nn.Linear:
+            if (
+                type(a) in _BN_FOR
+                and isinstance(b, _BN_FOR[type(a)])
+                and b.running_mean is not None
+                and type(a) is not nn.Linear
+            ):
                 prefix = f"{seq_name}." if seq_name else ""
                 pairs.append(_Pair(prefix + a_name, prefix + b_name))
                 paired.add(prefix + b_name)
-    unfoldable = [{"bn": n, "reason": "model not traceable and the BN does not follow a conv inside an nn.Sequential"}
-                  for n, m in module.named_modules() if _is_bn(m) and n not in paired]
+    unfoldable = [
+        {"bn": n, "reason": "model not traceable and the BN does not follow a conv inside an nn.Sequential"}
+        for n, m in module.named_modules()
+        if _is_bn(m) and n not in paired
+    ]
     return pairs, unfoldable
 
 
@@ -232,19 +268,27 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
         out = folded.module(x).numpy()
     err = output_error(ref, out)
     if err["max_rel_error"] > tolerance:
-        raise InternalError(f"fold_bn changed {original.name}'s outputs by {err['max_rel_error']:.2e} relative "
-                            f"(tolerance {tolerance:g}); please report this model")
+        raise InternalError(
+            f"fold_bn changed {original.name}'s outputs by {err['max_rel_error']:.2e} relative "
+            f"(tolerance {tolerance:g}); please report this model"
+        )
     return {**err, "tolerance": tolerance, "passed": True}
 
 
 def torch_latency_change(before: ModelSpec, after: ModelSpec) -> dict[str, Any]:
     """Batch-1 PyTorch latency before/after, timed interleaved (the machine is noisy: read the ratio)."""
-    from edgecnn.profile.timing import TimingProtocol, compare_interleaved
+    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
     from edgecnn.runtime import load_session
 
     protocol = TimingProtocol(warmup=3, min_iters=15, min_seconds=0.6, rounds=3)
     x = before.example_input(1).numpy()
-    stats = compare_interleaved({"before": load_session(before, backend="torch"), "after": load_session(after, backend="torch")}, x, protocol)
+    stats = compare_interleaved(
+        {"before": load_session(before, backend="torch"), "after": load_session(after, backend="torch")}, x, protocol
+    )
     p50 = {k: round(v.p50, 4) for k, v in stats.items()}
-    return {"backend": "torch", "p50_ms_before": p50["before"], "p50_ms_after": p50["after"],
-            "speedup": round(p50["before"] / p50["after"], 3) if p50["after"] > 0 else None}
+    return {
+        "backend": "torch",
+        "p50_ms_before": p50["before"],
+        "p50_ms_after": p50["after"],
+        "speedup": round(p50["before"] / p50["after"], 3) if p50["after"] > 0 else None,
+    }

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.spec import ModelSpec, as_spec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from edgecnn.profile.timing import TimingProtocol
+    from edgecnn.profiling.timing import TimingProtocol
 
 log = logging.getLogger("edgecnn.passes.prune")
 
@@ -65,7 +66,9 @@ class PruneConfig:
     def __post_init__(self) -> None:
         check_ratio(self.ratio, "prune: ratio")
         if self.importance not in IMPORTANCES:
-            raise InvalidInputError(f"prune: unknown importance '{self.importance}'; choose one of {', '.join(IMPORTANCES)}")
+            raise InvalidInputError(
+                f"prune: unknown importance '{self.importance}'; choose one of {', '.join(IMPORTANCES)}"
+            )
         for name, value in (self.per_layer or {}).items():
             check_ratio(value, f"prune: per_layer ratio of '{name}'")
         if self.round_to is not None and (not isinstance(self.round_to, int) or self.round_to < 1):
@@ -73,11 +76,13 @@ class PruneConfig:
         if not isinstance(self.iterative_steps, int) or self.iterative_steps < 1:
             raise InvalidInputError(f"prune: iterative_steps must be at least 1, got {self.iterative_steps!r}")
         if not isinstance(self.distill_between, int) or self.distill_between < 0:
-            raise InvalidInputError(f"prune: distill_between must be a number of epochs >= 0, got {self.distill_between!r}")
+            raise InvalidInputError(
+                f"prune: distill_between must be a number of epochs >= 0, got {self.distill_between!r}"
+            )
         if self.threads is not None and self.threads < 1:
             raise InvalidInputError(f"prune: threads must be at least 1, got {self.threads}")
         object.__setattr__(self, "protect", tuple(self.protect))
-        from edgecnn.pipeline.targets import get_target
+        from edgecnn.targets import get_target
 
         get_target(self.target)  # unknown targets fail here, listing the known ones
 
@@ -90,7 +95,9 @@ class Prune(Pass):
         cfg: PruneConfig = self.config
         module = spec.module
         if isinstance(module, torch.jit.ScriptModule):
-            raise InvalidInputError(f"{spec.name}: TorchScript models cannot be pruned (their structure is frozen); load the eager model")
+            raise InvalidInputError(
+                f"{spec.name}: TorchScript models cannot be pruned (their structure is frozen); load the eager model"
+            )
         example = spec.example_input(1)
         order = executed_layers(module, example, spec.name)
         names = {m: n for n, m in module.named_modules()}
@@ -100,10 +107,14 @@ class Prune(Pass):
         per_layer = {resolve(module, n, "per_layer"): r for n, r in (cfg.per_layer or {}).items()}
         calib = calib_batch(ctx.calib_data, spec)
         if cfg.importance in DATA_AWARE and calib is None:
-            raise InvalidInputError(f"prune: importance='{cfg.importance}' is data-aware and needs calib_data (images shaped like the model input)")
+            raise InvalidInputError(
+                f"prune: importance='{cfg.importance}' is data-aware and needs calib_data (images shaped like the model input)"
+            )
         train = train_arrays(ctx.train_data) if cfg.distill_between else None
         if cfg.distill_between and train is None:
-            raise InvalidInputError("prune: distill_between needs train_data (an array of inputs, or an (inputs, labels) pair)")
+            raise InvalidInputError(
+                "prune: distill_between needs train_data (an array of inputs, or an (inputs, labels) pair)"
+            )
 
         teacher = copy.deepcopy(module).eval()
         before = _measure(spec)
@@ -123,10 +134,17 @@ class Prune(Pass):
         report: dict[str, Any] = {
             "importance": cfg.importance,
             "protected": sorted({names[m] for m in protected}),
-            "params": {"before": before["params"], "after": after["params"], "ratio": after["params"] / before["params"]},
+            "params": {
+                "before": before["params"],
+                "after": after["params"],
+                "ratio": after["params"] / before["params"],
+            },
             "macs": {"before": before["macs"], "after": after["macs"], "ratio": after["macs"] / max(before["macs"], 1)},
-            "layers": [{"layer": n, "out_channels": [w, _out_width(module.get_submodule(n))]}
-                       for n, w in widths_before.items() if _out_width(module.get_submodule(n)) != w],
+            "layers": [
+                {"layer": n, "out_channels": [w, _out_width(module.get_submodule(n))]}
+                for n, w in widths_before.items()
+                if _out_width(module.get_submodule(n)) != w
+            ],
             "steps": steps,
             "fidelity": top1_agreement(teacher, module, calib),
             "latency": None,
@@ -134,8 +152,13 @@ class Prune(Pass):
         if cfg.check_latency:
             original = spec.replace(module=teacher)
             report["latency"] = compare_latency(original, spec, target=cfg.target, threads=cfg.threads)
-        log.info("prune: params x%.2f, MACs x%.2f (%s, ratio %.2f)", report["params"]["ratio"], report["macs"]["ratio"],
-                 cfg.importance, cfg.ratio)
+        log.info(
+            "prune: params x%.2f, MACs x%.2f (%s, ratio %.2f)",
+            report["params"]["ratio"],
+            report["macs"]["ratio"],
+            cfg.importance,
+            cfg.ratio,
+        )
         return spec, report
 
 
@@ -173,14 +196,25 @@ def prune(
     to `ctx.reports` when a PassContext is given.
     """
     config = PruneConfig(
-        ratio=ratio, importance=importance, global_pruning=global_pruning, per_layer=dict(per_layer) if per_layer else None,
-        protect=tuple(protect or ()), protect_stem_and_head=protect_stem_and_head, round_to=round_to,
-        iterative_steps=iterative_steps, distill_between=distill_between, check_latency=check_latency, target=target,
+        ratio=ratio,
+        importance=importance,
+        global_pruning=global_pruning,
+        per_layer=dict(per_layer) if per_layer else None,
+        protect=tuple(protect or ()),
+        protect_stem_and_head=protect_stem_and_head,
+        round_to=round_to,
+        iterative_steps=iterative_steps,
+        distill_between=distill_between,
+        check_latency=check_latency,
+        target=target,
         threads=threads,
     )
     ctx = ctx or PassContext()
-    ctx = dataclasses.replace(ctx, calib_data=ctx.calib_data if calib_data is None else calib_data,
-                              train_data=ctx.train_data if train_data is None else train_data)
+    ctx = dataclasses.replace(
+        ctx,
+        calib_data=ctx.calib_data if calib_data is None else calib_data,
+        train_data=ctx.train_data if train_data is None else train_data,
+    )
     if input_shape is not None and not isinstance(model, ModelSpec):
         out, report = apply_pass(Prune(config), as_spec(model, input_shape=input_shape, name=type(model).__name__), ctx)
         out = out.module
@@ -202,8 +236,10 @@ def executed_layers(module: nn.Module, example: torch.Tensor, name: str) -> list
         with torch.no_grad():
             module(example)
     except Exception as exc:  # any failure of the user's forward on its declared input
-        raise InvalidInputError(f"{name}: cannot run the model on an input of shape {tuple(example.shape)}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+        raise InvalidInputError(
+            f"{name}: cannot run the model on an input of shape {tuple(example.shape)}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+        ) from None
     finally:
         for h in handles:
             h.remove()
@@ -216,11 +252,20 @@ def resolve(module: nn.Module, name: str, option: str) -> nn.Module:
         return module.get_submodule(name)
     except AttributeError:
         known = [n for n, _ in module.named_modules() if n]
-        raise UnknownNameError(f"{option}: the model has no layer named '{name}'.{close_matches(name, known)}") from None
+        raise UnknownNameError(
+            f"{option}: the model has no layer named '{name}'.{close_matches(name, known)}"
+        ) from None
 
 
-def build_pruner(module: nn.Module, example: torch.Tensor, name: str, order: list[nn.Module], cfg: PruneConfig,
-                 protected: list[nn.Module], per_layer: dict[nn.Module, float]) -> Any:
+def build_pruner(
+    module: nn.Module,
+    example: torch.Tensor,
+    name: str,
+    order: list[nn.Module],
+    cfg: PruneConfig,
+    protected: list[nn.Module],
+    per_layer: dict[nn.Module, float],
+) -> Any:
     """A Torch-Pruning BasePruner over the traced dependency graph; untraceable models get a clear error."""
     import torch_pruning as tp
 
@@ -229,12 +274,21 @@ def build_pruner(module: nn.Module, example: torch.Tensor, name: str, order: lis
         warnings.simplefilter("ignore")  # Torch-Pruning warns about unwrapped parameters it handles itself
         try:
             pruner = tp.pruner.BasePruner(
-                module, example, importance=_importance(cfg.importance), global_pruning=cfg.global_pruning,
-                pruning_ratio=cfg.ratio, pruning_ratio_dict=per_layer or None, ignored_layers=protected,
-                round_to=cfg.round_to, iterative_steps=cfg.iterative_steps, max_pruning_ratio=max(MAX_LAYER_RATIO, *ratios),
+                module,
+                example,
+                importance=_importance(cfg.importance),
+                global_pruning=cfg.global_pruning,
+                pruning_ratio=cfg.ratio,
+                pruning_ratio_dict=per_layer or None,
+                ignored_layers=protected,
+                round_to=cfg.round_to,
+                iterative_steps=cfg.iterative_steps,
+                max_pruning_ratio=max(MAX_LAYER_RATIO, *ratios),
             )
         except Exception as exc:  # tracing failures surface as assorted errors inside Torch-Pruning
-            raise InvalidInputError(f"{name}: cannot trace the model's graph for pruning: {str(exc).splitlines()[0][:200]}") from None
+            raise InvalidInputError(
+                f"{name}: cannot trace the model's graph for pruning: {str(exc).splitlines()[0][:200]}"
+            ) from None
     traced = set(pruner.DG.module2node)
     missing = [n for n, m in module.named_modules() if m in order and m not in traced]
     if missing:
@@ -258,7 +312,9 @@ def _importance(kind: str) -> Any:
     }[kind]()
 
 
-def _prepare_importance(pruner: Any, module: nn.Module, teacher: nn.Module, calib: torch.Tensor | None, kind: str) -> None:
+def _prepare_importance(
+    pruner: Any, module: nn.Module, teacher: nn.Module, calib: torch.Tensor | None, kind: str
+) -> None:
     """Data-aware criteria need a pass over calibration data before each step: gradients or activations."""
     if kind == "taylor":
         # the loss is cross-entropy against the original model's predictions, so no labels are needed
@@ -287,7 +343,9 @@ def calib_batch(data: Any, spec: ModelSpec, limit: int = CALIB_SAMPLES) -> torch
     chunks = [np.asarray(data)] if isinstance(data, (np.ndarray, torch.Tensor)) else [np.asarray(b) for b in data]
     x = np.concatenate([c if c.ndim == len(spec.input.shape) else c[None] for c in chunks])[:limit]
     if tuple(x.shape[1:]) != tuple(spec.input.shape[1:]):
-        raise InvalidInputError(f"calibration data has samples of shape {tuple(x.shape[1:])}; {spec.name} takes {spec.input.shape[1:]}")
+        raise InvalidInputError(
+            f"calibration data has samples of shape {tuple(x.shape[1:])}; {spec.name} takes {spec.input.shape[1:]}"
+        )
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
@@ -296,19 +354,21 @@ def train_arrays(data: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         return None
     if isinstance(data, tuple) and len(data) == 2:
         return np.asarray(data[0], dtype=np.float32), np.asarray(data[1])
-    if hasattr(data, "x") and hasattr(data, "y"):  # edgecnn.evaluate.digits.Split and alike
+    if hasattr(data, "x") and hasattr(data, "y"):  # edgecnn.evaluation.digits.Split and alike
         return np.asarray(data.x, dtype=np.float32), np.asarray(data.y)
     return np.asarray(data, dtype=np.float32), None
 
 
-def _distill(student: nn.Module, teacher: nn.Module, train: tuple[np.ndarray, np.ndarray | None], epochs: int,
-             ctx: PassContext) -> dict[str, Any]:
+def _distill(
+    student: nn.Module, teacher: nn.Module, train: tuple[np.ndarray, np.ndarray | None], epochs: int, ctx: PassContext
+) -> dict[str, Any]:
     """Recover accuracy by distilling from the original; weights are copied back so the pruner's graph stays valid."""
     from edgecnn.passes.distill import distill
 
     x, y = train
-    trained, step = distill(student, teacher, x, labels=y, epochs=epochs, seed=ctx.seed, progress=ctx.progress,
-                            return_report=True)
+    trained, step = distill(
+        student, teacher, x, labels=y, epochs=epochs, seed=ctx.seed, progress=ctx.progress, return_report=True
+    )
     student.load_state_dict(trained.state_dict())
     student.eval()
     return step["report"]
@@ -329,8 +389,10 @@ def _check_runs(teacher: nn.Module, module: nn.Module, example: torch.Tensor, na
     with torch.no_grad():
         ref, out = teacher(example), module(example)
     if ref.shape != out.shape:
-        raise InvalidInputError(f"{name}: pruning changed the output shape {tuple(ref.shape)} -> {tuple(out.shape)}; "
-                                "protect the layer that produces the output")
+        raise InvalidInputError(
+            f"{name}: pruning changed the output shape {tuple(ref.shape)} -> {tuple(out.shape)}; "
+            "protect the layer that produces the output"
+        )
 
 
 def top1_agreement(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
@@ -344,21 +406,33 @@ def top1_agreement(reference: nn.Module, module: nn.Module, calib: torch.Tensor 
     return {"top1_agreement": float((ref.argmax(1) == out.argmax(1)).float().mean()), "samples": int(len(calib))}
 
 
-def compare_latency(original: ModelSpec, pruned: ModelSpec, *, target: str = "onnxruntime", threads: int | None = None,
-                    protocol: "TimingProtocol | None" = None) -> dict[str, Any]:
+def compare_latency(
+    original: ModelSpec,
+    pruned: ModelSpec,
+    *,
+    target: str = "onnxruntime",
+    threads: int | None = None,
+    protocol: TimingProtocol | None = None,
+) -> dict[str, Any]:
     """Export both models to ONNX and time them side by side (interleaved) on the target's backend."""
-    from edgecnn.export.onnx import export_onnx
-    from edgecnn.pipeline.targets import get_target
-    from edgecnn.profile.timing import TimingProtocol, compare_interleaved
+    from edgecnn.exporters.onnx import export_onnx
+    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
     from edgecnn.runtime import load_session
+    from edgecnn.targets import get_target
 
     tgt = get_target(target)
     protocol = protocol or TimingProtocol(warmup=5, min_iters=30, min_seconds=1.0, rounds=5)
     with tempfile.TemporaryDirectory(prefix="edgecnn-prune-") as tmp:
         try:
-            sessions = {role: load_session(export_onnx(s, Path(tmp) / f"{role}.onnx", check=False), backend=tgt.backend,
-                                           threads=threads, device=tgt.device)
-                        for role, s in (("original", original), ("pruned", pruned))}
+            sessions = {
+                role: load_session(
+                    export_onnx(s, Path(tmp) / f"{role}.onnx", check=False),
+                    backend=tgt.backend,
+                    threads=threads,
+                    device=tgt.device,
+                )
+                for role, s in (("original", original), ("pruned", pruned))
+            }
         except UserError as exc:  # the target's runtime or device is not available here
             log.warning("prune: latency not checked on %s: %s", target, exc)
             return {"target": target, "skipped": str(exc)}
@@ -366,10 +440,21 @@ def compare_latency(original: ModelSpec, pruned: ModelSpec, *, target: str = "on
         stats = compare_interleaved(sessions, x, protocol)
     speedup = stats["original"].p50 / stats["pruned"].p50
     if speedup <= 1.0:
-        log.warning("prune: the pruned model is NOT faster on %s (p50 %.3f ms vs %.3f ms original, x%.2f); "
-                    "try round_to=16 or a different ratio", target, stats["pruned"].p50, stats["original"].p50, speedup)
+        log.warning(
+            "prune: the pruned model is NOT faster on %s (p50 %.3f ms vs %.3f ms original, x%.2f); "
+            "try round_to=16 or a different ratio",
+            target,
+            stats["pruned"].p50,
+            stats["original"].p50,
+            speedup,
+        )
     return {
-        "target": target, "backend": tgt.backend, "threads": threads,
-        "original_ms": stats["original"].summary(), "pruned_ms": stats["pruned"].summary(),
-        "speedup": speedup, "faster": speedup > 1.0, "method": "interleaved rounds, p50 ratio",
+        "target": target,
+        "backend": tgt.backend,
+        "threads": threads,
+        "original_ms": stats["original"].summary(),
+        "pruned_ms": stats["pruned"].summary(),
+        "speedup": speedup,
+        "faster": speedup > 1.0,
+        "method": "interleaved rounds, p50 ratio",
     }

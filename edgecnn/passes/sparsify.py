@@ -49,11 +49,15 @@ class SparsifyConfig:
         if self.pattern not in ("unstructured", "2:4"):
             raise InvalidInputError(f"sparsify: unknown pattern '{self.pattern}'; choose unstructured or 2:4")
         if self.pattern == "2:4" and (self.sparsity != 0.5 or self.per_layer or self.global_):
-            raise InvalidInputError("sparsify: the 2:4 pattern is exactly 50% in every layer; sparsity, per_layer and global_ do not apply")
+            raise InvalidInputError(
+                "sparsify: the 2:4 pattern is exactly 50% in every layer; sparsity, per_layer and global_ do not apply"
+            )
         for name, value in (self.per_layer or {}).items():
             check_ratio(value, f"sparsify: per_layer sparsity of '{name}'")
         if not isinstance(self.distill_epochs, int) or self.distill_epochs < 0:
-            raise InvalidInputError(f"sparsify: distill_epochs must be a number of epochs >= 0, got {self.distill_epochs!r}")
+            raise InvalidInputError(
+                f"sparsify: distill_epochs must be a number of epochs >= 0, got {self.distill_epochs!r}"
+            )
         object.__setattr__(self, "protect", tuple(self.protect))
 
 
@@ -70,11 +74,17 @@ class Sparsify(Pass):
         protected = {m for p in protected for m in p.modules()}
         layers = {n: m for n, m in module.named_modules() if isinstance(m, _LAYERS) and m not in protected}
         # a per_layer name may be a block: its value applies to every conv/linear inside
-        overrides = {leaf: s for n, s in (cfg.per_layer or {}).items()
-                     for leaf in resolve(module, n, "per_layer").modules() if leaf in layers.values()}
+        overrides = {
+            leaf: s
+            for n, s in (cfg.per_layer or {}).items()
+            for leaf in resolve(module, n, "per_layer").modules()
+            if leaf in layers.values()
+        }
         train = train_arrays(ctx.train_data) if cfg.distill_epochs else None
         if cfg.distill_epochs and train is None:
-            raise InvalidInputError("sparsify: distill_epochs needs train_data (an array of inputs, or an (inputs, labels) pair)")
+            raise InvalidInputError(
+                "sparsify: distill_epochs needs train_data (an array of inputs, or an (inputs, labels) pair)"
+            )
         reference = spec.copy().module
         zip_before = _zipped_bytes(module)
         skipped: list[dict[str, str]] = []
@@ -86,7 +96,9 @@ class Sparsify(Pass):
         else:
             _unstructured(layers, cfg.sparsity, overrides, cfg.global_)
         done = {n: m for n, m in layers.items() if n not in {s["layer"] for s in skipped}}
-        recovery = _masked_distill(module, reference, done, train, cfg.distill_epochs, ctx) if train is not None else None
+        recovery = (
+            _masked_distill(module, reference, done, train, cfg.distill_epochs, ctx) if train is not None else None
+        )
         per_layer = [_layer_stats(n, m.weight) for n, m in done.items()]
         report = {
             "pattern": cfg.pattern,
@@ -98,8 +110,14 @@ class Sparsify(Pass):
             "distill": recovery,
             "speed": SPEED_NOTE,
         }
-        log.info("sparsify: %s, %.1f%% of the weights of %d layers are zero (%d skipped). %s", cfg.pattern,
-                 100 * report["sparsity"]["weights"], len(done), len(skipped), SPEED_NOTE)
+        log.info(
+            "sparsify: %s, %.1f%% of the weights of %d layers are zero (%d skipped). %s",
+            cfg.pattern,
+            100 * report["sparsity"]["weights"],
+            len(done),
+            len(skipped),
+            SPEED_NOTE,
+        )
         return spec, report
 
 
@@ -127,21 +145,33 @@ def sparsify(
     With `distill_epochs=N` and `train_data` (an array, or an (inputs, labels) pair) the sparse model is
     distilled from the dense one for N epochs with its zeros held (every forward re-applies the mask).
     """
-    config = SparsifyConfig(sparsity=sparsity, pattern=pattern, global_=global_,
-                            per_layer=dict(per_layer) if per_layer else None, protect=tuple(protect),
-                            distill_epochs=distill_epochs)
+    config = SparsifyConfig(
+        sparsity=sparsity,
+        pattern=pattern,
+        global_=global_,
+        per_layer=dict(per_layer) if per_layer else None,
+        protect=tuple(protect),
+        distill_epochs=distill_epochs,
+    )
     ctx = ctx or PassContext()
-    ctx = dataclasses.replace(ctx, calib_data=ctx.calib_data if calib_data is None else calib_data,
-                              train_data=ctx.train_data if train_data is None else train_data)
+    ctx = dataclasses.replace(
+        ctx,
+        calib_data=ctx.calib_data if calib_data is None else calib_data,
+        train_data=ctx.train_data if train_data is None else train_data,
+    )
     out, report = apply_pass(Sparsify(config), model, ctx)
     return (out, report) if return_report else out
 
 
-def _unstructured(layers: dict[str, nn.Module], sparsity: float, overrides: dict[nn.Module, float], global_: bool) -> None:
+def _unstructured(
+    layers: dict[str, nn.Module], sparsity: float, overrides: dict[nn.Module, float], global_: bool
+) -> None:
     """torch.nn.utils.prune computes the magnitude masks; `remove` then bakes the zeros into the weights."""
     rest = [m for m in layers.values() if m not in overrides]
     if global_ and rest and sparsity > 0:
-        torch_prune.global_unstructured([(m, "weight") for m in rest], pruning_method=torch_prune.L1Unstructured, amount=sparsity)
+        torch_prune.global_unstructured(
+            [(m, "weight") for m in rest], pruning_method=torch_prune.L1Unstructured, amount=sparsity
+        )
     elif sparsity > 0:
         for m in rest:
             torch_prune.l1_unstructured(m, "weight", amount=sparsity)
@@ -152,8 +182,9 @@ def _unstructured(layers: dict[str, nn.Module], sparsity: float, overrides: dict
             torch_prune.remove(m, "weight")
 
 
-def _masked_distill(module: nn.Module, teacher: nn.Module, layers: dict[str, nn.Module], train: Any, epochs: int,
-                    ctx: PassContext) -> dict[str, Any]:
+def _masked_distill(
+    module: nn.Module, teacher: nn.Module, layers: dict[str, nn.Module], train: Any, epochs: int, ctx: PassContext
+) -> dict[str, Any]:
     """Projected fine-tuning: a pre-forward hook zeroes the pruned weights again before every forward, so the
     optimizer's updates to them never take effect (as NVIDIA ASP re-masks after every step)."""
     from edgecnn.passes.distill import distill
@@ -168,8 +199,16 @@ def _masked_distill(module: nn.Module, teacher: nn.Module, layers: dict[str, nn.
         layer._edgecnn_mask = masks[name]
         handles.append(layer.register_forward_pre_hook(remask))
     try:
-        trained, step = distill(module, teacher, train[0], labels=train[1], epochs=epochs, seed=ctx.seed,
-                                progress=ctx.progress, return_report=True)
+        trained, step = distill(
+            module,
+            teacher,
+            train[0],
+            labels=train[1],
+            epochs=epochs,
+            seed=ctx.seed,
+            progress=ctx.progress,
+            return_report=True,
+        )
     finally:
         for h in handles:
             h.remove()
@@ -208,8 +247,13 @@ def is_2_4(weight: torch.Tensor) -> bool:
 
 def _layer_stats(name: str, weight: torch.Tensor) -> dict[str, Any]:
     zeros = int((weight == 0).sum())
-    return {"layer": name, "shape": list(weight.shape), "weights": weight.numel(), "zeros": zeros,
-            "sparsity": zeros / weight.numel()}
+    return {
+        "layer": name,
+        "shape": list(weight.shape),
+        "weights": weight.numel(),
+        "zeros": zeros,
+        "sparsity": zeros / weight.numel(),
+    }
 
 
 def _overall(per_layer: list[dict[str, Any]]) -> dict[str, float]:
@@ -220,7 +264,9 @@ def _overall(per_layer: list[dict[str, Any]]) -> dict[str, float]:
 
 def _zipped_bytes(module: nn.Module) -> int:
     """Size of all parameters and buffers as float32, deflate-compressed: what zipping the weights gives."""
-    blob = b"".join(t.detach().cpu().float().numpy().tobytes() for t in module.state_dict().values() if t.is_floating_point())
+    blob = b"".join(
+        t.detach().cpu().float().numpy().tobytes() for t in module.state_dict().values() if t.is_floating_point()
+    )
     return len(zlib.compress(blob, 1))  # level 1: near level 6 on float data, several times faster
 
 
@@ -244,7 +290,12 @@ def _sizes(module: nn.Module, done: dict[str, nn.Module], pattern: str, zip_befo
     estimate = dense - dense_part + sparse_part
     zip_after = _zipped_bytes(module)
     fmt = "2:4 compressed (values + 2-bit indices)" if pattern == "2:4" else "CSR (fp32 values, int32 indices)"
-    return {"dense_fp32_bytes": dense, "sparse_format": fmt, "sparse_format_bytes": estimate,
-            "sparse_format_ratio": estimate / dense if dense else 1.0,
-            "zip_bytes_before": zip_before, "zip_bytes_after": zip_after, "zip_ratio": zip_after / zip_before if zip_before else 1.0}
-
+    return {
+        "dense_fp32_bytes": dense,
+        "sparse_format": fmt,
+        "sparse_format_bytes": estimate,
+        "sparse_format_ratio": estimate / dense if dense else 1.0,
+        "zip_bytes_before": zip_before,
+        "zip_bytes_after": zip_after,
+        "zip_ratio": zip_after / zip_before if zip_before else 1.0,
+    }

@@ -16,7 +16,7 @@ def optimize(
     target: str | None = None,
     int8: bool = False,
     fp16: bool = False,
-    recipe: "str | Path | Recipe | dict[str, Any] | None" = None,
+    recipe: str | Path | Recipe | dict[str, Any] | None = None,
     calib_data: Any = None,
     eval_data: Any = None,
     out_dir: str | Path = "edgecnn-out",
@@ -38,16 +38,32 @@ def optimize(
     are recorded in it (`gates_passed`), not raised.
     """
     in_memory = model is not None and not isinstance(model, (str, Path))
-    name = None if model is None else (getattr(model, "name", None) or type(model).__name__ if in_memory else str(model))
+    name = (
+        None if model is None else (getattr(model, "name", None) or type(model).__name__ if in_memory else str(model))
+    )
     rec = build_recipe(
-        name, recipe=recipe, target=target, int8=int8, fp16=fp16, prune=prune, fold_bn=fold_bn, dw_separable=dw_separable,
+        name,
+        recipe=recipe,
+        target=target,
+        int8=int8,
+        fp16=fp16,
+        prune=prune,
+        fold_bn=fold_bn,
+        dw_separable=dw_separable,
         calib_data=calib_data if isinstance(calib_data, (str, Path)) else None,
         eval_data=eval_data if isinstance(eval_data, (str, Path)) else None,
-        max_accuracy_drop=max_accuracy_drop, min_speedup=min_speedup, require_speedup=require_speedup,
-        input_shape=list(input_shape) if input_shape else None, device=device, token=token, threads=threads,
+        max_accuracy_drop=max_accuracy_drop,
+        min_speedup=min_speedup,
+        require_speedup=require_speedup,
+        input_shape=list(input_shape) if input_shape else None,
+        device=device,
+        token=token,
+        threads=threads,
     )
     return run_recipe(
-        rec, out_dir=out_dir, model=model if in_memory else None,
+        rec,
+        out_dir=out_dir,
+        model=model if in_memory else None,
         calib_data=None if isinstance(calib_data, (str, Path)) else calib_data,
         eval_data=None if isinstance(eval_data, (str, Path)) else eval_data,
     )

@@ -13,7 +13,7 @@ from edgecnn.pipeline.recipe import Recipe, load_recipe
 def build_recipe(
     model: str | None = None,
     *,
-    recipe: "str | Recipe | dict[str, Any] | None" = None,
+    recipe: str | Recipe | dict[str, Any] | None = None,
     target: str | None = None,
     int8: bool = False,
     fp16: bool = False,

@@ -24,7 +24,9 @@ class _Strict(BaseModel):
 
 
 class ModelSection(_Strict):
-    name: str = Field(description="zoo name, package.module:factory, TorchScript/weights file (with arch), or an ONNX file")
+    name: str = Field(
+        description="zoo name, package.module:factory, TorchScript/weights file (with arch), or an ONNX file"
+    )
     weights: str = Field("auto", description="auto | pretrained | random | path to a state dict")
     arch: str | None = Field(None, description="zoo architecture for a weights file")
     input_shape: list[int] | None = Field(None, description="N C H W (or N C L); defaults to the zoo's")
@@ -32,14 +34,18 @@ class ModelSection(_Strict):
 
 
 class DataSection(_Strict):
-    calib: str | None = Field(None, description="calibration images folder or .npy/.npz; default: the shipped photo set")
+    calib: str | None = Field(
+        None, description="calibration images folder or .npy/.npz; default: the shipped photo set"
+    )
     calib_size: int = Field(300, ge=1)
     eval: str | None = Field(None, description="labelled data (ImageFolder or .npz with x, y) for accuracy")
     train: str | None = Field(None, description="data for distillation; default: the calibration data")
 
 
 class GatesSection(_Strict):
-    max_accuracy_drop: float | None = Field(None, ge=0, description="points of top-1 (or of top-1 agreement without labels)")
+    max_accuracy_drop: float | None = Field(
+        None, ge=0, description="points of top-1 (or of top-1 agreement without labels)"
+    )
     min_speedup: float | None = Field(None, gt=0, description="baseline p50 / optimized p50 must reach this")
     max_size_mb: float | None = Field(None, gt=0)
     require_speedup: bool = Field(False, description="fail when the optimized model is not faster than the baseline")
@@ -84,7 +90,9 @@ def validate_step(index: int, step: Any) -> dict[str, Any]:
         raise ValueError(f"step {index} needs a 'type' (one of: {', '.join(STEPS.names())})")
     kind = step["type"]
     if kind not in STEPS:
-        raise ValueError(f"unknown step type '{kind}'.{close_matches(str(kind), STEPS.names())} Known: {', '.join(STEPS.names())}")
+        raise ValueError(
+            f"unknown step type '{kind}'.{close_matches(str(kind), STEPS.names())} Known: {', '.join(STEPS.names())}"
+        )
     spec = STEPS.get(kind)
     config = {k: v for k, v in step.items() if k != "type"}
     names = {f.name for f in dataclasses.fields(spec.config)}

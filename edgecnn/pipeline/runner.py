@@ -9,17 +9,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.pipeline.recipe import Recipe
-from edgecnn.pipeline.targets import get_target
 from edgecnn.spec import ModelSpec
+from edgecnn.targets import get_target
 
 log = logging.getLogger("edgecnn.pipeline")
 
@@ -49,8 +50,12 @@ class OptimizationResult:
 
     @property
     def accuracy(self) -> dict[str, Any]:
-        return {"baseline": (self.baseline or {}).get("accuracy"), "optimized": (self.optimized or {}).get("accuracy"),
-                "delta": self.report.get("accuracy_delta"), "fidelity": self.report.get("fidelity")}
+        return {
+            "baseline": (self.baseline or {}).get("accuracy"),
+            "optimized": (self.optimized or {}).get("accuracy"),
+            "delta": self.report.get("accuracy_delta"),
+            "fidelity": self.report.get("fidelity"),
+        }
 
     @property
     def gates_passed(self) -> bool:
@@ -83,29 +88,37 @@ def run_recipe(
     recipe: Recipe,
     *,
     out_dir: str | Path = "edgecnn-out",
-    model: "ModelSpec | Any | None" = None,
-    calib_data: "np.ndarray | Iterable[np.ndarray] | str | None" = None,
+    model: ModelSpec | Any | None = None,
+    calib_data: np.ndarray | Iterable[np.ndarray] | str | None = None,
     eval_data: Any = None,
 ) -> OptimizationResult:
     """Run a validated recipe. `model`, `calib_data` and `eval_data` override the recipe's (API use:
     in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`."""
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
     from edgecnn.report.build import new_report, write_report
 
     out = Path(out_dir)
     target = get_target(recipe.target)
     stage = _Stages()
     if target.device == "remote" and not recipe.device:
-        raise InvalidInputError(f"target {target.name} runs on a device: give --device tcp://HOST:PORT (start it there with "
-                                "`edgecnn agent serve --host 0.0.0.0 --port 7788 --token T`)")
+        raise InvalidInputError(
+            f"target {target.name} runs on a device: give --device tcp://HOST:PORT (start it there with "
+            "`edgecnn agent serve --host 0.0.0.0 --port 7788 --token T`)"
+        )
 
     with stage("load", recipe.model.name):
         original, onnx_input = _load(recipe, model)
     spec_dict = _model_dict(original, onnx_input)
-    report = new_report(model=spec_dict, recipe=recipe.model_dump(mode="json"), target=target.name,
-                        environment=fingerprint(threads=recipe.profile.threads))
+    report = new_report(
+        model=spec_dict,
+        recipe=recipe.model_dump(mode="json"),
+        target=target.name,
+        environment=fingerprint(threads=recipe.profile.threads),
+    )
     if spec_dict.get("weights") == "random":
-        report["notes"].append("RANDOM weights (no pretrained weights offline): accuracy and agreement figures are not meaningful")
+        report["notes"].append(
+            "RANDOM weights (no pretrained weights offline): accuracy and agreement figures are not meaningful"
+        )
     input_spec, preprocess = _io_spec(original, onnx_input)
     calib = _calibration(recipe, input_spec, preprocess, calib_data)
     evaluation = _eval_data(recipe, original if original is not None else onnx_input, eval_data)
@@ -125,18 +138,31 @@ def run_recipe(
         if onnx_input:
             artifacts["baseline"] = Artifact.from_path(onnx_input, target=target.name)
         else:
-            from edgecnn.export.onnx import export_onnx
+            from edgecnn.exporters.onnx import export_onnx
 
-            artifacts["baseline"] = export_onnx(original, out / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1])
+            artifacts["baseline"] = export_onnx(
+                original, out / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
+            )
             if torch_steps:
-                artifacts["transformed"] = export_onnx(spec, out / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1])
+                artifacts["transformed"] = export_onnx(
+                    spec, out / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
+                )
     float_model = artifacts.get("transformed", artifacts["baseline"])
 
     optimized = float_model
     if quant_step:
         with stage("quantize", f"{quant_step.get('precision', 'int8')} for {target.name}"):
-            optimized = _quantize(float_model, quant_step, target.name, calib, evaluation, out, report,
-                                  seed=recipe.seed, threads=recipe.profile.threads)
+            optimized = _quantize(
+                float_model,
+                quant_step,
+                target.name,
+                calib,
+                evaluation,
+                out,
+                report,
+                seed=recipe.seed,
+                threads=recipe.profile.threads,
+            )
             artifacts["quantized"] = optimized
 
     with stage("compile", target.name):
@@ -144,8 +170,16 @@ def run_recipe(
     artifacts["optimized"] = deployable
 
     with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
-        report["fidelity"] = _validate(original, artifacts["baseline"], deployable, optimized, target, calib[:VALIDATION_SAMPLES],
-                                       spec_dict.get("weights") != "random", recipe.profile.threads)
+        report["fidelity"] = _validate(
+            original,
+            artifacts["baseline"],
+            deployable,
+            optimized,
+            target,
+            calib[:VALIDATION_SAMPLES],
+            spec_dict.get("weights") != "random",
+            recipe.profile.threads,
+        )
 
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
         accuracy = _evaluate(evaluation, spec_dict.get("weights"), artifacts["baseline"], optimized)
@@ -158,8 +192,12 @@ def run_recipe(
         if prof.device_environment:
             report["device_environment"] = prof.device_environment
     profiled = prof.to_dict() if prof is not None else {}
-    report["baseline"] = _side(artifacts["baseline"], profiled.get("baseline"), accuracy["baseline"], original if not onnx_input else None)
-    report["optimized"] = _side(deployable, profiled.get("optimized"), accuracy["optimized"], spec if not onnx_input else None)
+    report["baseline"] = _side(
+        artifacts["baseline"], profiled.get("baseline"), accuracy["baseline"], original if not onnx_input else None
+    )
+    report["optimized"] = _side(
+        deployable, profiled.get("optimized"), accuracy["optimized"], spec if not onnx_input else None
+    )
     _headline(report)
     _gates(report, recipe)
 
@@ -180,7 +218,10 @@ def failed_gates_message(result: OptimizationResult) -> str | None:
     failed = [g for g in result.report["gates"] if g["passed"] is False]
     if not failed:
         return None
-    return "; ".join(f"{g['name']} {_fmt(g['value'])} vs threshold {g['threshold']}" for g in failed) + f" (report: {result.report_path})"
+    return (
+        "; ".join(f"{g['name']} {_fmt(g['value'])} vs threshold {g['threshold']}" for g in failed)
+        + f" (report: {result.report_path})"
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -188,6 +229,7 @@ def _fmt(v: Any) -> str:
 
 
 # ---------------------------------------------------------------- stages
+
 
 def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
     from edgecnn.spec import as_spec
@@ -205,8 +247,13 @@ def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
     from edgecnn.zoo.loader import load_model
 
     shape = tuple(recipe.model.input_shape) if recipe.model.input_shape else None
-    return load_model(name, weights=recipe.model.weights, arch=recipe.model.arch, input_shape=shape,
-                      num_classes=recipe.model.num_classes), None
+    return load_model(
+        name,
+        weights=recipe.model.weights,
+        arch=recipe.model.arch,
+        input_shape=shape,
+        num_classes=recipe.model.num_classes,
+    ), None
 
 
 def _check_onnx(path: Path) -> None:
@@ -215,15 +262,24 @@ def _check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # DecodeError, ValidationError, ...: all mean the file is not a usable model
-        raise InvalidInputError(f"{path} is not a valid ONNX model: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}") from None
+        raise InvalidInputError(
+            f"{path} is not a valid ONNX model: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}"
+        ) from None
 
 
 def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, Any]:
     if spec is None:
         from edgecnn.fileio import sha256_file
 
-        return {"name": onnx_input.stem, "source": f"onnx:{onnx_input}", "sha256": sha256_file(onnx_input), "params": None,
-                "macs": None, "input": None, "weights": "file"}
+        return {
+            "name": onnx_input.stem,
+            "source": f"onnx:{onnx_input}",
+            "sha256": sha256_file(onnx_input),
+            "params": None,
+            "macs": None,
+            "input": None,
+            "weights": "file",
+        }
     from edgecnn.analysis.summary import count_params_macs
 
     params, macs = count_params_macs(spec)
@@ -237,8 +293,11 @@ def _io_spec(spec: ModelSpec | None, onnx_input: Path | None):
     from edgecnn.spec import Preprocess
 
     input_spec = input_spec_of_onnx(onnx_input)
-    return input_spec, (Preprocess(resize=int(input_spec.shape[-1] * 256 / 224), crop=input_spec.shape[-1])
-                        if input_spec.layout == "NCHW" else None)
+    return input_spec, (
+        Preprocess(resize=int(input_spec.shape[-1] * 256 / 224), crop=input_spec.shape[-1])
+        if input_spec.layout == "NCHW"
+        else None
+    )
 
 
 def _calibration(recipe: Recipe, input_spec, preprocess, override) -> np.ndarray:
@@ -252,7 +311,7 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
     source = override if override is not None else recipe.data.eval
     if source is None:
         return None
-    from edgecnn.evaluate.api import load_eval_data
+    from edgecnn.evaluation.api import load_eval_data
 
     x, y = load_eval_data(source, model)
     if y is None:
@@ -260,7 +319,9 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def _run_torch_steps(spec: ModelSpec, steps: list[dict[str, Any]], calib: np.ndarray, recipe: Recipe, report: dict) -> ModelSpec:
+def _run_torch_steps(
+    spec: ModelSpec, steps: list[dict[str, Any]], calib: np.ndarray, recipe: Recipe, report: dict
+) -> ModelSpec:
     from edgecnn.passes import PASSES
     from edgecnn.passes.base import PassContext
 
@@ -273,8 +334,18 @@ def _run_torch_steps(spec: ModelSpec, steps: list[dict[str, Any]], calib: np.nda
     return spec
 
 
-def _quantize(float_model: Artifact, step: dict[str, Any], target: str, calib: np.ndarray, evaluation, out: Path, report: dict,
-              *, seed: int, threads: int | None) -> Artifact:
+def _quantize(
+    float_model: Artifact,
+    step: dict[str, Any],
+    target: str,
+    calib: np.ndarray,
+    evaluation,
+    out: Path,
+    report: dict,
+    *,
+    seed: int,
+    threads: int | None,
+) -> Artifact:
     from edgecnn.quant.api import quantize
 
     config = {k: v for k, v in step.items() if k != "type"}
@@ -282,61 +353,96 @@ def _quantize(float_model: Artifact, step: dict[str, Any], target: str, calib: n
     started = time.perf_counter()
     if config.get("op_types"):
         config["op_types"] = tuple(config["op_types"])
-    result = quantize(float_model.path, target=target, precision=precision, calib_data=calib, calib_size=len(calib),
-                      out=out / f"model.{precision}.onnx", seed=seed, threads=threads,
-                      eval_data=evaluation[0] if evaluation else None, eval_labels=evaluation[1] if evaluation else None, **config)
-    report["steps"].append({"type": "quantize", "config": {"precision": precision, **config}, "report": result.report,
-                            "seconds": round(time.perf_counter() - started, 3)})
+    result = quantize(
+        float_model.path,
+        target=target,
+        precision=precision,
+        calib_data=calib,
+        calib_size=len(calib),
+        out=out / f"model.{precision}.onnx",
+        seed=seed,
+        threads=threads,
+        eval_data=evaluation[0] if evaluation else None,
+        eval_labels=evaluation[1] if evaluation else None,
+        **config,
+    )
+    report["steps"].append(
+        {
+            "type": "quantize",
+            "config": {"precision": precision, **config},
+            "report": result.report,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
     return result.artifact
 
 
 def _compile(target, baseline: Artifact, optimized: Artifact, recipe: Recipe, out: Path, report: dict):
     """The target's deployable baseline and optimized artifacts, and the device to profile them on (None: cannot here)."""
     if target.name == "openvino":
-        from edgecnn.export.openvino import export_openvino
+        from edgecnn.exporters.openvino import export_openvino
 
-        return (export_openvino(baseline.path, out / "openvino" / "baseline.xml"),
-                export_openvino(optimized.path, out / "openvino" / "model.xml"), "cpu")
+        return (
+            export_openvino(baseline.path, out / "openvino" / "baseline.xml"),
+            export_openvino(optimized.path, out / "openvino" / "model.xml"),
+            "cpu",
+        )
     if target.name == "arm":
         report["notes"].append(f"measured on the device at {recipe.device} through the edgecnn agent")
         return baseline, optimized, recipe.device
     if target.name == "tensorrt":
-        from edgecnn.export.tensorrt import export_tensorrt
+        from edgecnn.exporters.tensorrt import export_tensorrt
 
         engine = export_tensorrt(optimized.path, out / "tensorrt" / "model.engine", precision=optimized.precision)
         if engine.provenance.get("engine_built"):
             base = export_tensorrt(baseline.path, out / "tensorrt" / "baseline.engine", precision="fp32")
             return base, engine, "cuda"
         commands = engine.provenance.get("build_commands") or {}
-        report["not_done"].append(f"no TensorRT engine built: {engine.provenance.get('why_not_built')}. The TensorRT-ready QDQ "
-                                  f"ONNX ({engine.path}) passed the explicit-quantization rules check; on the GPU device run: "
-                                  + " | or: ".join(str(c) for c in (commands.values() if isinstance(commands, dict) else commands)))
-        report["not_done"].append("latency on TensorRT not measured (needs the engine on its GPU); fidelity below was "
-                                  "checked with ONNX Runtime on the CPU")
+        report["not_done"].append(
+            f"no TensorRT engine built: {engine.provenance.get('why_not_built')}. The TensorRT-ready QDQ "
+            f"ONNX ({engine.path}) passed the explicit-quantization rules check; on the GPU device run: "
+            + " | or: ".join(str(c) for c in (commands.values() if isinstance(commands, dict) else commands))
+        )
+        report["not_done"].append(
+            "latency on TensorRT not measured (needs the engine on its GPU); fidelity below was "
+            "checked with ONNX Runtime on the CPU"
+        )
         return baseline, engine, None
     if target.name == "cuda":
         import onnxruntime as ort
 
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            report["not_done"].append("latency on CUDA not measured: ONNX Runtime has no CUDA execution provider here "
-                                      "(needs an NVIDIA GPU and `pip install onnxruntime-gpu`); run the same command there")
+            report["not_done"].append(
+                "latency on CUDA not measured: ONNX Runtime has no CUDA execution provider here "
+                "(needs an NVIDIA GPU and `pip install onnxruntime-gpu`); run the same command there"
+            )
             return baseline, optimized, None
         return baseline, optimized, "cuda"
     return baseline, optimized, "cpu"
 
 
-def _validate(original, baseline: Artifact, deployable: Artifact, optimized: Artifact, target, x: np.ndarray,
-              meaningful: bool, threads: int | None) -> dict[str, Any]:
+def _validate(
+    original,
+    baseline: Artifact,
+    deployable: Artifact,
+    optimized: Artifact,
+    target,
+    x: np.ndarray,
+    meaningful: bool,
+    threads: int | None,
+) -> dict[str, Any]:
     """Optimized outputs vs the float reference (PyTorch, or the input ONNX) on real inputs."""
-    from edgecnn.evaluate.api import predict
-    from edgecnn.evaluate.metrics import fidelity
+    from edgecnn.evaluation.api import predict
+    from edgecnn.evaluation.metrics import fidelity
     from edgecnn.runtime import load_session
 
     if original is not None:
         import torch
 
         with torch.no_grad():
-            ref = np.concatenate([original.module(torch.from_numpy(x[i:i + 16])).numpy() for i in range(0, len(x), 16)])
+            ref = np.concatenate(
+                [original.module(torch.from_numpy(x[i : i + 16])).numpy() for i in range(0, len(x), 16)]
+            )
         reference = "pytorch"
     else:
         ref, reference = predict(load_session(baseline, backend="onnxruntime", threads=threads), x), "input onnx (fp32)"
@@ -344,13 +450,20 @@ def _validate(original, baseline: Artifact, deployable: Artifact, optimized: Art
         session, where = load_session(deployable, backend="openvino", threads=threads), "openvino"
     elif target.name in ("tensorrt", "cuda") and optimized.precision == "int8":
         # ORT's fused S8S8 CPU kernels saturate without VNNI: compute each Q/DQ as written, as TensorRT does
-        from edgecnn.export.api import QdqSimulation
+        from edgecnn.exporters.api import QdqSimulation
 
-        session, where = QdqSimulation(optimized.path), "onnxruntime with Q/DQ simulated in float (the target runtime is elsewhere)"
+        session, where = (
+            QdqSimulation(optimized.path),
+            "onnxruntime with Q/DQ simulated in float (the target runtime is elsewhere)",
+        )
     else:  # remote devices and CUDA are checked with ONNX Runtime here
         session = load_session(optimized, backend="onnxruntime", threads=threads)
-        where = "onnxruntime" if target.name == "onnxruntime" else "onnxruntime on this CPU (the target runtime is elsewhere)"
-    result = fidelity(ref, np.concatenate([session.run(x[i:i + 1])[0] for i in range(len(x))]))
+        where = (
+            "onnxruntime"
+            if target.name == "onnxruntime"
+            else "onnxruntime on this CPU (the target runtime is elsewhere)"
+        )
+    result = fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]))
     result.update({"reference": reference, "runtime": where, "meaningful": meaningful})
     if not meaningful:
         result["reason"] = "random weights: near-flat outputs make agreement meaningless"
@@ -361,7 +474,7 @@ def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> d
     if evaluation is None:
         reason = "no labelled data (--eval-data)"
         return {"baseline": {"top1": None, "reason": reason}, "optimized": {"top1": None, "reason": reason}}
-    from edgecnn.evaluate.api import evaluate
+    from edgecnn.evaluation.api import evaluate
 
     x, y = evaluation
     out = {}
@@ -373,15 +486,23 @@ def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> d
 
 
 def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib: np.ndarray, recipe: Recipe):
-    from edgecnn.profile.api import profile
-    from edgecnn.profile.timing import TimingProtocol
+    from edgecnn.profiling.api import profile
+    from edgecnn.profiling.timing import TimingProtocol
 
     p = recipe.profile
     protocol = TimingProtocol(warmup=p.warmup, min_iters=p.min_iters, min_seconds=p.min_seconds, rounds=p.rounds)
     x = np.ascontiguousarray(calib[: p.batch])
     profile_target = "onnxruntime" if target.name == "cuda" else target.name
-    return profile(optimized, target=profile_target, baseline=baseline, protocol=protocol, threads=p.threads, inputs=x,
-                   device=device, token=recipe.token)
+    return profile(
+        optimized,
+        target=profile_target,
+        baseline=baseline,
+        protocol=protocol,
+        threads=p.threads,
+        inputs=x,
+        device=device,
+        token=recipe.token,
+    )
 
 
 def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -> dict[str, Any]:
@@ -390,8 +511,17 @@ def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -
     params, macs = count_params_macs(spec) if spec is not None else (None, None)
     side: dict[str, Any] = {"latency_ms": None, "throughput": None, "times_ms": None, "memory": None}
     side.update(profiled or {})
-    side.update({"backend": (side.get("session") or {}).get("backend"), "precision": artifact.precision, "format": artifact.format,
-                 "size_bytes": artifact.bytes, "params": params, "macs": macs, "accuracy": accuracy})
+    side.update(
+        {
+            "backend": (side.get("session") or {}).get("backend"),
+            "precision": artifact.precision,
+            "format": artifact.format,
+            "size_bytes": artifact.bytes,
+            "params": params,
+            "macs": macs,
+            "accuracy": accuracy,
+        }
+    )
     return side
 
 
@@ -400,13 +530,25 @@ def _headline(report: dict[str, Any]) -> None:
     if b.get("latency_ms") and o.get("latency_ms"):
         report["speedup"] = b["latency_ms"]["p50"] / o["latency_ms"]["p50"]
         if report["speedup"] < 1:
-            report["notes"].append(f"WARNING: the optimized model is SLOWER than its float baseline ({report['speedup']:.2f}x)")
+            report["notes"].append(
+                f"WARNING: the optimized model is SLOWER than its float baseline ({report['speedup']:.2f}x)"
+            )
     report["size_ratio"] = o["size_bytes"] / b["size_bytes"] if b.get("size_bytes") else None
     ba, oa = (b.get("accuracy") or {}).get("top1"), (o.get("accuracy") or {}).get("top1")
     report["accuracy_delta"] = oa - ba if ba is not None and oa is not None else None
     report["variants"] = [
-        {"name": "float baseline", "size_bytes": b["size_bytes"], "p50_ms": (b.get("latency_ms") or {}).get("p50"), "accuracy": ba},
-        {"name": f"optimized ({o['precision']})", "size_bytes": o["size_bytes"], "p50_ms": (o.get("latency_ms") or {}).get("p50"), "accuracy": oa},
+        {
+            "name": "float baseline",
+            "size_bytes": b["size_bytes"],
+            "p50_ms": (b.get("latency_ms") or {}).get("p50"),
+            "accuracy": ba,
+        },
+        {
+            "name": f"optimized ({o['precision']})",
+            "size_bytes": o["size_bytes"],
+            "p50_ms": (o.get("latency_ms") or {}).get("p50"),
+            "accuracy": oa,
+        },
     ]
     for step in report["steps"]:
         for v in (step.get("report") or {}).get("variants", []) or []:
@@ -418,12 +560,31 @@ def _gates(report: dict[str, Any], recipe: Recipe) -> None:
     fid = report.get("fidelity") or {}
     if g.max_accuracy_drop is not None:
         if report["accuracy_delta"] is not None:
-            report["gates"].append(_gate("max_accuracy_drop", g.max_accuracy_drop, -report["accuracy_delta"], -report["accuracy_delta"] <= g.max_accuracy_drop))
+            report["gates"].append(
+                _gate(
+                    "max_accuracy_drop",
+                    g.max_accuracy_drop,
+                    -report["accuracy_delta"],
+                    -report["accuracy_delta"] <= g.max_accuracy_drop,
+                )
+            )
         elif fid.get("top1_agreement") is not None and fid.get("meaningful"):
             drop = 100.0 - fid["top1_agreement"]
-            report["gates"].append(_gate("max_accuracy_drop (100 - top-1 agreement)", g.max_accuracy_drop, drop, drop <= g.max_accuracy_drop))
+            report["gates"].append(
+                _gate(
+                    "max_accuracy_drop (100 - top-1 agreement)", g.max_accuracy_drop, drop, drop <= g.max_accuracy_drop
+                )
+            )
         else:
-            report["gates"].append(_gate("max_accuracy_drop", g.max_accuracy_drop, None, None, "no meaningful accuracy (random weights or no data)"))
+            report["gates"].append(
+                _gate(
+                    "max_accuracy_drop",
+                    g.max_accuracy_drop,
+                    None,
+                    None,
+                    "no meaningful accuracy (random weights or no data)",
+                )
+            )
     speedup = report.get("speedup")
     if g.min_speedup is not None or g.require_speedup:
         threshold = g.min_speedup if g.min_speedup is not None else 1.0
@@ -436,18 +597,26 @@ def _gates(report: dict[str, Any], recipe: Recipe) -> None:
         report["gates"].append(_gate("max_size_mb", g.max_size_mb, size, size <= g.max_size_mb))
 
 
-def _gate(name: str, threshold: float, value: float | None, passed: bool | None, reason: str | None = None) -> dict[str, Any]:
+def _gate(
+    name: str, threshold: float, value: float | None, passed: bool | None, reason: str | None = None
+) -> dict[str, Any]:
     return {"name": name, "threshold": threshold, "value": value, "passed": passed, "reason": reason}
 
 
 def _bundle(deployable: Artifact, optimized: Artifact, spec: ModelSpec | None, out: Path) -> dict[str, Any]:
     """A device bundle of what runs on the target (an ONNX or OpenVINO model; engines are built on the device)."""
-    from edgecnn.bundle.writer import write_bundle
+    from edgecnn.bundles.writer import write_bundle
     from edgecnn.fileio import sha256_file
 
     portable = deployable if deployable.format in ("onnx", "openvino") else optimized
     path = write_bundle([portable], out / "bundle", spec=spec)
     manifest = path / "manifest.json"
-    return {"role": "bundle", "path": str(path), "format": "bundle", "precision": portable.precision, "target": portable.target,
-            "sha256": sha256_file(manifest) if manifest.exists() else None,
-            "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file())}
+    return {
+        "role": "bundle",
+        "path": str(path),
+        "format": "bundle",
+        "precision": portable.precision,
+        "target": portable.target,
+        "sha256": sha256_file(manifest) if manifest.exists() else None,
+        "bytes": sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
+    }

@@ -22,8 +22,10 @@ def resolve_recipe(name_or_path: str) -> Path:
         return path
     shipped = shipped_recipes()
     if name_or_path not in shipped:
-        raise UnknownNameError(f"no recipe file or shipped recipe '{name_or_path}'.{close_matches(name_or_path, list(shipped))} "
-                               f"Shipped: {', '.join(shipped) or 'none found'}")
+        raise UnknownNameError(
+            f"no recipe file or shipped recipe '{name_or_path}'.{close_matches(name_or_path, list(shipped))} "
+            f"Shipped: {', '.join(shipped) or 'none found'}"
+        )
     return shipped[name_or_path]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -12,4 +13,6 @@ def track(items: Iterable[T], label: str) -> Iterator[T]:
 
     from edgecnn.cli.console import err_console
 
-    yield from rich_track(items, description=label, console=err_console, transient=True, disable=not err_console.is_terminal)
+    yield from rich_track(
+        items, description=label, console=err_console, transient=True, disable=not err_console.is_terminal
+    )

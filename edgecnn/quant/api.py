@@ -23,10 +23,10 @@ from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_path
 from edgecnn.quant.calibration import DEFAULT_SIZE, load_calibration
 from edgecnn.quant.latency import compare_latency
-from edgecnn.quant.profiles import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
 from edgecnn.spec import InputSpec, ModelSpec, Preprocess
+from edgecnn.targets import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
 
 log = logging.getLogger("edgecnn.quant")
 
@@ -90,7 +90,7 @@ def quantize(
     the other activation format and int8 only on Conv/Gemm/MatMul, keep the fastest, and warn loudly
     when even that is slower.
     """
-    from edgecnn.pipeline.targets import get_target
+    from edgecnn.targets import get_target
 
     tgt = get_target(target)
     if precision not in ("int8", "fp16"):
@@ -104,30 +104,72 @@ def quantize(
     try:
         source = _fp32_source(model_or_onnx, work / "fp32.onnx", input_shape=input_shape)
         out_path = Path(out) if out else _default_out(source, precision, target)
-        report: dict[str, Any] = {"precision": precision, "target": target, "model": source.describe, "steps": [], "warnings": []}
+        report: dict[str, Any] = {
+            "precision": precision,
+            "target": target,
+            "model": source.describe,
+            "steps": [],
+            "warnings": [],
+        }
         eval_x, eval_y = _eval_data(eval_data, eval_labels, source)
         if precision == "fp16":
-            final = _fp16(source, work, report, eval_x, eval_y, calib_data, keep_io_types=keep_io_types, tgt=tgt, threads=threads,
-                          check_latency=check_latency)
+            final = _fp16(
+                source,
+                work,
+                report,
+                eval_x,
+                eval_y,
+                calib_data,
+                keep_io_types=keep_io_types,
+                tgt=tgt,
+                threads=threads,
+                check_latency=check_latency,
+            )
         else:
             rr, rr_reason = _reduce_range(reduce_range, tgt)
             report["reduce_range"] = {"value": rr, "reason": rr_reason}
-            config = PTQConfig(profile=qprofile, calibration_method=calibration_method,  # type: ignore[arg-type]
-                               op_types=tuple(op_types) if op_types else None, nodes_to_exclude=tuple(nodes_to_exclude),
-                               reduce_range=rr, keep_removable_activations=tgt.name == "tensorrt")
+            config = PTQConfig(
+                profile=qprofile,
+                calibration_method=calibration_method,  # type: ignore[arg-type]
+                op_types=tuple(op_types) if op_types else None,
+                nodes_to_exclude=tuple(nodes_to_exclude),
+                reduce_range=rr,
+                keep_removable_activations=tgt.name == "tensorrt",
+            )
             run = _Int8Run(source, work, config, report, tgt=tgt, threads=threads, seed=seed)
-            final = run.execute(calib_data, calib_size, eval_x, eval_y, equalize=equalize, relu6_as_relu=relu6_as_relu,
-                                bias_correction=bias_correction, measure_effect=measure_effect, budget=budget,
-                                max_float_layers=max_float_layers, sensitivity=sensitivity, check_latency=check_latency,
-                                latency_fallback=latency_fallback)
+            final = run.execute(
+                calib_data,
+                calib_size,
+                eval_x,
+                eval_y,
+                equalize=equalize,
+                relu6_as_relu=relu6_as_relu,
+                bias_correction=bias_correction,
+                measure_effect=measure_effect,
+                budget=budget,
+                max_float_layers=max_float_layers,
+                sensitivity=sensitivity,
+                check_latency=check_latency,
+                latency_fallback=latency_fallback,
+            )
         with atomic_path(out_path) as tmp:
             shutil.copyfile(final, tmp)
         report["seconds"] = round(time.perf_counter() - started, 2)
-        artifact = Artifact(path=out_path, format="onnx", precision=precision, target=target,
-                            inputs=[source.input.to_dict()], outputs=[{"name": n} for n in _output_names(final)],
-                            provenance={"model": source.describe, "quantization": _provenance(report)})
-        report["artifact"] = {"path": str(out_path), "sha256": artifact.sha256(), "bytes": artifact.bytes,
-                              "fp32_bytes": source.path.stat().st_size}
+        artifact = Artifact(
+            path=out_path,
+            format="onnx",
+            precision=precision,
+            target=target,
+            inputs=[source.input.to_dict()],
+            outputs=[{"name": n} for n in _output_names(final)],
+            provenance={"model": source.describe, "quantization": _provenance(report)},
+        )
+        report["artifact"] = {
+            "path": str(out_path),
+            "sha256": artifact.sha256(),
+            "bytes": artifact.bytes,
+            "fp32_bytes": source.path.stat().st_size,
+        }
         for warning in report["warnings"]:
             log.warning("%s", warning)
         return QuantizationResult(artifact, report)
@@ -159,12 +201,19 @@ def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None)
         shutil.copyfile(artifact.path, dest)
         described = artifact.provenance.get("model") or {"name": artifact.path.stem, "source": str(artifact.path)}
         pre = Preprocess.from_dict(described["preprocess"]) if described.get("preprocess") else None
-        return _Source(dest, input_spec_of_onnx(dest), pre, described, str(described.get("name", artifact.path.stem)), artifact.path)
+        return _Source(
+            dest,
+            input_spec_of_onnx(dest),
+            pre,
+            described,
+            str(described.get("name", artifact.path.stem)),
+            artifact.path,
+        )
     if isinstance(model, (str, os.PathLike)):
         from edgecnn.zoo.loader import load_model
 
         model = load_model(model)
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
     from edgecnn.spec import as_spec
 
     spec: ModelSpec = as_spec(model, input_shape=input_shape, name=type(model).__name__)
@@ -203,7 +252,7 @@ def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
         return False, f"target {tgt.name} runs on {tgt.device}: full 8-bit weights"
     import platform
 
-    from edgecnn.profile.environment import fingerprint
+    from edgecnn.profiling.environment import fingerprint
 
     if platform.machine().lower() not in ("x86_64", "amd64", "i686"):
         return False, f"{platform.machine()} CPU: no int16 saturation in its int8 kernels"
@@ -211,7 +260,10 @@ def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
     vnni = flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
     if vnni:
         return False, f"this CPU has {', '.join(sorted(vnni))}: full 8-bit weights"
-    return True, "x86 CPU without VNNI: 8-bit x 8-bit products saturate int16 in ONNX Runtime's kernels, so weights use 7 bits"
+    return (
+        True,
+        "x86 CPU without VNNI: 8-bit x 8-bit products saturate int16 in ONNX Runtime's kernels, so weights use 7 bits",
+    )
 
 
 def _eval_data(data: Any, labels: np.ndarray | None, source: _Source) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -219,7 +271,7 @@ def _eval_data(data: Any, labels: np.ndarray | None, source: _Source) -> tuple[n
         if labels is not None:
             raise InvalidInputError("eval_labels need eval_data")
         return None, None
-    from edgecnn.evaluate.api import load_eval_data
+    from edgecnn.evaluation.api import load_eval_data
 
     spec_like = Artifact(path=source.path, format="onnx", provenance={"model": source.describe})
     x, y = load_eval_data(data, spec_like)
@@ -227,7 +279,7 @@ def _eval_data(data: Any, labels: np.ndarray | None, source: _Source) -> tuple[n
 
 
 def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
-    from edgecnn.evaluate.api import predict
+    from edgecnn.evaluation.api import predict
     from edgecnn.runtime import load_session
 
     return predict(load_session(path, threads=threads), x)
@@ -236,24 +288,56 @@ def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
 class _Int8Run:
     """One int8 quantization with its passes, checks and fallbacks; fills `report` as it goes."""
 
-    def __init__(self, source: _Source, work: Path, config: PTQConfig, report: dict[str, Any], *, tgt: Any,
-                 threads: int | None, seed: int) -> None:
+    def __init__(
+        self,
+        source: _Source,
+        work: Path,
+        config: PTQConfig,
+        report: dict[str, Any],
+        *,
+        tgt: Any,
+        threads: int | None,
+        seed: int,
+    ) -> None:
         self.source, self.work, self.config, self.report = source, work, config, report
         self.tgt, self.threads, self.seed = tgt, threads, seed
         self._unequalized: Path | None = None
         report["profile"] = config.to_dict()["profile"]
 
-    def execute(self, calib_data: Any, calib_size: int, eval_x: np.ndarray | None, eval_y: np.ndarray | None, *,
-                equalize: bool, relu6_as_relu: bool, bias_correction: bool, measure_effect: bool, budget: Budget,
-                max_float_layers: int, sensitivity: bool, check_latency: bool, latency_fallback: bool) -> Path:
+    def execute(
+        self,
+        calib_data: Any,
+        calib_size: int,
+        eval_x: np.ndarray | None,
+        eval_y: np.ndarray | None,
+        *,
+        equalize: bool,
+        relu6_as_relu: bool,
+        bias_correction: bool,
+        measure_effect: bool,
+        budget: Budget,
+        max_float_layers: int,
+        sensitivity: bool,
+        check_latency: bool,
+        latency_fallback: bool,
+    ) -> Path:
         t0 = time.perf_counter()
-        calib = load_calibration(calib_data, self.source.input, preprocess=self.source.preprocess, size=calib_size, seed=self.seed)
-        self.report["calibration"] = {"source": _describe_source(calib_data), "samples": int(len(calib)),
-                                      "method": self.config.calibration_method, "load_seconds": round(time.perf_counter() - t0, 2)}
+        calib = load_calibration(
+            calib_data, self.source.input, preprocess=self.source.preprocess, size=calib_size, seed=self.seed
+        )
+        self.report["calibration"] = {
+            "source": _describe_source(calib_data),
+            "samples": int(len(calib)),
+            "method": self.config.calibration_method,
+            "load_seconds": round(time.perf_counter() - t0, 2),
+        }
         x = eval_x if eval_x is not None else calib[:EVAL_SAMPLES]
         scorer = Scorer(x, _fp32_logits(self.source.path, x, self.threads), eval_y, self.threads)
-        self.report["evaluation"] = {"data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
-                                     "samples": int(len(x)), "labels": eval_y is not None}
+        self.report["evaluation"] = {
+            "data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
+            "samples": int(len(x)),
+            "labels": eval_y is not None,
+        }
         fp32 = self.source.path
         if equalize:
             fp32 = self._equalize(fp32, scorer, relu6_as_relu)
@@ -268,18 +352,29 @@ class _Int8Run:
             prepared, int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
         config = self.config
         if budget.active:
-            config, fallback = accuracy_fallback(prepared, calib, config, cache_path=cache, scorer=scorer, budget=budget,
-                                                 workdir=self.work, max_float_layers=max_float_layers)
+            config, fallback = accuracy_fallback(
+                prepared,
+                calib,
+                config,
+                cache_path=cache,
+                scorer=scorer,
+                budget=budget,
+                workdir=self.work,
+                max_float_layers=max_float_layers,
+            )
             self.report["fallback"] = fallback
             if fallback["float_layers"]:
                 int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, config, cache_path=cache)
                 metrics = scorer.score(int8)
             if not fallback["budget"]["passed"]:
-                self.report["warnings"].append(f"accuracy budget NOT met: {fallback['budget']['name']} = "
-                                               f"{fallback['budget']['value']:.3g} (threshold {fallback['budget']['threshold']})")
+                self.report["warnings"].append(
+                    f"accuracy budget NOT met: {fallback['budget']['name']} = "
+                    f"{fallback['budget']['value']:.3g} (threshold {fallback['budget']['threshold']})"
+                )
         if sensitivity:
-            self.report["sensitivity"] = layer_sensitivity(prepared, calib, config, cache_path=cache, scorer=scorer,
-                                                           workdir=self.work, mode="only")
+            self.report["sensitivity"] = layer_sensitivity(
+                prepared, calib, config, cache_path=cache, scorer=scorer, workdir=self.work, mode="only"
+            )
         self.report["config"] = config.to_dict()
         self.report["fidelity"] = metrics
         self.report["accuracy"] = _accuracy_report(metrics, scorer)
@@ -295,7 +390,7 @@ class _Int8Run:
     def _equalize(self, fp32: Path, scorer: Scorer, relu6_as_relu: bool) -> Path:
         import onnx
 
-        from edgecnn.evaluate.metrics import fidelity
+        from edgecnn.evaluation.metrics import fidelity
         from edgecnn.quant.equalize import EqualizeConfig
         from edgecnn.quant.equalize import equalize as cle
 
@@ -311,11 +406,14 @@ class _Int8Run:
 
     def _equalize_effect(self, calib: np.ndarray, scorer: Scorer, with_pass: dict[str, Any]) -> None:
         prepared, cache = self._prepare(self._unequalized, "unequalized")
-        without = scorer.score(quantize_qdq(prepared, self.work / "unequalized.int8.onnx", calib, self.config, cache_path=cache))
+        without = scorer.score(
+            quantize_qdq(prepared, self.work / "unequalized.int8.onnx", calib, self.config, cache_path=cache)
+        )
         self.report["steps"][-1]["effect"] = _effect(without, with_pass)
 
-    def _bias_correct(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, scorer: Scorer,
-                      before: dict[str, Any]) -> tuple[Path, Path, dict[str, Any]]:
+    def _bias_correct(
+        self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, scorer: Scorer, before: dict[str, Any]
+    ) -> tuple[Path, Path, dict[str, Any]]:
         """Correct, re-quantize, and keep the result only if fidelity improved (the correction ignores the
         activation-quantization error it interacts with, so on some models it does not help)."""
         from edgecnn.quant.bias_correction import correct_biases
@@ -326,18 +424,42 @@ class _Int8Run:
         out = quantize_qdq(corrected_fp32, self.work / "int8.bias_corrected.onnx", calib, self.config, cache_path=cache)
         after = scorer.score(out)
         kept = after["sqnr_db"] >= before["sqnr_db"]
-        self.report["steps"].append({"type": "bias_correction", "report": {**rep, "kept": kept}, "effect": _effect(before, after),
-                                     "seconds": round(time.perf_counter() - t0, 2)})
+        self.report["steps"].append(
+            {
+                "type": "bias_correction",
+                "report": {**rep, "kept": kept},
+                "effect": _effect(before, after),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
         if not kept:
-            log.info("bias correction lowered SQNR (%.2f -> %.2f dB); keeping the uncorrected model", before["sqnr_db"], after["sqnr_db"])
+            log.info(
+                "bias correction lowered SQNR (%.2f -> %.2f dB); keeping the uncorrected model",
+                before["sqnr_db"],
+                after["sqnr_db"],
+            )
             return prepared, int8, before
         return corrected_fp32, out, after
 
-    def _latency(self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, config: PTQConfig, scorer: Scorer,
-                 budget: Budget, fallback: bool) -> Path:
+    def _latency(
+        self,
+        prepared: Path,
+        int8: Path,
+        calib: np.ndarray,
+        cache: Path,
+        config: PTQConfig,
+        scorer: Scorer,
+        budget: Budget,
+        fallback: bool,
+    ) -> Path:
         x1 = calib[:1]
-        first = compare_latency(self.source.path, int8, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads)
-        self.report["latency"] = {"chosen": "default", "candidates": {"default": {**first, "profile": config.profile.label}}}
+        first = compare_latency(
+            self.source.path, int8, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads
+        )
+        self.report["latency"] = {
+            "chosen": "default",
+            "candidates": {"default": {**first, "profile": config.profile.label}},
+        }
         if "skipped" in first:
             self.report["latency"]["skipped"] = first["skipped"]
             return int8
@@ -347,21 +469,36 @@ class _Int8Run:
                 path = quantize_qdq(prepared, self.work / f"int8.{name}.onnx", calib, cand, cache_path=cache)
                 metrics = scorer.score(path)
                 gate = budget.check(metrics, scorer.reference_top1) if budget.active else None
-                timing = compare_latency(self.source.path, path, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads)
-                self.report["latency"]["candidates"][name] = {**timing, "profile": cand.profile.label,
-                                                              "op_types": list(cand.op_types or []), "fidelity": metrics, "budget": gate}
+                timing = compare_latency(
+                    self.source.path, path, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads
+                )
+                self.report["latency"]["candidates"][name] = {
+                    **timing,
+                    "profile": cand.profile.label,
+                    "op_types": list(cand.op_types or []),
+                    "fidelity": metrics,
+                    "budget": gate,
+                }
                 if (gate is None or gate["passed"]) and timing.get("ratio", np.inf) < best["ratio"]:
                     best, best_path = timing, path
                     self.report["latency"]["chosen"] = name
                     self.report["config"] = cand.to_dict()
                     self.report["fidelity"], self.report["accuracy"] = metrics, _accuracy_report(metrics, scorer)
                     self.report["graph"] = count_qdq(path)
-        self.report["latency"].update({"fp32_p50_ms": best["fp32_p50_ms"], "int8_p50_ms": best["p50_ms"], "ratio": best["ratio"],
-                                       "speedup": best["speedup"], "faster": best["faster"]})
+        self.report["latency"].update(
+            {
+                "fp32_p50_ms": best["fp32_p50_ms"],
+                "int8_p50_ms": best["p50_ms"],
+                "ratio": best["ratio"],
+                "speedup": best["speedup"],
+                "faster": best["faster"],
+            }
+        )
         if not best["faster"]:
             self.report["warnings"].append(
                 f"int8 is SLOWER than fp32 on {self.tgt.backend}: {best['p50_ms']:.3f} ms vs {best['fp32_p50_ms']:.3f} ms "
-                f"(ratio {best['ratio']:.2f}); tried {', '.join(self.report['latency']['candidates'])}")
+                f"(ratio {best['ratio']:.2f}); tried {', '.join(self.report['latency']['candidates'])}"
+            )
         return best_path
 
     def _alternatives(self, config: PTQConfig) -> list[tuple[str, PTQConfig]]:
@@ -373,31 +510,54 @@ class _Int8Run:
         return out
 
 
-def _fp16(source: _Source, work: Path, report: dict[str, Any], eval_x: np.ndarray | None, eval_y: np.ndarray | None,
-          calib_data: Any, *,
-          keep_io_types: bool, tgt: Any, threads: int | None, check_latency: bool) -> Path:
+def _fp16(
+    source: _Source,
+    work: Path,
+    report: dict[str, Any],
+    eval_x: np.ndarray | None,
+    eval_y: np.ndarray | None,
+    calib_data: Any,
+    *,
+    keep_io_types: bool,
+    tgt: Any,
+    threads: int | None,
+    check_latency: bool,
+) -> Path:
     from edgecnn.quant.fp16 import convert_fp16
 
     path = work / "fp16.onnx"
     t0 = time.perf_counter()
-    report["steps"].append({"type": "fp16", "report": convert_fp16(source.path, path, keep_io_types=keep_io_types),
-                            "seconds": round(time.perf_counter() - t0, 2)})
-    x = eval_x if eval_x is not None else load_calibration(calib_data, source.input, preprocess=source.preprocess, size=EVAL_SAMPLES)
+    report["steps"].append(
+        {
+            "type": "fp16",
+            "report": convert_fp16(source.path, path, keep_io_types=keep_io_types),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+    )
+    x = (
+        eval_x
+        if eval_x is not None
+        else load_calibration(calib_data, source.input, preprocess=source.preprocess, size=EVAL_SAMPLES)
+    )
     if not keep_io_types:
         report["fidelity"] = None
         report["accuracy"] = {"reason": "inputs are fp16 (keep_io_types=False): evaluate with fp16 inputs"}
         return path
     scorer = Scorer(x, _fp32_logits(source.path, x, threads), eval_y, threads)
     metrics = scorer.score(path)
-    report["evaluation"] = {"data": "eval_data" if eval_x is not None else f"calibration data ({_describe_source(calib_data)})",
-                            "samples": int(len(x))}
+    report["evaluation"] = {
+        "data": "eval_data" if eval_x is not None else f"calibration data ({_describe_source(calib_data)})",
+        "samples": int(len(x)),
+    }
     report["fidelity"], report["accuracy"] = metrics, _accuracy_report(metrics, scorer)
     if check_latency:
         timing = compare_latency(source.path, path, x[:1], backend=tgt.backend, device=tgt.device, threads=threads)
         report["latency"] = timing
         if timing.get("faster") is False:
-            report["warnings"].append(f"fp16 is SLOWER than fp32 on {tgt.backend}/{tgt.device}: {timing['p50_ms']:.3f} ms vs "
-                                      f"{timing['fp32_p50_ms']:.3f} ms (CPUs without fp16 arithmetic run it through casts)")
+            report["warnings"].append(
+                f"fp16 is SLOWER than fp32 on {tgt.backend}/{tgt.device}: {timing['p50_ms']:.3f} ms vs "
+                f"{timing['fp32_p50_ms']:.3f} ms (CPUs without fp16 arithmetic run it through casts)"
+            )
     return path
 
 
@@ -409,8 +569,10 @@ def _accuracy_report(metrics: dict[str, Any], scorer: Scorer) -> dict[str, Any] 
 
 
 def _effect(without: dict[str, Any], with_pass: dict[str, Any]) -> dict[str, Any]:
-    out = {"sqnr_db": {"without": without["sqnr_db"], "with": with_pass["sqnr_db"]},
-           "top1_agreement": {"without": without["top1_agreement"], "with": with_pass["top1_agreement"]}}
+    out = {
+        "sqnr_db": {"without": without["sqnr_db"], "with": with_pass["sqnr_db"]},
+        "top1_agreement": {"without": without["top1_agreement"], "with": with_pass["top1_agreement"]},
+    }
     if "top1" in without and "top1" in with_pass:
         out["top1"] = {"without": without["top1"], "with": with_pass["top1"]}
     return out
@@ -427,4 +589,3 @@ def _describe_source(source: Any) -> str:
 def _provenance(report: dict[str, Any]) -> dict[str, Any]:
     keep = ("precision", "target", "profile", "config", "calibration", "fidelity", "accuracy", "latency", "warnings")
     return {k: report.get(k) for k in keep if k in report}
-

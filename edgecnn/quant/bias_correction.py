@@ -20,7 +20,9 @@ import numpy as np
 MAX_SAMPLES = 64
 
 
-def correct_biases(fp32_prepared: str | Path, qdq_path: str | Path, calib: np.ndarray, out_fp32: str | Path) -> dict[str, Any]:
+def correct_biases(
+    fp32_prepared: str | Path, qdq_path: str | Path, calib: np.ndarray, out_fp32: str | Path
+) -> dict[str, Any]:
     """Write `out_fp32`: `fp32_prepared` with each quantized Conv/Gemm bias corrected for its weight error."""
     import onnx
     from onnx import numpy_helper
@@ -38,8 +40,12 @@ def correct_biases(fp32_prepared: str | Path, qdq_path: str | Path, calib: np.nd
         inits[bias_name].CopyFrom(numpy_helper.from_array(bias.astype(np.float32), bias_name))
     onnx.save(fp32, str(out_fp32))
     peaks = [float(np.abs(d).max()) for d in shifts.values()]
-    return {"layers_corrected": len(nodes), "samples": int(min(len(calib), MAX_SAMPLES)),
-            "max_abs_shift": max(peaks, default=0.0), "mean_abs_shift": float(np.mean(peaks)) if peaks else 0.0}
+    return {
+        "layers_corrected": len(nodes),
+        "samples": int(min(len(calib), MAX_SAMPLES)),
+        "max_abs_shift": max(peaks, default=0.0),
+        "mean_abs_shift": float(np.mean(peaks)) if peaks else 0.0,
+    }
 
 
 def _dequantized_weights(qdq: Any) -> dict[str, np.ndarray]:
@@ -94,7 +100,7 @@ def _output_shifts(model: Any, nodes: list[Any], errors: dict[str, np.ndarray], 
     usable = len(x) - len(x) % step
     sums: dict[str, Any] = {name: 0.0 for name in names}
     for start in range(0, usable, step):
-        for name, value in zip(names, sess.run(names, {inp.name: x[start:start + step]})):
+        for name, value in zip(names, sess.run(names, {inp.name: x[start : start + step]})):
             per_sample = value.astype(np.float64).reshape(value.shape[0], value.shape[1], -1).mean(axis=2)
             sums[name] = sums[name] + per_sample.sum(axis=0)
     return {node.name: sums[name] / max(usable, 1) for node, name in zip(nodes, names)}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -67,9 +68,15 @@ def load_calibration(
     if isinstance(source, np.ndarray):
         return _subsample(check_shape(source, input_spec, what="the calibration array"), size, seed)
     if isinstance(source, Iterable):
-        return _subsample(check_shape(_stack(source, size, len(input_spec.shape)), input_spec, what="the calibration arrays"), size, seed)
-    raise InvalidInputError(f"unsupported calibration source of type {type(source).__name__}; "
-                            "give a folder, a .npy/.npz file, arrays, or nothing for the default photos")
+        return _subsample(
+            check_shape(_stack(source, size, len(input_spec.shape)), input_spec, what="the calibration arrays"),
+            size,
+            seed,
+        )
+    raise InvalidInputError(
+        f"unsupported calibration source of type {type(source).__name__}; "
+        "give a folder, a .npy/.npz file, arrays, or nothing for the default photos"
+    )
 
 
 def load_image_folder(
@@ -109,10 +116,14 @@ def load_image_folder(
         log.warning("skipped %d unreadable image(s) of %d in %s", skipped, len(files), root)
     if not arrays:
         raise InvalidInputError(f"none of the {len(files)} image file(s) in {root} could be read")
-    return ImageData(np.stack(arrays), np.asarray(labels, np.int64) if labelled else None, classes if labelled else None, skipped)
+    return ImageData(
+        np.stack(arrays), np.asarray(labels, np.int64) if labelled else None, classes if labelled else None, skipped
+    )
 
 
-def default_calibration(spec: ModelSpec | InputSpec, preprocess: Preprocess | None = None, *, size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+def default_calibration(
+    spec: ModelSpec | InputSpec, preprocess: Preprocess | None = None, *, size: int = DEFAULT_SIZE, seed: int = 0
+) -> np.ndarray:
     """The shipped photos expanded to `size` samples with seeded random resized crops and flips."""
     input_spec, pre = _resolve(spec, preprocess)
     _require_images(input_spec)
@@ -123,7 +134,9 @@ def default_calibration(spec: ModelSpec | InputSpec, preprocess: Preprocess | No
     rng = np.random.default_rng(seed)
     out = np.empty((size, *input_spec.shape[1:]), np.float32)
     for i in _progress(range(size), "calibration photos"):
-        img = images[i % len(images)] if i < len(images) else _random_resized_crop(images[rng.integers(len(images))], rng)
+        img = (
+            images[i % len(images)] if i < len(images) else _random_resized_crop(images[rng.integers(len(images))], rng)
+        )
         out[i] = preprocess_image(img, pre, channels=input_spec.channels, size=input_spec.spatial)
     return out
 
@@ -153,7 +166,9 @@ def check_shape(x: np.ndarray, spec: InputSpec, *, what: str) -> np.ndarray:
         x = x[None]
     if x.ndim != len(spec.shape) or tuple(x.shape[1:]) != tuple(sample):
         hint = " (1-D models need arrays (N, C, L))" if spec.layout == "NCL" else ""
-        raise InvalidInputError(f"{what} has shape {tuple(x.shape)} but the model expects (N, {', '.join(map(str, sample))}){hint}")
+        raise InvalidInputError(
+            f"{what} has shape {tuple(x.shape)} but the model expects (N, {', '.join(map(str, sample))}){hint}"
+        )
     if len(x) == 0:
         raise InvalidInputError(f"{what} is empty")
     return np.ascontiguousarray(x, dtype=np.float32)
@@ -168,7 +183,9 @@ def input_spec_of_onnx(path: str | os.PathLike) -> InputSpec:
     first = next(i for i in model.graph.input if i.name not in inits)
     dims = [d.dim_value if d.HasField("dim_value") else None for d in first.type.tensor_type.shape.dim]
     if any(d is None for d in dims[1:]):
-        raise InvalidInputError(f"{path}: input '{first.name}' has dynamic non-batch dimensions {dims}; export it with a fixed size")
+        raise InvalidInputError(
+            f"{path}: input '{first.name}' has dynamic non-batch dimensions {dims}; export it with a fixed size"
+        )
     shape = (1, *dims[1:])
     return InputSpec(tuple(int(d) for d in shape), layout="NCL" if len(shape) == 3 else "NCHW", name=first.name)
 
@@ -182,15 +199,20 @@ def _resolve(spec: ModelSpec | InputSpec, preprocess: Preprocess | None) -> tupl
         raise InvalidInputError(f"expected a ModelSpec or InputSpec, got {type(spec).__name__}")
     if pre is None and input_spec.layout == "NCHW":
         # no preprocessing known (an ONNX file, a custom module): ImageNet statistics at the input size
-        pre = Preprocess(crop=tuple(input_spec.spatial), mean=IMAGENET_MEAN if input_spec.channels == 3 else (0.5,),
-                         std=IMAGENET_STD if input_spec.channels == 3 else (0.5,))
+        pre = Preprocess(
+            crop=tuple(input_spec.spatial),
+            mean=IMAGENET_MEAN if input_spec.channels == 3 else (0.5,),
+            std=IMAGENET_STD if input_spec.channels == 3 else (0.5,),
+        )
     return input_spec, pre or Preprocess()
 
 
 def _require_images(spec: InputSpec) -> None:
     if spec.layout != "NCHW":
-        raise InvalidInputError(f"a {spec.layout} (1-D) model cannot be calibrated with images; "
-                                "pass calibration arrays (.npy/.npz, or arrays of shape (N, C, L))")
+        raise InvalidInputError(
+            f"a {spec.layout} (1-D) model cannot be calibrated with images; "
+            "pass calibration arrays (.npy/.npz, or arrays of shape (N, C, L))"
+        )
 
 
 def _random_resized_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -202,7 +224,7 @@ def _random_resized_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarra
         ch, cw = int(round(np.sqrt(area / aspect))), int(round(np.sqrt(area * aspect)))
         if 0 < ch <= h and 0 < cw <= w:
             top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-            img = img[top:top + ch, left:left + cw]
+            img = img[top : top + ch, left : left + cw]
             break
     return img[:, ::-1] if rng.random() < 0.5 else img
 
@@ -213,7 +235,9 @@ def _stack(source: Iterable[Any], size: int, rank: int) -> np.ndarray:
     for item in source:
         arr = np.asarray(item.numpy() if hasattr(item, "numpy") else item)
         if arr.ndim not in (rank, rank - 1):
-            raise InvalidInputError(f"a calibration array has shape {arr.shape}; expected {rank}-d batches or {rank - 1}-d samples")
+            raise InvalidInputError(
+                f"a calibration array has shape {arr.shape}; expected {rank}-d batches or {rank - 1}-d samples"
+            )
         parts.append(arr if arr.ndim == rank else arr[None])
         count += len(parts[-1])
         if count >= size * 4:  # enough to subsample from; do not drain an endless generator

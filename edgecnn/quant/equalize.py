@@ -102,7 +102,12 @@ def _find_pairs(graph: Any, inits: dict[str, Any], relu6_as_relu: bool) -> tuple
 
 
 def _is_conv(node: Any, inits: dict[str, Any]) -> bool:
-    return node.op_type == "Conv" and len(node.input) >= 2 and node.input[1] in inits and (len(node.input) < 3 or node.input[2] in inits)
+    return (
+        node.op_type == "Conv"
+        and len(node.input) >= 2
+        and node.input[1] in inits
+        and (len(node.input) < 3 or node.input[2] in inits)
+    )
 
 
 def _group(node: Any) -> int:

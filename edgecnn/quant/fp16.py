@@ -12,8 +12,9 @@ from typing import Any
 from edgecnn.errors import InvalidInputError
 
 
-def convert_fp16(fp32_path: str | Path, out_path: str | Path, *, keep_io_types: bool = True,
-                 op_block_list: list[str] | None = None) -> dict[str, Any]:
+def convert_fp16(
+    fp32_path: str | Path, out_path: str | Path, *, keep_io_types: bool = True, op_block_list: list[str] | None = None
+) -> dict[str, Any]:
     """Write an fp16 version of `fp32_path` to `out_path`; inputs/outputs stay fp32 when keep_io_types.
 
     op_block_list: op types left in fp32 (default: the converter's list of ops without fp16 kernels).
@@ -30,8 +31,11 @@ def convert_fp16(fp32_path: str | Path, out_path: str | Path, *, keep_io_types: 
     onnx.checker.check_model(converted)
     onnx.save(converted, str(out_path))
     fp16_inits = sum(t.data_type == onnx.TensorProto.FLOAT16 for t in converted.graph.initializer)
-    return {"keep_io_types": keep_io_types, "fp16_initializers": fp16_inits,
-            "casts": sum(n.op_type == "Cast" for n in converted.graph.node)}
+    return {
+        "keep_io_types": keep_io_types,
+        "fp16_initializers": fp16_inits,
+        "casts": sum(n.op_type == "Cast" for n in converted.graph.node),
+    }
 
 
 def _topological_sort(graph: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.quant.profiles import QuantProfile
+from edgecnn.targets import QuantProfile
 
 log = logging.getLogger("edgecnn.quant")
 
@@ -45,11 +45,13 @@ class PTQConfig:
 
     def __post_init__(self) -> None:
         if self.calibration_method not in CALIBRATION_METHODS:
-            raise InvalidInputError(f"unknown calibration method '{self.calibration_method}'; use one of {', '.join(CALIBRATION_METHODS)}")
+            raise InvalidInputError(
+                f"unknown calibration method '{self.calibration_method}'; use one of {', '.join(CALIBRATION_METHODS)}"
+            )
         if not 0 < self.percentile <= 100:
             raise InvalidInputError(f"percentile must be in (0, 100], got {self.percentile}")
 
-    def with_changes(self, **changes: Any) -> "PTQConfig":
+    def with_changes(self, **changes: Any) -> PTQConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,13 +67,16 @@ def prepare_for_quantization(fp32_path: str | Path, out_path: str | Path) -> Pat
     try:
         quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
     except Exception as exc:  # its optimiser can fail on exotic graphs: shape inference alone still helps
-        log.warning("quant pre-processing with optimisation failed (%s); retrying without it", str(exc).splitlines()[0][:200])
+        log.warning(
+            "quant pre-processing with optimisation failed (%s); retrying without it", str(exc).splitlines()[0][:200]
+        )
         quant_pre_process(str(fp32_path), str(out_path), skip_optimization=True, skip_symbolic_shape=True)
     return Path(out_path)
 
 
-def quantize_qdq(prepared: str | Path, out_path: str | Path, calib: np.ndarray, config: PTQConfig, *,
-                 cache_path: str | Path) -> Path:
+def quantize_qdq(
+    prepared: str | Path, out_path: str | Path, calib: np.ndarray, config: PTQConfig, *, cache_path: str | Path
+) -> Path:
     """Quantize `prepared` (an fp32 ONNX from `prepare_for_quantization`) to a QDQ model at `out_path`.
 
     Ranges come from `cache_path` when it exists (same calibration method and data), else `calib` is run
@@ -91,7 +96,9 @@ def quantize_qdq(prepared: str | Path, out_path: str | Path, calib: np.ndarray, 
     }
     try:
         quantize_static(
-            str(prepared), str(out_path), None,
+            str(prepared),
+            str(out_path),
+            None,
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(config.op_types) if config.op_types else None,
             per_channel=profile.per_channel,
@@ -105,7 +112,9 @@ def quantize_qdq(prepared: str | Path, out_path: str | Path, calib: np.ndarray, 
             calibration_cache_path=str(cache_path),
         )
     except ValueError as exc:
-        raise InvalidInputError(f"ONNX Runtime could not quantize the model: {str(exc).splitlines()[0][:300]}") from None
+        raise InvalidInputError(
+            f"ONNX Runtime could not quantize the model: {str(exc).splitlines()[0][:300]}"
+        ) from None
     return Path(out_path)
 
 
@@ -127,9 +136,13 @@ def calibrate_ranges(prepared: str | Path, calib: np.ndarray, config: PTQConfig,
         if batch > 1 and len(calib) % batch:
             calib = calib[: len(calib) - len(calib) % batch]  # a fixed-batch model cannot take a short last batch
         reader = ArrayReader(calib, batch=batch).bind(graph_input_name(model_path))
-        calibrator = create_calibrator(Path(model_path), op_types, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                                       calibrate_method=_ort_method(config.calibration_method),
-                                       extra_options={"percentile": config.percentile})
+        calibrator = create_calibrator(
+            Path(model_path),
+            op_types,
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=_ort_method(config.calibration_method),
+            extra_options={"percentile": config.percentile},
+        )
         per_chunk = max(1, _CHUNK_SAMPLES // reader.batch)
         for start in _progress(range(0, len(reader), per_chunk), f"calibrating ({config.calibration_method})"):
             reader.set_range(start, start + per_chunk)
@@ -168,8 +181,12 @@ def _batched_copy(prepared: Path, out: Path) -> tuple[Path, int]:
 def _ort_method(name: str):
     from onnxruntime.quantization import CalibrationMethod as OrtMethod
 
-    return {"minmax": OrtMethod.MinMax, "percentile": OrtMethod.Percentile, "entropy": OrtMethod.Entropy,
-            "distribution": OrtMethod.Distribution}[name]
+    return {
+        "minmax": OrtMethod.MinMax,
+        "percentile": OrtMethod.Percentile,
+        "entropy": OrtMethod.Entropy,
+        "distribution": OrtMethod.Distribution,
+    }[name]
 
 
 def _progress(items, label: str):
@@ -188,7 +205,7 @@ class ArrayReader:
         self._starts = list(range(0, len(x), self.batch))
         self._pos, self._end = 0, len(self._starts)
 
-    def bind(self, input_name: str) -> "ArrayReader":
+    def bind(self, input_name: str) -> ArrayReader:
         self.input_name = input_name
         return self
 
@@ -197,7 +214,7 @@ class ArrayReader:
             return None
         start = self._starts[self._pos]
         self._pos += 1
-        return {self.input_name: self.x[start:start + self.batch]}
+        return {self.input_name: self.x[start : start + self.batch]}
 
     def __iter__(self):
         return self
@@ -244,7 +261,9 @@ def count_qdq(path: str | Path) -> dict[str, int]:
         "dequantize_linear": sum(n.op_type == "DequantizeLinear" for n in model.graph.node),
         "compute_nodes": len(compute),
         # int8 when both the activation and the weight arrive through DequantizeLinear (ORT then fuses an int8 kernel)
-        "compute_nodes_int8": sum(len(n.input) > 1 and n.input[0] in dq_outputs and n.input[1] in dq_outputs for n in compute),
+        "compute_nodes_int8": sum(
+            len(n.input) > 1 and n.input[0] in dq_outputs and n.input[1] in dq_outputs for n in compute
+        ),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.evaluate.metrics import accuracy, fidelity
+from edgecnn.evaluation.metrics import accuracy, fidelity
 from edgecnn.quant.ptq import PTQConfig, quantizable_nodes, quantize_qdq
 
 log = logging.getLogger("edgecnn.quant")
@@ -32,7 +32,7 @@ class Scorer:
     threads: int | None = None
 
     def score(self, path: str | Path) -> dict[str, Any]:
-        from edgecnn.evaluate.api import predict
+        from edgecnn.evaluation.api import predict
         from edgecnn.runtime import load_session
 
         logits = predict(load_session(path, threads=self.threads), self.x)
@@ -67,16 +67,37 @@ class Budget:
         """A gate record {name, threshold, value, passed}; the accuracy drop needs labels."""
         if self.max_accuracy_drop is not None:
             if reference_top1 is None or "top1" not in metrics:
-                raise InvalidInputError("max_accuracy_drop needs labelled evaluation data (eval_data with labels); "
-                                        "without labels use min_agreement")
+                raise InvalidInputError(
+                    "max_accuracy_drop needs labelled evaluation data (eval_data with labels); "
+                    "without labels use min_agreement"
+                )
             drop = reference_top1 - metrics["top1"]
-            return {"name": "accuracy_drop_points", "threshold": self.max_accuracy_drop, "value": drop, "passed": drop <= self.max_accuracy_drop}
+            return {
+                "name": "accuracy_drop_points",
+                "threshold": self.max_accuracy_drop,
+                "value": drop,
+                "passed": drop <= self.max_accuracy_drop,
+            }
         value = metrics["top1_agreement"]
-        return {"name": "top1_agreement_percent", "threshold": self.min_agreement, "value": value, "passed": value >= self.min_agreement}
+        return {
+            "name": "top1_agreement_percent",
+            "threshold": self.min_agreement,
+            "value": value,
+            "passed": value >= self.min_agreement,
+        }
 
 
-def layer_sensitivity(prepared: str | Path, calib: np.ndarray, config: PTQConfig, *, cache_path: str | Path, scorer: Scorer,
-                      workdir: str | Path, mode: Mode = "only", layers: list[str] | None = None) -> list[dict[str, Any]]:
+def layer_sensitivity(
+    prepared: str | Path,
+    calib: np.ndarray,
+    config: PTQConfig,
+    *,
+    cache_path: str | Path,
+    scorer: Scorer,
+    workdir: str | Path,
+    mode: Mode = "only",
+    layers: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """Rank layers by how much int8 hurts them, most sensitive first.
 
     mode "only": quantize just that layer and measure the error it alone brings (lowest SQNR first).
@@ -91,18 +112,35 @@ def layer_sensitivity(prepared: str | Path, calib: np.ndarray, config: PTQConfig
     from edgecnn.quant._progress import track
 
     for name in track(layers, f"sensitivity ({mode})"):
-        cfg = config.with_changes(nodes_to_quantize=(name,)) if mode == "only" else \
-            config.with_changes(nodes_to_exclude=(*config.nodes_to_exclude, name))
+        cfg = (
+            config.with_changes(nodes_to_quantize=(name,))
+            if mode == "only"
+            else config.with_changes(nodes_to_exclude=(*config.nodes_to_exclude, name))
+        )
         quantize_qdq(prepared, variant, calib, cfg, cache_path=cache_path)
         metrics = scorer.score(variant)
-        rows.append({"layer": name, **{k: metrics[k] for k in ("sqnr_db", "kl", "top1_agreement") if k in metrics},
-                     **({"top1": metrics["top1"]} if "top1" in metrics else {})})
+        rows.append(
+            {
+                "layer": name,
+                **{k: metrics[k] for k in ("sqnr_db", "kl", "top1_agreement") if k in metrics},
+                **({"top1": metrics["top1"]} if "top1" in metrics else {}),
+            }
+        )
     rows.sort(key=lambda r: r["sqnr_db"], reverse=(mode == "all_but"))
     return rows
 
 
-def accuracy_fallback(prepared: str | Path, calib: np.ndarray, config: PTQConfig, *, cache_path: str | Path, scorer: Scorer,
-                      budget: Budget, workdir: str | Path, max_float_layers: int = 8) -> tuple[PTQConfig, dict[str, Any]]:
+def accuracy_fallback(
+    prepared: str | Path,
+    calib: np.ndarray,
+    config: PTQConfig,
+    *,
+    cache_path: str | Path,
+    scorer: Scorer,
+    budget: Budget,
+    workdir: str | Path,
+    max_float_layers: int = 8,
+) -> tuple[PTQConfig, dict[str, Any]]:
     """Keep the most sensitive layers in float, one more at a time, until the budget holds.
 
     Returns the config to use (with nodes_to_exclude) and a report with the ranking, each step and the gate.
@@ -114,7 +152,9 @@ def accuracy_fallback(prepared: str | Path, calib: np.ndarray, config: PTQConfig
     report: dict[str, Any] = {"budget": gate | {"stage": "all layers int8"}, "float_layers": [], "steps": []}
     if gate["passed"]:
         return config, report
-    ranking = layer_sensitivity(prepared, calib, config, cache_path=cache_path, scorer=scorer, workdir=workdir, mode="only")
+    ranking = layer_sensitivity(
+        prepared, calib, config, cache_path=cache_path, scorer=scorer, workdir=workdir, mode="only"
+    )
     report["sensitivity"] = ranking
     current = config
     for row in ranking[:max_float_layers]:
@@ -127,6 +167,11 @@ def accuracy_fallback(prepared: str | Path, calib: np.ndarray, config: PTQConfig
     report["float_layers"] = [n for n in current.nodes_to_exclude if n not in config.nodes_to_exclude]
     report["budget"] = gate | {"stage": f"{len(report['float_layers'])} layer(s) kept in float"}
     if not gate["passed"]:
-        log.warning("accuracy budget not met even with %d layer(s) in float (%s = %.3g, threshold %.3g)",
-                    len(report["float_layers"]), gate["name"], gate["value"], gate["threshold"])
+        log.warning(
+            "accuracy budget not met even with %d layer(s) in float (%s = %.3g, threshold %.3g)",
+            len(report["float_layers"]),
+            gate["name"],
+            gate["value"],
+            gate["threshold"],
+        )
     return current, report

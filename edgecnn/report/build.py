@@ -14,11 +14,29 @@ from edgecnn import __version__
 from edgecnn.fileio import atomic_write_text
 
 REPORT_SCHEMA_VERSION = 1
-REQUIRED_KEYS = ("schema_version", "edgecnn_version", "created", "model", "recipe", "target", "steps", "artifacts",
-                 "baseline", "optimized", "speedup", "size_ratio", "accuracy_delta", "fidelity", "gates", "environment")
+REQUIRED_KEYS = (
+    "schema_version",
+    "edgecnn_version",
+    "created",
+    "model",
+    "recipe",
+    "target",
+    "steps",
+    "artifacts",
+    "baseline",
+    "optimized",
+    "speedup",
+    "size_ratio",
+    "accuracy_delta",
+    "fidelity",
+    "gates",
+    "environment",
+)
 
 
-def new_report(*, model: dict[str, Any], recipe: dict[str, Any], target: str, environment: dict[str, Any]) -> dict[str, Any]:
+def new_report(
+    *, model: dict[str, Any], recipe: dict[str, Any], target: str, environment: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "edgecnn_version": __version__,

@@ -30,10 +30,12 @@ def latency_plot(report: dict[str, Any]) -> str | None:
     b, o = report.get("baseline") or {}, report.get("optimized") or {}
     if not b.get("times_ms") or not o.get("times_ms"):
         return None
-    from edgecnn.profile.plots import latency_plot_data_uri
+    from edgecnn.profiling.plots import latency_plot_data_uri
 
-    uri = latency_plot_data_uri({"float baseline": b["times_ms"], "optimized": o["times_ms"]},
-                                title=f"Latency per inference on {o.get('backend') or report['target']}")
+    uri = latency_plot_data_uri(
+        {"float baseline": b["times_ms"], "optimized": o["times_ms"]},
+        title=f"Latency per inference on {o.get('backend') or report['target']}",
+    )
     return f'<img alt="latency distribution" src="{uri}">'
 
 
@@ -86,10 +88,12 @@ def variants_plot(report: dict[str, Any]) -> str | None:
 def render_html(report: dict[str, Any]) -> str:
     e = html.escape
     model = report["model"]
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {e(str(model.get('name')))}</title>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{e(str(model.get('name')))} &rarr; {e(report['target'])}</h1>",
-             f"<p>edgecnn {e(report['edgecnn_version'])}, {e(report['created'])}; weights: <b>{e(str(model.get('weights')))}</b></p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {e(str(model.get('name')))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(str(model.get('name')))} &rarr; {e(report['target'])}</h1>",
+        f"<p>edgecnn {e(report['edgecnn_version'])}, {e(report['created'])}; weights: <b>{e(str(model.get('weights')))}</b></p>",
+    ]
     if model.get("weights") == "random":
         parts.append("<p class='bad'>Random weights: accuracy and agreement figures are not meaningful.</p>")
     parts.append("<table><tr><th>metric</th><th>float baseline</th><th>optimized</th></tr>")
@@ -98,8 +102,11 @@ def render_html(report: dict[str, Any]) -> str:
     speedup = report.get("speedup")
     if speedup is not None and speedup < 1:
         parts.append(f"<p class='bad'>The optimized model is SLOWER than its float baseline ({speedup:.2f}x).</p>")
-    for title, plot in (("Latency", latency_plot(report)), ("Quantization sensitivity", sensitivity_plot(report)),
-                        ("Variants", variants_plot(report))):
+    for title, plot in (
+        ("Latency", latency_plot(report)),
+        ("Quantization sensitivity", sensitivity_plot(report)),
+        ("Variants", variants_plot(report)),
+    ):
         if plot:
             parts.append(f"<h2>{e(title)}</h2>{plot}")
     if report.get("gates"):
@@ -107,19 +114,31 @@ def render_html(report: dict[str, Any]) -> str:
         for g in report["gates"]:
             cls = {True: "good", False: "bad", None: ""}[g.get("passed")]
             word = {True: "yes", False: "NO", None: "skipped"}[g.get("passed")]
-            parts.append(f"<tr><td>{e(g['name'])}</td><td>{e(str(g['threshold']))}</td><td>{e(str(g.get('value')))}</td>"
-                         f"<td class='{cls}'>{word} {e(g.get('reason') or '')}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(g['name'])}</td><td>{e(str(g['threshold']))}</td><td>{e(str(g.get('value')))}</td>"
+                f"<td class='{cls}'>{word} {e(g.get('reason') or '')}</td></tr>"
+            )
         parts.append("</table>")
     for title, key in (("Not done", "not_done"), ("Notes", "notes")):
         if report.get(key):
             parts.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report[key]) + "</ul>")
     if report.get("artifacts"):
-        parts.append("<h2>Artifacts</h2><table><tr><th>role</th><th>format</th><th>precision</th><th>bytes</th><th>sha256</th><th>path</th></tr>")
+        parts.append(
+            "<h2>Artifacts</h2><table><tr><th>role</th><th>format</th><th>precision</th><th>bytes</th><th>sha256</th><th>path</th></tr>"
+        )
         for a in report["artifacts"]:
-            parts.append(f"<tr><td>{e(a['role'])}</td><td>{e(a['format'])}</td><td>{e(str(a.get('precision')))}</td>"
-                         f"<td>{a.get('bytes')}</td><td><code>{e(str(a.get('sha256'))[:16])}</code></td><td><code>{e(a['path'])}</code></td></tr>")
+            parts.append(
+                f"<tr><td>{e(a['role'])}</td><td>{e(a['format'])}</td><td>{e(str(a.get('precision')))}</td>"
+                f"<td>{a.get('bytes')}</td><td><code>{e(str(a.get('sha256'))[:16])}</code></td><td><code>{e(a['path'])}</code></td></tr>"
+            )
         parts.append("</table>")
-    parts.append("<details><summary>report.json</summary><pre>"
-                 + e(json.dumps({k: v for k, v in report.items() if k not in ("baseline", "optimized")}, indent=1, default=str)[:20000])
-                 + "</pre></details></body></html>")
+    parts.append(
+        "<details><summary>report.json</summary><pre>"
+        + e(
+            json.dumps({k: v for k, v in report.items() if k not in ("baseline", "optimized")}, indent=1, default=str)[
+                :20000
+            ]
+        )
+        + "</pre></details></body></html>"
+    )
     return "\n".join(parts)

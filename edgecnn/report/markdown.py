@@ -29,11 +29,18 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = [
         ("latency p50 (ms)", _ms(b, "p50"), _ms(o, "p50")),
         ("latency p90 (ms)", _ms(b, "p90"), _ms(o, "p90")),
-        ("throughput (items/s)", f"{b['throughput']:.1f}" if b.get("throughput") else "n/a",
-         f"{o['throughput']:.1f}" if o.get("throughput") else "n/a"),
+        (
+            "throughput (items/s)",
+            f"{b['throughput']:.1f}" if b.get("throughput") else "n/a",
+            f"{o['throughput']:.1f}" if o.get("throughput") else "n/a",
+        ),
         ("speed-up", "1.00x", f"{report['speedup']:.2f}x" if report.get("speedup") else "n/a"),
         ("model size", _mb(b.get("size_bytes")), _mb(o.get("size_bytes"))),
-        ("MACs", f"{b['macs'] / 1e9:.3f} G" if b.get("macs") else "n/a", f"{o['macs'] / 1e9:.3f} G" if o.get("macs") else "n/a"),
+        (
+            "MACs",
+            f"{b['macs'] / 1e9:.3f} G" if b.get("macs") else "n/a",
+            f"{o['macs'] / 1e9:.3f} G" if o.get("macs") else "n/a",
+        ),
         ("precision", str(b.get("precision", "n/a")), str(o.get("precision", "n/a"))),
         ("accuracy (top-1)", _acc(b), _acc(o)),
     ]
@@ -45,8 +52,12 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def render_markdown(report: dict[str, Any]) -> str:
     model = report["model"]
-    lines = [f"# edgecnn report: {model.get('name')} -> {report['target']}", "",
-             f"edgecnn {report['edgecnn_version']}, {report['created']}; weights: {model.get('weights')}", ""]
+    lines = [
+        f"# edgecnn report: {model.get('name')} -> {report['target']}",
+        "",
+        f"edgecnn {report['edgecnn_version']}, {report['created']}; weights: {model.get('weights')}",
+        "",
+    ]
     lines += ["| metric | float baseline | optimized |", "|---|---|---|"]
     lines += [f"| {m} | {b} | {o} |" for m, b, o in summary_rows(report)]
     backend = (report.get("optimized") or {}).get("backend") or (report.get("baseline") or {}).get("backend")
@@ -61,23 +72,36 @@ def render_markdown(report: dict[str, Any]) -> str:
         for g in report["gates"]:
             value = "n/a" if g.get("value") is None else f"{g['value']:.4g}"
             passed = {True: "yes", False: "**NO**", None: "skipped"}[g.get("passed")]
-            lines.append(f"| {g['name']} | {g['threshold']} | {value} | {passed}{' — ' + g['reason'] if g.get('reason') else ''} |")
+            lines.append(
+                f"| {g['name']} | {g['threshold']} | {value} | {passed}{' — ' + g['reason'] if g.get('reason') else ''} |"
+            )
     if report.get("artifacts"):
         lines += ["", "## Artifacts", "", "| role | format | precision | size | path |", "|---|---|---|---|---|"]
         for a in report["artifacts"]:
-            lines.append(f"| {a['role']} | {a['format']} | {a.get('precision')} | {_mb(a.get('bytes'))} | `{a['path']}` |")
+            lines.append(
+                f"| {a['role']} | {a['format']} | {a.get('precision')} | {_mb(a.get('bytes'))} | `{a['path']}` |"
+            )
     for title, key in (("Not done", "not_done"), ("Notes", "notes")):
         if report.get(key):
             lines += ["", f"## {title}", ""] + [f"- {n}" for n in report[key]]
     env = report.get("environment") or {}
-    lines += ["", "## Environment", "", f"{env.get('cpu')} ({env.get('arch')}), {env.get('cores')} cores, flags: "
-              f"{', '.join(env.get('flags') or []) or 'none detected'}; threads: {env.get('threads')}; "
-              + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)]
+    lines += [
+        "",
+        "## Environment",
+        "",
+        f"{env.get('cpu')} ({env.get('arch')}), {env.get('cores')} cores, flags: "
+        f"{', '.join(env.get('flags') or []) or 'none detected'}; threads: {env.get('threads')}; "
+        + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _step_summary(rep: dict[str, Any]) -> str:
-    keys = [k for k, v in rep.items() if isinstance(v, (int, float, str, bool)) and not isinstance(v, bool) or isinstance(v, bool)]
+    keys = [
+        k
+        for k, v in rep.items()
+        if isinstance(v, (int, float, str, bool)) and not isinstance(v, bool) or isinstance(v, bool)
+    ]
     return ", ".join(f"{k}={_fmt(rep[k])}" for k in keys[:6])
 
 

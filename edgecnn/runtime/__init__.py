@@ -17,7 +17,9 @@ BACKENDS.add("remote", "edgecnn.runtime.remote:RemoteBackend")
 _FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt", "pytorch": "torch"}
 
 
-def load_session(artifact: Any, *, backend: str | None = None, threads: int | None = None, device: str = "cpu", **options: Any) -> Session:
+def load_session(
+    artifact: Any, *, backend: str | None = None, threads: int | None = None, device: str = "cpu", **options: Any
+) -> Session:
     """Load an Artifact, a model file path, or a ModelSpec (torch) into a Session.
 
     The backend is inferred from the artifact's format when not given.
@@ -29,7 +31,9 @@ def load_session(artifact: Any, *, backend: str | None = None, threads: int | No
     if backend is None:
         fmt = getattr(artifact, "format", None) or ("pytorch" if hasattr(artifact, "module") else None)
         if fmt not in _FORMAT_BACKEND:
-            raise InvalidInputError(f"cannot infer a backend for {artifact!r}; name one of {', '.join(BACKENDS.names())}")
+            raise InvalidInputError(
+                f"cannot infer a backend for {artifact!r}; name one of {', '.join(BACKENDS.names())}"
+            )
         backend = _FORMAT_BACKEND[fmt]
     impl = BACKENDS.get(backend)()
     opts = SessionOptions(threads=threads, device=device, precision=options.pop("precision", None), extra=options)

@@ -5,8 +5,9 @@ Torch-free at import time so the bundle loader and the device agent can use it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Session(Protocol):
     output_names: list[str]
     input_shapes: list[list[int | str | None]]  # per input; a non-int dim is dynamic
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]: ...
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -43,7 +44,7 @@ class Backend(Protocol):
 BACKENDS: Registry[Backend] = Registry("backend")
 
 
-def feed(names: Sequence[str], inputs: "np.ndarray | dict[str, np.ndarray]") -> dict[str, np.ndarray]:
+def feed(names: Sequence[str], inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Normalise `inputs` to a name->array dict."""
     from edgecnn.errors import InvalidInputError
 

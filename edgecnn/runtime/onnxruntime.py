@@ -40,21 +40,28 @@ class OrtSession:
         self.output_names = [o.name for o in self._sess.get_outputs()]
         self.input_shapes = [list(i.shape) for i in self._sess.get_inputs()]
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
             return self._sess.run(None, feed(self.input_names, inputs))
         except InvalidInputError:
             raise
         except Exception as exc:
             if "dimension" in str(exc).lower() or "shape" in str(exc).lower() or "rank" in str(exc).lower():
-                raise InvalidInputError(f"input does not fit the model (expects {self.input_shapes}): {str(exc).splitlines()[0][:200]}") from None
+                raise InvalidInputError(
+                    f"input does not fit the model (expects {self.input_shapes}): {str(exc).splitlines()[0][:200]}"
+                ) from None
             raise
 
     def describe(self) -> dict[str, Any]:
         import onnxruntime as ort
 
-        return {"backend": self.backend, "version": ort.__version__, "providers": self._sess.get_providers(),
-                "threads": self.options.threads, "device": self.options.device}
+        return {
+            "backend": self.backend,
+            "version": ort.__version__,
+            "providers": self._sess.get_providers(),
+            "threads": self.options.threads,
+            "device": self.options.device,
+        }
 
 
 class OrtBackend:

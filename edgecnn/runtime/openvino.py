@@ -28,11 +28,15 @@ class OpenVinoSession:
         self._ov = ov
         precision = (options.precision or "fp32").lower()
         if precision not in _PRECISION_HINTS:
-            raise InvalidInputError(f"unknown OpenVINO precision '{options.precision}'; choose one of {', '.join(_PRECISION_HINTS)}")
+            raise InvalidInputError(
+                f"unknown OpenVINO precision '{options.precision}'; choose one of {', '.join(_PRECISION_HINTS)}"
+            )
         device = options.device.split(":")[0].upper()
         core = ov.Core()
         if device not in core.available_devices:
-            raise DeviceUnavailableError(f"OpenVINO has no {device} device here (available: {', '.join(core.available_devices)})")
+            raise DeviceUnavailableError(
+                f"OpenVINO has no {device} device here (available: {', '.join(core.available_devices)})"
+            )
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if _PRECISION_HINTS[precision]:
             config["INFERENCE_PRECISION_HINT"] = _PRECISION_HINTS[precision]
@@ -47,10 +51,12 @@ class OpenVinoSession:
         self.requested_precision = precision
         self.input_names = [p.get_any_name() for p in self._compiled.inputs]
         # static dims as ints, dynamic ones as None (validation and evaluation batch by these)
-        self.input_shapes = [[d.get_length() if d.is_static else None for d in p.get_partial_shape()] for p in self._compiled.inputs]
+        self.input_shapes = [
+            [d.get_length() if d.is_static else None for d in p.get_partial_shape()] for p in self._compiled.inputs
+        ]
         self.output_names = [p.get_any_name() for p in self._compiled.outputs]
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         data = feed(self.input_names, inputs)
         try:
             result = self._request.infer({k: np.ascontiguousarray(v) for k, v in data.items()})
@@ -71,9 +77,14 @@ class OpenVinoSession:
         return {"inference_precision_hint": hint, "compute_layer_precisions": layers}
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "version": self._ov.__version__, "device": self.options.device,
-                "threads": int(self._compiled.get_property("INFERENCE_NUM_THREADS")),
-                "requested_precision": self.requested_precision, **self.precision_used()}
+        return {
+            "backend": self.backend,
+            "version": self._ov.__version__,
+            "device": self.options.device,
+            "threads": int(self._compiled.get_property("INFERENCE_NUM_THREADS")),
+            "requested_precision": self.requested_precision,
+            **self.precision_used(),
+        }
 
 
 class OpenVinoBackend:

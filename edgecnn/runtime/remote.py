@@ -55,8 +55,10 @@ class AgentClient:
         try:
             self._sock = socket.create_connection((host, port), timeout=min(timeout, 30.0))
         except OSError as exc:
-            raise DeviceUnavailableError(f"cannot reach the edgecnn agent at {url}: {exc.strerror or exc}; "
-                                         "is `edgecnn agent serve` running there?") from None
+            raise DeviceUnavailableError(
+                f"cannot reach the edgecnn agent at {url}: {exc.strerror or exc}; "
+                "is `edgecnn agent serve` running there?"
+            ) from None
         self._sock.settimeout(timeout)
         self.info = self.request({"type": "hello", "token": token})
 
@@ -68,17 +70,22 @@ class AgentClient:
             self._sock.settimeout(timeout or self.timeout)
             P.send_message(self._sock, message)
             reply = P.recv_message(self._sock)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self.close()
-            raise DeviceUnavailableError(f"the agent at {self.url} did not answer within {timeout or self.timeout:.0f} s "
-                                         f"({message.get('type')} request); the connection was closed") from None
+            raise DeviceUnavailableError(
+                f"the agent at {self.url} did not answer within {timeout or self.timeout:.0f} s "
+                f"({message.get('type')} request); the connection was closed"
+            ) from None
         except P.ConnectionClosed:
             self.close()
-            raise DeviceUnavailableError(f"the connection to the agent at {self.url} was lost during the "
-                                         f"{message.get('type')} request") from None
+            raise DeviceUnavailableError(
+                f"the connection to the agent at {self.url} was lost during the {message.get('type')} request"
+            ) from None
         except OSError as exc:
             self.close()
-            raise DeviceUnavailableError(f"the connection to the agent at {self.url} was lost: {exc.strerror or exc}") from None
+            raise DeviceUnavailableError(
+                f"the connection to the agent at {self.url} was lost: {exc.strerror or exc}"
+            ) from None
         if not reply.get("ok"):
             err = reply.get("error") or {}
             raise AgentError(str(err.get("kind", "unknown")), str(err.get("message", "no message")), self.url)
@@ -111,22 +118,40 @@ class RemoteSession:
             raise InvalidInputError("the remote backend needs device='tcp://host:port'")
         self.options = options
         self.remote_backend = str(extra.pop("remote_backend", "onnxruntime"))
-        self.client = AgentClient(url, token=extra.pop("token", None), timeout=float(extra.pop("timeout", DEFAULT_TIMEOUT_S)))
+        self.client = AgentClient(
+            url, token=extra.pop("token", None), timeout=float(extra.pop("timeout", DEFAULT_TIMEOUT_S))
+        )
         self.fingerprint: dict[str, Any] = self.client.info.get("fingerprint", {})
         files = _artifact_files(artifact)
         limit = int(self.client.info.get("limits", {}).get("max_upload_bytes", 0))
         total = sum(p.stat().st_size for p in files)
         if limit and total > limit:
             self.client.close()
-            raise InvalidInputError(f"{files[0].name} is {total} bytes; the agent at {url} accepts uploads up to {limit} bytes "
-                                    "(start it with a larger --max-upload-mb)")
+            raise InvalidInputError(
+                f"{files[0].name} is {total} bytes; the agent at {url} accepts uploads up to {limit} bytes "
+                "(start it with a larger --max-upload-mb)"
+            )
         payload = []
         for p in files:
             data = p.read_bytes()
-            payload.append({"name": p.name, "data": base64.b64encode(data).decode("ascii"), "sha256": hashlib.sha256(data).hexdigest()})
-        reply = self.client.request({"type": "load", "files": payload, "backend": self.remote_backend, "threads": options.threads,
-                                     "precision": options.precision, "options": extra,
-                                     "artifact_precision": getattr(artifact, "precision", None)})
+            payload.append(
+                {
+                    "name": p.name,
+                    "data": base64.b64encode(data).decode("ascii"),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+        reply = self.client.request(
+            {
+                "type": "load",
+                "files": payload,
+                "backend": self.remote_backend,
+                "threads": options.threads,
+                "precision": options.precision,
+                "options": extra,
+                "artifact_precision": getattr(artifact, "precision", None),
+            }
+        )
         self.model_id = reply["model_id"]
         self.input_names: list[str] = reply["inputs"]
         self.output_names: list[str] = reply["outputs"]
@@ -134,24 +159,40 @@ class RemoteSession:
         self.remote_describe: dict[str, Any] = reply.get("describe", {})
         self.memory: dict[str, Any] = reply.get("memory", {})
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
-        reply = self.client.request({"type": "run", "model_id": self.model_id, "inputs": P.encode_arrays(feed(self.input_names, inputs))})
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
+        reply = self.client.request(
+            {"type": "run", "model_id": self.model_id, "inputs": P.encode_arrays(feed(self.input_names, inputs))}
+        )
         return P.decode_arrays(reply["outputs"])
 
-    def profile(self, inputs: "np.ndarray | dict[str, np.ndarray]", protocol: Any) -> tuple[Any, list[np.ndarray], dict[str, Any]]:
+    def profile(
+        self, inputs: np.ndarray | dict[str, np.ndarray], protocol: Any
+    ) -> tuple[Any, list[np.ndarray], dict[str, Any]]:
         """Run the timing protocol on the device: (LatencyStats, outputs, device fingerprint)."""
-        from edgecnn.profile.stats import LatencyStats
+        from edgecnn.profiling.stats import LatencyStats
 
-        reply = self.client.request({"type": "profile", "model_id": self.model_id, "protocol": protocol.to_dict(),
-                                     "inputs": P.encode_arrays(feed(self.input_names, inputs))})
+        reply = self.client.request(
+            {
+                "type": "profile",
+                "model_id": self.model_id,
+                "protocol": protocol.to_dict(),
+                "inputs": P.encode_arrays(feed(self.input_names, inputs)),
+            }
+        )
         stats = LatencyStats.from_dict(reply["stats"])
         stats.environment = reply.get("fingerprint", {})
         return stats, P.decode_arrays(reply["outputs"]), reply.get("fingerprint", {})
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "url": self.client.url, "agent": self.client.info.get("agent"),
-                "device": self.remote_describe, "arch": self.fingerprint.get("arch"), "emulated": self.fingerprint.get("emulated"),
-                "threads": self.options.threads}
+        return {
+            "backend": self.backend,
+            "url": self.client.url,
+            "agent": self.client.info.get("agent"),
+            "device": self.remote_describe,
+            "arch": self.fingerprint.get("arch"),
+            "emulated": self.fingerprint.get("emulated"),
+            "threads": self.options.threads,
+        }
 
     def close(self) -> None:
         if self.client._sock is not None:

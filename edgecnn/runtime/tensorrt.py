@@ -34,8 +34,10 @@ class TensorRTSession:
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:
-            raise InvalidInputError(f"TensorRT cannot load {path}: built by another TensorRT version or for another GPU? "
-                                    f"{_built_with(path)}")
+            raise InvalidInputError(
+                f"TensorRT cannot load {path}: built by another TensorRT version or for another GPU? "
+                f"{_built_with(path)}"
+            )
         self._context = self._engine.create_execution_context()
         self._stream = torch.cuda.Stream(self.device)
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
@@ -43,18 +45,22 @@ class TensorRTSession:
         self.input_names = [n for n in names if is_input[n]]
         self.output_names = [n for n in names if not is_input[n]]
         # static dims as ints, dynamic ones (-1 in TensorRT) as None, like the other sessions
-        self.input_shapes = [[d if d >= 0 else None for d in self._engine.get_tensor_shape(n)] for n in self.input_names]
+        self.input_shapes = [
+            [d if d >= 0 else None for d in self._engine.get_tensor_shape(n)] for n in self.input_names
+        ]
         self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
         self.options = options
         self.path = path
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         torch = self._torch
         keep = []  # device tensors must outlive the asynchronous execution
         for name, value in feed(self.input_names, inputs).items():
             array = np.ascontiguousarray(value, dtype=self._dtypes[name])
             if not self._context.set_input_shape(name, tuple(array.shape)):
-                raise InvalidInputError(f"input '{name}' of shape {array.shape} is outside the engine's optimization profile")
+                raise InvalidInputError(
+                    f"input '{name}' of shape {array.shape} is outside the engine's optimization profile"
+                )
             tensor = torch.from_numpy(array).to(self.device, non_blocking=False)
             self._context.set_tensor_address(name, tensor.data_ptr())
             keep.append(tensor)
@@ -70,8 +76,13 @@ class TensorRTSession:
         return [t.cpu().numpy() for t in outputs]
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "version": self._trt.__version__, "device": str(self.device),
-                "gpu": self._torch.cuda.get_device_name(self.device), "built_with": _built_with(self.path)}
+        return {
+            "backend": self.backend,
+            "version": self._trt.__version__,
+            "device": str(self.device),
+            "gpu": self._torch.cuda.get_device_name(self.device),
+            "built_with": _built_with(self.path),
+        }
 
 
 class TensorRTBackend:

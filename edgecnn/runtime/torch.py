@@ -29,21 +29,28 @@ class TorchSession:
         self.input_shapes = [[None, *spec.input.shape[1:]]]  # eager modules take any batch
         self.output_names = ["logits"]
 
-    def run(self, inputs: "np.ndarray | dict[str, np.ndarray]") -> list[np.ndarray]:
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         x = feed(self.input_names, inputs)[self.input_names[0]]
         torch = self._torch
         with torch.inference_mode():
             try:
                 y = self.module(torch.as_tensor(x).to(self.device, self.dtype))
             except RuntimeError as exc:
-                raise InvalidInputError(f"input of shape {tuple(x.shape)} does not fit the model: {str(exc).splitlines()[0][:200]}") from None
+                raise InvalidInputError(
+                    f"input of shape {tuple(x.shape)} does not fit the model: {str(exc).splitlines()[0][:200]}"
+                ) from None
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return [y.float().cpu().numpy()]
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend, "version": self._torch.__version__, "device": str(self.device),
-                "threads": self._torch.get_num_threads(), "precision": str(self.dtype).replace("torch.", "")}
+        return {
+            "backend": self.backend,
+            "version": self._torch.__version__,
+            "device": str(self.device),
+            "threads": self._torch.get_num_threads(),
+            "precision": str(self.dtype).replace("torch.", ""),
+        }
 
 
 class TorchBackend:

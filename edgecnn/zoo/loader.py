@@ -41,11 +41,20 @@ def load_model(
     if num_classes is not None and num_classes < 1:
         raise InvalidInputError(f"num_classes must be at least 1, got {num_classes}")
     if text.endswith(".onnx"):
-        raise InvalidInputError(f"{text} is an ONNX file: pass it to quantize/profile/optimize directly, not load_model")
+        raise InvalidInputError(
+            f"{text} is an ONNX file: pass it to quantize/profile/optimize directly, not load_model"
+        )
     path = Path(text)
     if path.suffix in _WEIGHT_SUFFIXES and (arch or path.exists()):
         if arch:
-            return load_model(arch, weights=text, num_classes=num_classes, input_shape=input_shape, preprocess=preprocess, labels=labels)
+            return load_model(
+                arch,
+                weights=text,
+                num_classes=num_classes,
+                input_shape=input_shape,
+                preprocess=preprocess,
+                labels=labels,
+            )
         if not path.exists():
             raise InvalidInputError(f"model file not found: {path}")
         return _load_torchscript(path, input_shape, preprocess, labels)
@@ -77,7 +86,11 @@ def _load_zoo(entry: ZooEntry, weights: Weights, num_classes, input_shape, prepr
     if kind == "random":
         notes.append(RANDOM_WEIGHTS_NOTE)
         if weights == "auto":
-            log.warning("%s: no pretrained weights available offline; using RANDOM weights (%s)", entry.name, RANDOM_WEIGHTS_NOTE)
+            log.warning(
+                "%s: no pretrained weights available offline; using RANDOM weights (%s)",
+                entry.name,
+                RANDOM_WEIGHTS_NOTE,
+            )
     module.eval()
     shape = tuple(input_shape) if input_shape else entry.input_shape
     if labels is None and tv_weights is not None and classes == 1000:
@@ -105,7 +118,9 @@ def _build(entry: ZooEntry, num_classes: int | None):
         import torchvision
 
         tv_weights = torchvision.models.get_model_weights(entry.name).DEFAULT
-        return torchvision.models.get_model(entry.name, weights=None, num_classes=num_classes or entry.num_classes), tv_weights
+        return torchvision.models.get_model(
+            entry.name, weights=None, num_classes=num_classes or entry.num_classes
+        ), tv_weights
     module_name, _, attr = entry.builder.partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
     in_channels = entry.input_shape[1]
@@ -133,7 +148,9 @@ def _pretrained_state(entry: ZooEntry, tv_weights, *, required: bool):
 
         # torch.hub announces downloads on stdout: keep stdout clean for --json output
         with contextlib.redirect_stdout(sys.stderr):
-            state = torch.hub.load_state_dict_from_url(tv_weights.url, progress=True, check_hash=True, weights_only=True)
+            state = torch.hub.load_state_dict_from_url(
+                tv_weights.url, progress=True, check_hash=True, weights_only=True
+            )
     except Exception as exc:  # network errors take many forms (URLError, OSError, HTTPError, hash mismatch)
         if required:
             raise UserError(
@@ -156,7 +173,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler fails on garbage in many ways (UnpicklingError, IndexError, EOFError, ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidInputError(f"cannot read weights file {path}: corrupt or not a PyTorch state dict ({first[:160]})") from None
+        raise InvalidInputError(
+            f"cannot read weights file {path}: corrupt or not a PyTorch state dict ({first[:160]})"
+        ) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -169,7 +188,11 @@ def _load_state(module, state: dict[str, Any], *, source: str, allow_head_mismat
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if allow_head_mismatch and wrong and not missing and not unexpected:
         state = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
         log.warning("%s: classifier head re-initialised for the new number of classes", source)
@@ -208,7 +231,17 @@ def _load_torchscript(path: Path, input_shape, preprocess, labels) -> ModelSpec:
         raise InvalidInputError(
             f"{path} is not a TorchScript file; if it is a state dict, name the architecture with --arch"
         ) from None
-    return _custom_spec(module.eval(), path.stem, f"torchscript:{path}", "file", input_shape, preprocess, labels, None, sha256_file(path))
+    return _custom_spec(
+        module.eval(),
+        path.stem,
+        f"torchscript:{path}",
+        "file",
+        input_shape,
+        preprocess,
+        labels,
+        None,
+        sha256_file(path),
+    )
 
 
 def _custom_spec(module, name, source, weights, input_shape, preprocess, labels, num_classes, sha=None) -> ModelSpec:
@@ -220,5 +253,14 @@ def _custom_spec(module, name, source, weights, input_shape, preprocess, labels,
     notes = [RANDOM_WEIGHTS_NOTE] if weights == "random" else []
     if labels is None and num_classes:
         labels = [str(i) for i in range(num_classes)]
-    return ModelSpec(module=module, input=InputSpec(shape, layout=layout), name=str(name), source=source,
-                     weights=weights, preprocess=preprocess, labels=labels, sha256=sha, notes=notes)
+    return ModelSpec(
+        module=module,
+        input=InputSpec(shape, layout=layout),
+        name=str(name),
+        source=source,
+        weights=weights,
+        preprocess=preprocess,
+        labels=labels,
+        sha256=sha,
+        notes=notes,
+    )

@@ -29,11 +29,20 @@ class LeNet5(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 6, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes)
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,8 +55,14 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 32, 3, padding=1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.block = ResidualBlock(64)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -60,9 +75,15 @@ class SmallCNN(nn.Module):
 class ResBlockNet(nn.Module):
     """A stem conv followed by a stack of residual blocks, with a stride-2 transition between stages."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, ...] = (32, 64), blocks: int = 2) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, ...] = (32, 64), blocks: int = 2
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
+        ]
         prev = widths[0]
         for i, width in enumerate(widths):
             if i > 0:
@@ -80,7 +101,9 @@ class ResBlockNet(nn.Module):
 class TCN1d(nn.Module):
     """A 1D CNN for time series: dilated Conv1d + BN + ReLU blocks, global average pooling, linear head."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8)) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 1, width: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8)
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         prev = in_channels

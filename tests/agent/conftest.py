@@ -17,7 +17,9 @@ IDLE_TIMEOUT_S = 3.0
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None; "
 
 
-def start_agent(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[subprocess.Popen, str]:
+def start_agent(
+    argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start an agent command (python argv after -c ...) and return (process, tcp:// url from its first line)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
     line = proc.stdout.readline()
@@ -43,8 +45,21 @@ def agent(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("agent_tmp")
     env = {**os.environ, "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
     code = BLOCK_TORCH + "from edgecnn.cli.main import run; run()"
-    argv = [sys.executable, "-c", code, "agent", "serve", "--port", "0", "--token", TOKEN,
-            "--max-upload-mb", str(MAX_UPLOAD_MB), "--idle-timeout", str(IDLE_TIMEOUT_S)]
+    argv = [
+        sys.executable,
+        "-c",
+        code,
+        "agent",
+        "serve",
+        "--port",
+        "0",
+        "--token",
+        TOKEN,
+        "--max-upload-mb",
+        str(MAX_UPLOAD_MB),
+        "--idle-timeout",
+        str(IDLE_TIMEOUT_S),
+    ]
     proc, url = start_agent(argv, env=env, cwd=str(Path(__file__).resolve().parents[2]))
     yield url, tmp, proc
     stop_agent(proc)
@@ -56,7 +71,7 @@ def lenet_onnx(tmp_path_factory):
     import numpy as np
     import torch
 
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
     from edgecnn.zoo import load_model
 
     torch.manual_seed(0)

@@ -11,7 +11,7 @@ import pytest
 from edgecnn.agent import protocol as P
 from edgecnn.artifact import Artifact
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
-from edgecnn.profile.timing import TimingProtocol
+from edgecnn.profiling.timing import TimingProtocol
 from edgecnn.runtime import load_session
 from edgecnn.runtime.remote import AgentClient, AgentError
 
@@ -102,21 +102,29 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
     sock = _raw(url)
     import base64
 
-    P.send_message(sock, {"type": "load", "files": [{"name": "m.onnx", "data": base64.b64encode(b"\0" * (limit + 10)).decode()}]})
+    P.send_message(
+        sock, {"type": "load", "files": [{"name": "m.onnx", "data": base64.b64encode(b"\0" * (limit + 10)).decode()}]}
+    )
     reply = P.recv_message(sock)
     assert reply["error"]["kind"] == "user" and "exceeds the agent's limit" in reply["error"]["message"]
     sock.close()
     assert_serving(url, *lenet_onnx[::2])
 
 
-@pytest.mark.parametrize("body, expected", [
-    (b"\xff\xfe not json", "not UTF-8 JSON"),
-    (b"[1, 2, 3]", "expected a JSON object"),
-    (b'{"v": 99, "type": "hello"}', "protocol version 99"),
-    (b'{"v": 1, "type": "dance"}', "unknown request type"),
-    (b'{"v": 1, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
-    (b'{"v": 1, "type": "run", "model_id": "x", "inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}', "malformed array"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        (b"\xff\xfe not json", "not UTF-8 JSON"),
+        (b"[1, 2, 3]", "expected a JSON object"),
+        (b'{"v": 99, "type": "hello"}', "protocol version 99"),
+        (b'{"v": 1, "type": "dance"}', "unknown request type"),
+        (b'{"v": 1, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
+        (
+            b'{"v": 1, "type": "run", "model_id": "x", "inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}',
+            "malformed array",
+        ),
+    ],
+)
 def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(agent, lenet_onnx, body, expected):
     url, _, _ = agent
     art, _, x = lenet_onnx
@@ -208,6 +216,8 @@ def test_openvino_runs_on_the_agent_when_asked(agent, lenet_onnx):
 
     url, _, _ = agent
     art, _, x = lenet_onnx
-    r = edgecnn.profile(art, target="openvino", device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x, roofline=False)
+    r = edgecnn.profile(
+        art, target="openvino", device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x, roofline=False
+    )
     assert r.sessions["optimized"]["device"]["backend"] == "openvino" and r.target == "openvino"
     np.testing.assert_allclose(r.outputs["optimized"][0], load_session(art).run(x)[0], atol=1e-4, rtol=0)

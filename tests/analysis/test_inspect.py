@@ -45,13 +45,30 @@ def test_every_window_layer_matches_the_forward_pass():
     assert result.method == "fx" and result.mismatches == []
     windows = [layer for layer in result.layers if layer.expected_spatial is not None]
     names = {layer.name for layer in windows}
-    assert {"same", "down", "ceil_pool", "avg", "lp", "up", "upsample", "interpolate", "conv2d", "max_pool2d", "avg_pool2d", "adaptive"} <= names
+    assert {
+        "same",
+        "down",
+        "ceil_pool",
+        "avg",
+        "lp",
+        "up",
+        "upsample",
+        "interpolate",
+        "conv2d",
+        "max_pool2d",
+        "avg_pool2d",
+        "adaptive",
+    } <= names
     assert all(layer.shape_ok for layer in windows)
     functional_conv = next(layer for layer in result.layers if layer.name == "conv2d")
     assert functional_conv.kernel == [3, 3] and functional_conv.stride == [2, 2]
     assert functional_conv.params == 4 * 8 * 9  # the parameter it reads, counted where it is used
     assert functional_conv.macs == torch.Size(functional_conv.output_shape).numel() * 8 * 9
-    assert result.totals.params == sum(p.numel() for p in Zoo().parameters()) == sum(layer.params for layer in result.layers)
+    assert (
+        result.totals.params
+        == sum(p.numel() for p in Zoo().parameters())
+        == sum(layer.params for layer in result.layers)
+    )
 
 
 def test_grouped_and_depthwise_convs_report_groups_params_and_macs():
@@ -123,7 +140,9 @@ def test_untraceable_model_falls_back_to_hooks_and_reports_mismatches():
     assert any("torch.fx could not trace" in note for note in result.notes)
     assert [layer.name for layer in result.layers] == ["conv", "pool"]
     # the module's own padding says 6x6 but its forward pads first: the forward pass (8x8) wins, the gap is reported
-    assert result.mismatches == [{"layer": "conv", "type": "PaddedConv", "expected_spatial": [6, 6], "actual_spatial": [8, 8]}]
+    assert result.mismatches == [
+        {"layer": "conv", "type": "PaddedConv", "expected_spatial": [6, 6], "actual_spatial": [8, 8]}
+    ]
     assert result.to_dict()["mismatches"] == result.mismatches
     assert result.layers[1].output_shape == [1, 4, 4, 4]
 
@@ -141,14 +160,47 @@ def test_torchscript_is_reported_as_opaque():
 def test_json_follows_the_documented_schema():
     data = json.loads(json.dumps(edgecnn.inspect_model("tcn1d", input_shape=(1, 1, 64)).to_dict()))
     assert data["schema_version"] == SCHEMA_VERSION
-    assert set(data) == {"schema_version", "model", "input", "method", "layers", "outputs", "totals", "mismatches", "notes"}
+    assert set(data) == {
+        "schema_version",
+        "model",
+        "input",
+        "method",
+        "layers",
+        "outputs",
+        "totals",
+        "mismatches",
+        "notes",
+    }
     assert set(data["totals"]) == {"params", "macs", "peak_activation_bytes", "weight_bytes"}
-    layer_keys = {"index", "name", "type", "inputs", "input_shapes", "output_shape", "kernel", "stride", "padding", "dilation",
-                  "groups", "ceil_mode", "expected_spatial", "shape_ok", "receptive_field", "jump", "params", "macs"}
+    layer_keys = {
+        "index",
+        "name",
+        "type",
+        "inputs",
+        "input_shapes",
+        "output_shape",
+        "kernel",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "ceil_mode",
+        "expected_spatial",
+        "shape_ok",
+        "receptive_field",
+        "jump",
+        "params",
+        "macs",
+    }
     assert all(set(layer) == layer_keys for layer in data["layers"])
     assert data["input"]["shape"] == [1, 1, 64] and data["input"]["layout"] == "NCL"
     first = data["layers"][0]
-    assert (first["type"], first["kernel"], first["output_shape"], first["shape_ok"]) == ("Conv1d", [3], [1, 32, 64], True)
+    assert (first["type"], first["kernel"], first["output_shape"], first["shape_ok"]) == (
+        "Conv1d",
+        [3],
+        [1, 32, 64],
+        True,
+    )
 
 
 def test_inspection_restores_training_mode():
@@ -222,4 +274,6 @@ def test_dw_separable_output_is_inspected_as_depthwise_plus_pointwise():
         assert (dw.kernel, dw.groups, dw.input_shapes[0][1]) == (dense.kernel, cin, cin)
         assert (pw.kernel, pw.groups, pw.output_shape) == ([1, 1], 1, dense.output_shape)
         assert dw.receptive_field == pw.receptive_field == dense.receptive_field
-        assert dw.macs == torch.Size(dw.output_shape).numel() * 9 and pw.macs == torch.Size(pw.output_shape).numel() * cin
+        assert (
+            dw.macs == torch.Size(dw.output_shape).numel() * 9 and pw.macs == torch.Size(pw.output_shape).numel() * cin
+        )

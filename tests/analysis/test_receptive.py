@@ -35,7 +35,12 @@ def test_stride2_layers_multiply_the_jump():
         nn.Conv2d(1, 1, 3, padding=1),  # 9 + 2*4 = 17
     )
     rf = _rf(model)
-    assert [rf[n] for n in ("0", "1", "2", "3")] == [([3, 3], [2, 2]), ([7, 7], [2, 2]), ([9, 9], [4, 4]), ([17, 17], [4, 4])]
+    assert [rf[n] for n in ("0", "1", "2", "3")] == [
+        ([3, 3], [2, 2]),
+        ([7, 7], [2, 2]),
+        ([9, 9], [4, 4]),
+        ([17, 17], [4, 4]),
+    ]
 
 
 def test_non_square_windows_are_tracked_per_dimension():
@@ -90,7 +95,9 @@ def test_1d_dilated_tcn():
 
 
 def test_transposed_conv_refines_the_jump():
-    model = nn.Sequential(nn.Conv2d(1, 1, 2, stride=2), nn.ConvTranspose2d(1, 1, 2, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2))
+    model = nn.Sequential(
+        nn.Conv2d(1, 1, 2, stride=2), nn.ConvTranspose2d(1, 1, 2, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2)
+    )
     rf = _rf(model)
     assert rf["0"] == ([2, 2], [2, 2])
     # k=2, s=2: each output pixel comes from exactly one input pixel, so the field does not grow
@@ -102,7 +109,9 @@ def test_transposed_conv_refines_the_jump():
 def test_transposed_conv_field_is_measured_by_gradients():
     """The analytic field against the real one: which input pixels reach the centre output pixel."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3)).double()
+    model = nn.Sequential(
+        nn.Conv2d(1, 1, 3, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3)
+    ).double()
     for p in model.parameters():
         nn.init.uniform_(p, 0.5, 1.5)  # positive weights: no accidental cancellation
     x = torch.zeros(1, 1, 41, 41, dtype=torch.double, requires_grad=True)

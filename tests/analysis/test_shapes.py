@@ -33,7 +33,12 @@ def _torch_size(fn, shape: tuple[int, ...]) -> int | None:
     try:
         return tuple(fn(torch.zeros(shape)).shape[2:])
     except RuntimeError as exc:
-        assert "too small" in str(exc) or "Invalid computed output size" in str(exc) or "Kernel size can't be greater" in str(exc) or "non-positive" in str(exc), str(exc)
+        assert (
+            "too small" in str(exc)
+            or "Invalid computed output size" in str(exc)
+            or "Kernel size can't be greater" in str(exc)
+            or "non-positive" in str(exc)
+        ), str(exc)
         return None
 
 
@@ -46,49 +51,93 @@ def _expect(formula: tuple[int, ...], real: tuple[int, ...] | None) -> None:
 
 @given(window(pool=False))
 def test_conv1d_matches_pytorch(w):
-    formula = (conv_output_size(w["size"], w["kernel"], stride=w["stride"], padding=w["padding"], dilation=w["dilation"]),)
+    formula = (
+        conv_output_size(w["size"], w["kernel"], stride=w["stride"], padding=w["padding"], dilation=w["dilation"]),
+    )
     weight = torch.zeros(1, 1, w["kernel"])
-    _expect(formula, _torch_size(lambda x: F.conv1d(x, weight, None, w["stride"], w["padding"], w["dilation"]), (1, 1, w["size"])))
+    _expect(
+        formula,
+        _torch_size(lambda x: F.conv1d(x, weight, None, w["stride"], w["padding"], w["dilation"]), (1, 1, w["size"])),
+    )
 
 
 @given(window(pool=False), window(pool=False))
 def test_conv2d_matches_pytorch(h, w):
-    formula = tuple(conv_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], dilation=a["dilation"]) for a in (h, w))
+    formula = tuple(
+        conv_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], dilation=a["dilation"])
+        for a in (h, w)
+    )
     weight = torch.zeros(1, 1, h["kernel"], w["kernel"])
-    conv = lambda x: F.conv2d(x, weight, None, (h["stride"], w["stride"]), (h["padding"], w["padding"]), (h["dilation"], w["dilation"]))  # noqa: E731
+    conv = lambda x: F.conv2d(
+        x, weight, None, (h["stride"], w["stride"]), (h["padding"], w["padding"]), (h["dilation"], w["dilation"])
+    )  # noqa: E731
     _expect(formula, _torch_size(conv, (1, 1, h["size"], w["size"])))
 
 
 @given(window(pool=True))
 def test_max_pool1d_matches_pytorch(w):
-    formula = (pool_output_size(w["size"], w["kernel"], stride=w["stride"], padding=w["padding"], dilation=w["dilation"], ceil_mode=w["ceil_mode"]),)
+    formula = (
+        pool_output_size(
+            w["size"],
+            w["kernel"],
+            stride=w["stride"],
+            padding=w["padding"],
+            dilation=w["dilation"],
+            ceil_mode=w["ceil_mode"],
+        ),
+    )
     pool = lambda x: F.max_pool1d(x, w["kernel"], w["stride"], w["padding"], w["dilation"], w["ceil_mode"])  # noqa: E731
     _expect(formula, _torch_size(pool, (1, 1, w["size"])))
 
 
 @given(window(pool=True), window(pool=True), st.booleans())
 def test_max_pool2d_matches_pytorch(h, w, ceil_mode):
-    formula = tuple(pool_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], dilation=a["dilation"], ceil_mode=ceil_mode) for a in (h, w))
-    pool = lambda x: F.max_pool2d(x, (h["kernel"], w["kernel"]), (h["stride"], w["stride"]), (h["padding"], w["padding"]),  # noqa: E731
-                                  (h["dilation"], w["dilation"]), ceil_mode)
+    formula = tuple(
+        pool_output_size(
+            a["size"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=a["padding"],
+            dilation=a["dilation"],
+            ceil_mode=ceil_mode,
+        )
+        for a in (h, w)
+    )
+    pool = lambda x: F.max_pool2d(
+        x,
+        (h["kernel"], w["kernel"]),
+        (h["stride"], w["stride"]),
+        (h["padding"], w["padding"]),  # noqa: E731
+        (h["dilation"], w["dilation"]),
+        ceil_mode,
+    )
     _expect(formula, _torch_size(pool, (1, 1, h["size"], w["size"])))
 
 
 @given(window(pool=True, dilation=False), window(pool=True, dilation=False), st.booleans())
 def test_avg_pool2d_matches_pytorch(h, w, ceil_mode):
-    formula = tuple(pool_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], ceil_mode=ceil_mode) for a in (h, w))
-    pool = lambda x: F.avg_pool2d(x, (h["kernel"], w["kernel"]), (h["stride"], w["stride"]), (h["padding"], w["padding"]), ceil_mode)  # noqa: E731
+    formula = tuple(
+        pool_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], ceil_mode=ceil_mode)
+        for a in (h, w)
+    )
+    pool = lambda x: F.avg_pool2d(
+        x, (h["kernel"], w["kernel"]), (h["stride"], w["stride"]), (h["padding"], w["padding"]), ceil_mode
+    )  # noqa: E731
     _expect(formula, _torch_size(pool, (1, 1, h["size"], w["size"])))
 
 
 @given(window(pool=True, dilation=False))
 def test_avg_pool1d_matches_pytorch(w):
-    formula = (pool_output_size(w["size"], w["kernel"], stride=w["stride"], padding=w["padding"], ceil_mode=w["ceil_mode"]),)
+    formula = (
+        pool_output_size(w["size"], w["kernel"], stride=w["stride"], padding=w["padding"], ceil_mode=w["ceil_mode"]),
+    )
     pool = lambda x: F.avg_pool1d(x, w["kernel"], w["stride"], w["padding"], w["ceil_mode"])  # noqa: E731
     _expect(formula, _torch_size(pool, (1, 1, w["size"])))
 
 
-@given(st.integers(1, 12), st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.integers(0, 2))
+@given(
+    st.integers(1, 12), st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.integers(0, 2)
+)
 def test_conv_transpose1d_matches_pytorch(size, k, s, p, d, out_pad):
     out_pad = min(out_pad, max(s, d) - 1)  # PyTorch requires output_padding < max(stride, dilation)
     formula = conv_transpose_output_size(size, k, stride=s, padding=p, dilation=d, output_padding=out_pad)
@@ -103,11 +152,14 @@ def test_conv_transpose1d_matches_pytorch(size, k, s, p, d, out_pad):
         assert real == formula
 
 
-@pytest.mark.parametrize(("size", "k", "s", "p", "expected"), [
-    (224, 7, 2, 3, 112),  # ResNet stem
-    (112, 3, 2, 1, 56),  # ResNet max pool
-    (5, 3, 2, 0, 2),
-])
+@pytest.mark.parametrize(
+    ("size", "k", "s", "p", "expected"),
+    [
+        (224, 7, 2, 3, 112),  # ResNet stem
+        (112, 3, 2, 1, 56),  # ResNet max pool
+        (5, 3, 2, 0, 2),
+    ],
+)
 def test_known_sizes(size, k, s, p, expected):
     assert conv_output_size(size, k, stride=s, padding=p) == expected
 

@@ -20,8 +20,9 @@ SKIP_EXIT = 3  # the setup script's "QEMU cannot be installed here"
 def arm_root() -> Path:
     """Build (or reuse the cached) aarch64 Python 3.11 + numpy + onnxruntime; skip only when QEMU cannot be installed."""
     env = {**os.environ, "PYTHON": sys.executable, "EDGECNN_QEMU_CPU": QEMU_CPU}
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "setup_arm_emulation.sh")], env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup_arm_emulation.sh")], env=env, capture_output=True, text=True, timeout=900
+    )
     if proc.returncode == SKIP_EXIT:
         pytest.skip(f"QEMU user-mode emulation cannot be installed here: {proc.stderr.strip().splitlines()[-1]}")
     if proc.returncode != 0:
@@ -37,12 +38,33 @@ def arm_agent(arm_root, tmp_path_factory):
     qemu = shutil.which("qemu-aarch64-static")
     assert qemu, "the setup script installs qemu-user-static"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update({"QEMU_CPU": QEMU_CPU, "PYTHONPATH": f"{arm_root / 'site'}:{REPO}", "PYTHONNOUSERSITE": "1",
-                "TMPDIR": str(tmp_path_factory.mktemp("arm_agent_tmp")), "OMP_NUM_THREADS": "1"})
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None; "
-            "from edgecnn.agent.__main__ import main; sys.exit(main())")
-    argv = [qemu, "-L", str(arm_root), str(arm_root / "usr" / "bin" / "python3.11"), "-s", "-c", code,
-            "serve", "--port", "0", "--token", TOKEN]
+    env.update(
+        {
+            "QEMU_CPU": QEMU_CPU,
+            "PYTHONPATH": f"{arm_root / 'site'}:{REPO}",
+            "PYTHONNOUSERSITE": "1",
+            "TMPDIR": str(tmp_path_factory.mktemp("arm_agent_tmp")),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None; "
+        "from edgecnn.agent.__main__ import main; sys.exit(main())"
+    )
+    argv = [
+        qemu,
+        "-L",
+        str(arm_root),
+        str(arm_root / "usr" / "bin" / "python3.11"),
+        "-s",
+        "-c",
+        code,
+        "serve",
+        "--port",
+        "0",
+        "--token",
+        TOKEN,
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
     line = proc.stdout.readline()
     if "listening on tcp://" not in line:

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgecnn.profile.api import EMULATION_NOTE
-from edgecnn.profile.timing import TimingProtocol
+from edgecnn.profiling.api import EMULATION_NOTE
+from edgecnn.profiling.timing import TimingProtocol
 from edgecnn.runtime import load_session
 
 from .conftest import TOKEN
@@ -25,8 +25,8 @@ def _quantize(fp32_path, out_path, calibration):
     kernels saturate int16 partial sums (measured here: up to 9 output steps off vs aarch64), so the
     weights use 7 bits there (reduce_range), as ONNX Runtime recommends for such CPUs.
     """
-    from edgecnn.profile.environment import fingerprint
-    from edgecnn.profile.roofline import quantize_u8s8
+    from edgecnn.profiling.environment import fingerprint
+    from edgecnn.profiling.roofline import quantize_u8s8
 
     flags = fingerprint()["flags"]
     vnni = "avx512_vnni" in flags or "avx_vnni" in flags
@@ -45,7 +45,7 @@ def _output_step(path) -> float:
 
 @pytest.fixture(scope="module")
 def models(digits_lenet, tmp_path_factory):
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
 
     spec, train, test = digits_lenet
     tmp = tmp_path_factory.mktemp("arm_models")
@@ -61,8 +61,8 @@ def test_fp32_and_int8_outputs_on_aarch64_match_x86(arm_agent, models):
         try:
             assert remote.fingerprint["arch"] == "aarch64" and remote.fingerprint["emulated"] == "qemu"
             for i in range(len(x)):
-                ref = load_session(path, threads=1).run(x[i:i + 1])[0]
-                got = remote.run(x[i:i + 1])[0]
+                ref = load_session(path, threads=1).run(x[i : i + 1])[0]
+                got = remote.run(x[i : i + 1])[0]
                 assert np.max(np.abs(got - ref)) <= tol, f"{path.name}: aarch64 differs from x86 by more than {tol}"
                 assert got.argmax() == ref.argmax()
         finally:
@@ -73,7 +73,9 @@ def test_profile_through_the_emulated_device_reports_it_is_not_latency(arm_agent
     import edgecnn
 
     fp32, int8, x = models
-    result = edgecnn.profile(int8, baseline=fp32, device=arm_agent, token=TOKEN, threads=1, protocol=QUICK, inputs=x[:1])
+    result = edgecnn.profile(
+        int8, baseline=fp32, device=arm_agent, token=TOKEN, threads=1, protocol=QUICK, inputs=x[:1]
+    )
     d = result.to_dict()
     assert d["target"] == "arm" and d["device_environment"]["arch"] == "aarch64"
     assert d["device_environment"]["versions"]["onnxruntime"] and d["device_environment"]["emulated"] == "qemu"

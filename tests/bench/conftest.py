@@ -10,11 +10,23 @@ import pytest
 
 from edgecnn.bench.results import SCHEMA, SCHEMA_VERSION
 
-ENV = {"cpu": "Test CPU 9000", "arch": "x86_64", "flags": ["avx2", "fma"], "cores": 2, "memory_gib": 24.0, "gpu": None,
-       "os": "Linux 6.1", "python": "3.11.9", "versions": {"onnxruntime": "1.32.0", "numpy": "2.4.6", "torch": "2.14.1"}, "threads": 1}
+ENV = {
+    "cpu": "Test CPU 9000",
+    "arch": "x86_64",
+    "flags": ["avx2", "fma"],
+    "cores": 2,
+    "memory_gib": 24.0,
+    "gpu": None,
+    "os": "Linux 6.1",
+    "python": "3.11.9",
+    "versions": {"onnxruntime": "1.32.0", "numpy": "2.4.6", "torch": "2.14.1"},
+    "threads": 1,
+}
 
 
-def synthetic_rounds(median_ms: float, *, rounds: int = 12, iters: int = 200, round_jitter: float = 0.03, seed: int = 0) -> list[list[float]]:
+def synthetic_rounds(
+    median_ms: float, *, rounds: int = 12, iters: int = 200, round_jitter: float = 0.03, seed: int = 0
+) -> list[list[float]]:
     """Right-skewed iteration times (contention only adds time) with a per-round drift factor."""
     rng = np.random.default_rng(seed)
     out = []
@@ -25,14 +37,31 @@ def synthetic_rounds(median_ms: float, *, rounds: int = 12, iters: int = 200, ro
     return out
 
 
-def make_case(case_id: str, rounds: list[list[float]], *, top1: float | None = None, nbytes: int = 100_000, sha: str = "a" * 64) -> dict:
+def make_case(
+    case_id: str, rounds: list[list[float]], *, top1: float | None = None, nbytes: int = 100_000, sha: str = "a" * 64
+) -> dict:
     name, precision, target, b, t = case_id.split("/")
     flat = np.concatenate(rounds)
     return {
         "id": case_id,
-        "config": {"id": case_id, "name": name, "precision": precision, "target": target, "batch": int(b[1:]), "threads": int(t[1:]),
-                   "model": name, "weights": "random", "artifact": None},
-        "artifact": {"path": f"/tmp/{name}.onnx", "format": "onnx", "precision": precision, "sha256": sha, "bytes": nbytes},
+        "config": {
+            "id": case_id,
+            "name": name,
+            "precision": precision,
+            "target": target,
+            "batch": int(b[1:]),
+            "threads": int(t[1:]),
+            "model": name,
+            "weights": "random",
+            "artifact": None,
+        },
+        "artifact": {
+            "path": f"/tmp/{name}.onnx",
+            "format": "onnx",
+            "precision": precision,
+            "sha256": sha,
+            "bytes": nbytes,
+        },
         "session": {"backend": target},
         "latency_ms": {"p50": float(np.median(flat)), "p90": float(np.percentile(flat, 90))},
         "iterations": int(flat.size),
@@ -42,10 +71,19 @@ def make_case(case_id: str, rounds: list[list[float]], *, top1: float | None = N
 
 
 def make_results(cases: list[dict], *, suite: str = "unit", env: dict | None = None, gates: list | None = None) -> dict:
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgecnn_version": "0.1.0", "created": "2026-01-01T00:00:00+00:00",
-            "suite": {"name": suite, "path": None, "sha256": None, "definition": {}},
-            "protocol": {"rounds": 12}, "metric": "p10", "seed": 0, "environment": copy.deepcopy(env or ENV),
-            "cases": cases, "gates": gates or []}
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "edgecnn_version": "0.1.0",
+        "created": "2026-01-01T00:00:00+00:00",
+        "suite": {"name": suite, "path": None, "sha256": None, "definition": {}},
+        "protocol": {"rounds": 12},
+        "metric": "p10",
+        "seed": 0,
+        "environment": copy.deepcopy(env or ENV),
+        "cases": cases,
+        "gates": gates or [],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +91,7 @@ def tiny_onnx(tmp_path_factory) -> Path:
     """lenet5 (random weights) as a dynamic-batch ONNX file: about 0.05 ms per inference."""
     import torch
 
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
     from edgecnn.zoo.loader import load_model
 
     torch.manual_seed(0)

@@ -27,10 +27,15 @@ def cli(monkeypatch, *args: str) -> int:
 def suite_file(tmp_path_factory, tiny_onnx):
     folder = tmp_path_factory.mktemp("suite")
     (folder / "tiny.onnx").write_bytes(tiny_onnx.read_bytes())
-    data = {"name": "tiny", "protocol": FAST,
-            "cases": [{"artifact": "tiny.onnx", "name": "tiny", "threads": 1},
-                      {"model": "smallcnn", "precision": "fp32", "batch": 2, "threads": 1}],
-            "gates": [{"type": "max_size", "model": "tiny", "max_mb": 5}]}
+    data = {
+        "name": "tiny",
+        "protocol": FAST,
+        "cases": [
+            {"artifact": "tiny.onnx", "name": "tiny", "threads": 1},
+            {"model": "smallcnn", "precision": "fp32", "batch": 2, "threads": 1},
+        ],
+        "gates": [{"type": "max_size", "model": "tiny", "max_mb": 5}],
+    }
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -42,7 +47,9 @@ def results_file(suite_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("results") / "results.json"
     mp = pytest.MonkeyPatch()
     try:
-        assert cli(mp, "bench", "run", str(suite_file), "--out", str(out), "--markdown", str(out.with_suffix(".md"))) == 0
+        assert (
+            cli(mp, "bench", "run", str(suite_file), "--out", str(out), "--markdown", str(out.with_suffix(".md"))) == 0
+        )
     finally:
         mp.undo()
     return out
@@ -62,8 +69,21 @@ def test_run_writes_results_with_per_iteration_timings(results_file):
 
 def test_compare_with_itself_passes_and_writes_outputs(monkeypatch, results_file, tmp_path):
     md, junit, js = tmp_path / "s.md", tmp_path / "j.xml", tmp_path / "c.json"
-    code = cli(monkeypatch, "bench", "compare", str(results_file), str(results_file), "--max-regression", "10%",
-               "--markdown", str(md), "--junit", str(junit), "--json", str(js))
+    code = cli(
+        monkeypatch,
+        "bench",
+        "compare",
+        str(results_file),
+        str(results_file),
+        "--max-regression",
+        "10%",
+        "--markdown",
+        str(md),
+        "--junit",
+        str(junit),
+        "--json",
+        str(js),
+    )
     assert code == 0
     assert "passed" in md.read_text().splitlines()[0]
     assert len(ET.parse(junit).getroot().find("testsuite").findall("testcase")) == 2
@@ -108,7 +128,9 @@ def test_ab_interleaved(monkeypatch, tiny_onnx, tmp_path):
     copy = tmp_path / "b.onnx"
     copy.write_bytes(tiny_onnx.read_bytes())
     out = tmp_path / "ab.json"
-    code = cli(monkeypatch, "bench", "ab", str(tiny_onnx), str(copy), "--rounds", "4", "--seconds", "0.4", "--json", str(out))
+    code = cli(
+        monkeypatch, "bench", "ab", str(tiny_onnx), str(copy), "--rounds", "4", "--seconds", "0.4", "--json", str(out)
+    )
     result = json.loads(out.read_text())
     assert code == (3 if result["verdict"] == "regression" else 0)
     assert len(result["rounds_ms"]["A"]) == len(result["rounds_ms"]["B"]) == 4

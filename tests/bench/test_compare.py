@@ -89,8 +89,19 @@ def test_accuracy_drop_and_size_growth_against_the_baseline(synth):
 
 def test_failed_gate_of_the_current_run_fails_the_comparison(pair):
     base, cur = pair
-    cur["gates"] = [{"name": "lenet5/int8 at least 1x faster than fp32", "type": "speedup", "case": A, "reference": None,
-                     "threshold": 1.0, "value": 0.7, "ci": [0.6, 0.8], "verdict": "fail", "reason": "0.70x faster"}]
+    cur["gates"] = [
+        {
+            "name": "lenet5/int8 at least 1x faster than fp32",
+            "type": "speedup",
+            "case": A,
+            "reference": None,
+            "threshold": 1.0,
+            "value": 0.7,
+            "ci": [0.6, 0.8],
+            "verdict": "fail",
+            "reason": "0.70x faster",
+        }
+    ]
     cmp = compare_results(base, cur)
     assert not cmp.passed and "gate" in cmp.failures[0]
 
@@ -110,7 +121,9 @@ def _with_reference(results, rounds):
 def test_slowdown_on_a_busier_machine_is_inconclusive_not_a_regression(synth):
     """The whole current run 40% slower, the reference workload too: the machine was busy, not the model slow."""
     base = _with_reference(synth.results([synth.case(A, synth.rounds(0.3, seed=1))]), synth.rounds(0.2, seed=2))
-    cur = _with_reference(synth.results([synth.case(A, _slow(synth.rounds(0.3, seed=3), 1.4))]), _slow(synth.rounds(0.2, seed=4), 1.4))
+    cur = _with_reference(
+        synth.results([synth.case(A, _slow(synth.rounds(0.3, seed=3), 1.4))]), _slow(synth.rounds(0.2, seed=4), 1.4)
+    )
     cmp = compare_results(base, cur)
     assert cmp.cases[0].verdict == "inconclusive" and "the machine itself ran" in cmp.cases[0].reason
     assert cmp.machine.ratio == pytest.approx(1.4, rel=0.05) and cmp.passed
@@ -119,6 +132,8 @@ def test_slowdown_on_a_busier_machine_is_inconclusive_not_a_regression(synth):
 
 def test_a_regression_on_a_steady_machine_is_flagged(synth):
     base = _with_reference(synth.results([synth.case(A, synth.rounds(0.3, seed=1))]), synth.rounds(0.2, seed=2))
-    cur = _with_reference(synth.results([synth.case(A, _slow(synth.rounds(0.3, seed=3), 1.3))]), synth.rounds(0.2, seed=4))
+    cur = _with_reference(
+        synth.results([synth.case(A, _slow(synth.rounds(0.3, seed=3), 1.3))]), synth.rounds(0.2, seed=4)
+    )
     cmp = compare_results(base, cur)
     assert cmp.cases[0].verdict == "regression" and not cmp.passed

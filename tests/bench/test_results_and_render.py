@@ -21,13 +21,19 @@ def test_round_trip(tmp_path, synth):
     assert load_results(tmp_path / "r.json") == res
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('{"schema_version": 1, "model": {}}', "not an edgecnn bench results file"),
-    ('[1, 2]', "not an edgecnn bench results file"),
-    ('{"schema": "edgecnn.bench.results", "schema_version": 99}', "version 99 is not supported"),
-    ('{"schema": "edgecnn.bench.results", "schema_version": 1, "suite": {}, "environment": {}}', "'cases' is missing"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema_version": 1, "model": {}}', "not an edgecnn bench results file"),
+        ("[1, 2]", "not an edgecnn bench results file"),
+        ('{"schema": "edgecnn.bench.results", "schema_version": 99}', "version 99 is not supported"),
+        (
+            '{"schema": "edgecnn.bench.results", "schema_version": 1, "suite": {}, "environment": {}}',
+            "'cases' is missing",
+        ),
+    ],
+)
 def test_corrupt_or_foreign_files(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -54,13 +60,34 @@ def test_missing_file(tmp_path):
 
 @pytest.fixture
 def comparison(synth):
-    base = synth.results([synth.case(A, synth.rounds(0.05, seed=1)), synth.case(B, synth.rounds(0.3, seed=2)),
-                          synth.case("gone/fp32/onnxruntime/b1/t1", synth.rounds(1.0))])
+    base = synth.results(
+        [
+            synth.case(A, synth.rounds(0.05, seed=1)),
+            synth.case(B, synth.rounds(0.3, seed=2)),
+            synth.case("gone/fp32/onnxruntime/b1/t1", synth.rounds(1.0)),
+        ]
+    )
     slow = [[t * 1.4 for t in r] for r in synth.rounds(0.3, seed=4)]
-    cur = synth.results([synth.case(A, synth.rounds(0.05, seed=3)), synth.case(B, slow),
-                         synth.case("fresh|new/fp32/onnxruntime/b1/t1", synth.rounds(1.0))],
-                        gates=[{"name": "x <at> 1 MB", "type": "max_size", "case": A, "reference": None, "threshold": 1.0,
-                                "value": 0.2, "ci": None, "verdict": "pass", "reason": "0.2 MB & fine"}])
+    cur = synth.results(
+        [
+            synth.case(A, synth.rounds(0.05, seed=3)),
+            synth.case(B, slow),
+            synth.case("fresh|new/fp32/onnxruntime/b1/t1", synth.rounds(1.0)),
+        ],
+        gates=[
+            {
+                "name": "x <at> 1 MB",
+                "type": "max_size",
+                "case": A,
+                "reference": None,
+                "threshold": 1.0,
+                "value": 0.2,
+                "ci": None,
+                "verdict": "pass",
+                "reason": "0.2 MB & fine",
+            }
+        ],
+    )
     return compare_results(base, cur)
 
 
@@ -80,6 +107,8 @@ def test_markdown_summary(comparison):
     assert md.startswith("## edgecnn bench: unit FAILED")
     rows = [line for line in md.splitlines() if line.startswith("| `")]
     assert len(rows) == 4
-    assert all(len(line.replace("\\|", "").split("|")) == 9 for line in rows)  # 7 cells: escaped pipes keep the table intact
+    assert all(
+        len(line.replace("\\|", "").split("|")) == 9 for line in rows
+    )  # 7 cells: escaped pipes keep the table intact
     assert "| x &lt;at&gt; 1 MB | `lenet5/fp32/onnxruntime/b1/t1` | 0.200 | ✅ pass: 0.2 MB & fine |" in md
     assert "### Failures" in md and "regression" in md

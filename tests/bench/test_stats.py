@@ -24,8 +24,13 @@ def test_clear_regression_is_flagged(synth, metric):
 
 @pytest.mark.parametrize("metric", ["p10", "p50", "mean"])
 def test_noise_alone_passes(synth, metric):
-    verdicts = [decide(bootstrap_ratio(synth.rounds(0.30, seed=s), synth.rounds(0.30, seed=100 + s), metric=metric, seed=s),
-                       max_regression=0.10).verdict for s in range(10)]
+    verdicts = [
+        decide(
+            bootstrap_ratio(synth.rounds(0.30, seed=s), synth.rounds(0.30, seed=100 + s), metric=metric, seed=s),
+            max_regression=0.10,
+        ).verdict
+        for s in range(10)
+    ]
     assert verdicts == ["pass"] * 10
 
 

@@ -21,36 +21,45 @@ def _suite(**overrides):
 
 def test_cases_expand_over_precisions_batches_threads():
     suite = parse_suite(_suite())
-    assert [c.id for c in suite.cases] == ["lenet5/fp32/onnxruntime/b1/t1", "lenet5/fp32/onnxruntime/b4/t1",
-                                           "lenet5/int8/onnxruntime/b1/t1", "lenet5/int8/onnxruntime/b4/t1"]
+    assert [c.id for c in suite.cases] == [
+        "lenet5/fp32/onnxruntime/b1/t1",
+        "lenet5/fp32/onnxruntime/b4/t1",
+        "lenet5/int8/onnxruntime/b1/t1",
+        "lenet5/int8/onnxruntime/b4/t1",
+    ]
     assert suite.protocol.rounds == 12 and suite.metric == "p10"
 
 
 def test_protocol_and_rounds_override():
     suite = parse_suite(_suite(protocol={"rounds": 4, "min_seconds": 1.0, "min_iters": 40}))
     more = suite.with_rounds(8)
-    assert more.protocol.rounds == 8 and more.protocol.min_seconds == pytest.approx(2.0) and more.protocol.min_iters == 80
+    assert (
+        more.protocol.rounds == 8 and more.protocol.min_seconds == pytest.approx(2.0) and more.protocol.min_iters == 80
+    )
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"cases": [{"model": "lenet5"}]}, "'name' is required"),
-    (_suite(extra=1), "unknown key"),
-    (_suite(cases=[{"model": "lenet6"}]), "unknown zoo model 'lenet6'.*lenet5"),
-    (_suite(cases=[{"model": "lenet5", "precision": "int4"}]), "'int4' is not one of"),
-    (_suite(cases=[{"model": "lenet5", "batch": 0}]), "integer >= 1"),
-    (_suite(cases=[{"model": "lenet5", "target": "tpu"}]), "'tpu' is not one of"),
-    (_suite(cases=[{"model": "lenet5"}, {"model": "lenet5"}]), "appears twice"),
-    (_suite(cases=[{"model": "lenet5", "artifact": "x.onnx"}]), "exactly one of"),
-    (_suite(cases=[{"artifact": "missing.onnx"}]), "artifact not found"),
-    (_suite(cases=[]), "non-empty list"),
-    (_suite(metric="median"), "unknown metric"),
-    (_suite(protocol={"rounds": 0}), "rounds"),
-    (_suite(protocol={"round": 3}), "unknown timing protocol fields"),
-    (_suite(gates=[{"type": "speedup", "model": "resnet18"}]), "no case matches"),
-    (_suite(gates=[{"type": "speedup", "model": "lenet5", "reference": "fp16"}]), "no reference case"),
-    (_suite(gates=[{"type": "max_size", "max": 1}]), "unknown key"),
-    (_suite(gates=[{"type": "faster"}]), "'faster' is not one of"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"cases": [{"model": "lenet5"}]}, "'name' is required"),
+        (_suite(extra=1), "unknown key"),
+        (_suite(cases=[{"model": "lenet6"}]), "unknown zoo model 'lenet6'.*lenet5"),
+        (_suite(cases=[{"model": "lenet5", "precision": "int4"}]), "'int4' is not one of"),
+        (_suite(cases=[{"model": "lenet5", "batch": 0}]), "integer >= 1"),
+        (_suite(cases=[{"model": "lenet5", "target": "tpu"}]), "'tpu' is not one of"),
+        (_suite(cases=[{"model": "lenet5"}, {"model": "lenet5"}]), "appears twice"),
+        (_suite(cases=[{"model": "lenet5", "artifact": "x.onnx"}]), "exactly one of"),
+        (_suite(cases=[{"artifact": "missing.onnx"}]), "artifact not found"),
+        (_suite(cases=[]), "non-empty list"),
+        (_suite(metric="median"), "unknown metric"),
+        (_suite(protocol={"rounds": 0}), "rounds"),
+        (_suite(protocol={"round": 3}), "unknown timing protocol fields"),
+        (_suite(gates=[{"type": "speedup", "model": "resnet18"}]), "no case matches"),
+        (_suite(gates=[{"type": "speedup", "model": "lenet5", "reference": "fp16"}]), "no reference case"),
+        (_suite(gates=[{"type": "max_size", "max": 1}]), "unknown key"),
+        (_suite(gates=[{"type": "faster"}]), "'faster' is not one of"),
+    ],
+)
 def test_mistakes_are_clear_errors(data, message):
     with pytest.raises(InvalidInputError, match=message):
         parse_suite(data)
@@ -73,8 +82,12 @@ def test_shipped_suites_parse(path):
 def test_accuracy_gate_needs_trained_weights():
     with pytest.raises(InvalidInputError, match="weights: digits"):
         parse_suite(_suite(gates=[{"type": "accuracy_drop", "model": "lenet5", "precision": "int8", "max": 1}]))
-    suite = parse_suite(_suite(cases=[{"model": "lenet5", "weights": "digits", "precision": ["fp32", "int8"]}],
-                               gates=[{"type": "accuracy_drop", "model": "lenet5", "precision": "int8", "max": 1}]))
+    suite = parse_suite(
+        _suite(
+            cases=[{"model": "lenet5", "weights": "digits", "precision": ["fp32", "int8"]}],
+            gates=[{"type": "accuracy_drop", "model": "lenet5", "precision": "int8", "max": 1}],
+        )
+    )
     assert suite.gates[0].reference == "fp32" and suite.gates[0].threshold == 1.0
 
 

@@ -46,12 +46,15 @@ def test_inspect_json_follows_the_schema(capsys, monkeypatch):
     assert data["layers"][0]["output_shape"] == [1, 32, 48, 40]
 
 
-@pytest.mark.parametrize(("args", "shape"), [
-    (("tcn1d", "--input-length", "64"), [1, 1, 64]),
-    (("tcn1d", "--input-shape", "1", "1", "77"), [1, 1, 77]),  # N C L: three numbers
-    (("--input-shape", "2", "3", "36", "36", "smallcnn"), [2, 3, 36, 36]),  # numbers stop at the model name
-    (("smallcnn", "--input-shape", "1x3x40x40"), [1, 3, 40, 40]),
-])
+@pytest.mark.parametrize(
+    ("args", "shape"),
+    [
+        (("tcn1d", "--input-length", "64"), [1, 1, 64]),
+        (("tcn1d", "--input-shape", "1", "1", "77"), [1, 1, 77]),  # N C L: three numbers
+        (("--input-shape", "2", "3", "36", "36", "smallcnn"), [2, 3, 36, 36]),  # numbers stop at the model name
+        (("smallcnn", "--input-shape", "1x3x40x40"), [1, 3, 40, 40]),
+    ],
+)
 def test_input_shape_forms(capsys, monkeypatch, args, shape):
     code, out, err = cli(capsys, monkeypatch, "inspect", *args, "--json")
     assert code == 0, err
@@ -94,7 +97,9 @@ def test_impossible_input_size_names_the_layer(capsys, monkeypatch):
 def test_inspect_a_factory_path_and_a_torchscript_file(capsys, monkeypatch, tmp_path):
     import torch
 
-    code, out, err = cli(capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5", "--input-shape", "1", "1", "32", "32", "--json")
+    code, out, err = cli(
+        capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5", "--input-shape", "1", "1", "32", "32", "--json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["model"]["source"] == "factory:edgecnn.zoo.small:LeNet5" and data["totals"]["params"] == 61706
@@ -115,14 +120,17 @@ def test_factory_without_an_input_shape_says_what_to_give(capsys, monkeypatch):
     assert "--input-shape" in err
 
 
-@pytest.mark.parametrize("args", [
-    ("smallcnn", "--input-size", "32", "32", "--input-shape", "1", "3", "32", "32"),
-    ("smallcnn", "--input-length", "32"),
-    ("tcn1d", "--input-size", "32", "32"),
-    ("smallcnn", "--input-shape", "1", "1", "32", "32"),  # wrong channel count
-    ("smallcnn", "--input-shape", "1", "3"),
-    ("smallcnn", "--input-shape", "1,3,a,32"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("smallcnn", "--input-size", "32", "32", "--input-shape", "1", "3", "32", "32"),
+        ("smallcnn", "--input-length", "32"),
+        ("tcn1d", "--input-size", "32", "32"),
+        ("smallcnn", "--input-shape", "1", "1", "32", "32"),  # wrong channel count
+        ("smallcnn", "--input-shape", "1", "3"),
+        ("smallcnn", "--input-shape", "1,3,a,32"),
+    ],
+)
 def test_inconsistent_input_options(capsys, monkeypatch, args):
     code, _, err = cli(capsys, monkeypatch, "inspect", *args)
     _user_error(code, err)
@@ -136,8 +144,14 @@ def test_models_json(capsys, monkeypatch):
     code, out, err = cli(capsys, monkeypatch, "models", "--json")
     assert code == 0, err
     rows = json.loads(out)
-    assert rows[0] == {"name": "smallcnn", "family": "reference", "params": 94122, "macs": 10322560,
-                       "input": [3, 32, 32], "source": "edgecnn"}
+    assert rows[0] == {
+        "name": "smallcnn",
+        "family": "reference",
+        "params": 94122,
+        "macs": 10322560,
+        "input": [3, 32, 32],
+        "source": "edgecnn",
+    }
     assert rows[1]["input"] == [1, 128]
 
 
@@ -171,14 +185,19 @@ print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("setup", [
-    "import edgecnn",
-    "import edgecnn.zoo, edgecnn.analysis.inspect, edgecnn.analysis.summary",
-    "sys.argv = ['edgecnn', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
-    "sys.argv = ['edgecnn', 'inspect', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
-])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "import edgecnn",
+        "import edgecnn.zoo, edgecnn.analysis.inspect, edgecnn.analysis.summary",
+        "sys.argv = ['edgecnn', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
+        "sys.argv = ['edgecnn', 'inspect', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
+    ],
+)
 def test_import_and_help_stay_light(setup):
-    proc = subprocess.run([sys.executable, "-c", _PROBE.format(setup=setup, heavy=HEAVY)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(setup=setup, heavy=HEAVY)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     imported = next(line for line in proc.stdout.splitlines() if line.startswith("HEAVY=")).removeprefix("HEAVY=")
     assert imported == "", f"{setup!r} imported {imported}"

@@ -15,8 +15,14 @@ from edgecnn.passes.distill import Distill, distill
 
 def _net(seed: int, width: int = 8) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, width, 3), nn.BatchNorm2d(width), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(width, 4)).eval()
+    return nn.Sequential(
+        nn.Conv2d(1, width, 3),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 4),
+    ).eval()
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +55,12 @@ def test_unlabeled_distillation_makes_the_student_agree(data):
 def test_labels_steps_and_feature_loss(data):
     teacher, student = _net(0), _net(1)
     labels = np.arange(len(data)) % 4
-    _, step = distill(student, teacher, data, labels=labels, steps=5, feature_loss=True, progress=False, return_report=True)
+    _, step = distill(
+        student, teacher, data, labels=labels, steps=5, feature_loss=True, progress=False, return_report=True
+    )
     assert step["report"]["steps"] == 5 and step["report"]["labels"]
     # labels=True takes them from an (x, y) pair or from an iterable of (x, y) batches
-    batches = [(data[i:i + 32], torch.from_numpy(labels[i:i + 32])) for i in range(0, len(data), 32)]
+    batches = [(data[i : i + 32], torch.from_numpy(labels[i : i + 32])) for i in range(0, len(data), 32)]
     for source in [(data, labels), batches]:
         _, step = distill(student, teacher, source, labels=True, steps=2, progress=False, return_report=True)
         assert step["report"]["labels"] and step["report"]["samples"] == len(data)
@@ -77,7 +85,7 @@ def test_as_a_recipe_step_takes_teacher_and_data_from_the_context(data):
     Distill(steps=2).apply(spec, ctx)
     assert not ctx.reports[-1]["report"]["labels"]
 
-    class Split:  # training data with labels (like edgecnn.evaluate.digits.Split) brings its labels along
+    class Split:  # training data with labels (like edgecnn.evaluation.digits.Split) brings its labels along
         x, y = data.numpy(), np.arange(len(data)) % 4
 
     ctx.train_data = Split()
@@ -85,14 +93,17 @@ def test_as_a_recipe_step_takes_teacher_and_data_from_the_context(data):
     assert ctx.reports[-1]["report"]["labels"]
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"temperature": 0}, "temperature must be positive"),
-    ({"alpha": 1.5}, "alpha must be in"),
-    ({"steps": 0}, "steps must be an integer"),
-    ({"epochs": 0}, "epochs must be an integer"),
-    ({"batch_size": 0}, "batch_size must be"),
-    ({"lr": -1.0}, "lr must be positive"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"temperature": 0}, "temperature must be positive"),
+        ({"alpha": 1.5}, "alpha must be in"),
+        ({"steps": 0}, "steps must be an integer"),
+        ({"epochs": 0}, "epochs must be an integer"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"lr": -1.0}, "lr must be positive"),
+    ],
+)
 def test_bad_options(options, message, data):
     with pytest.raises(InvalidInputError, match=message):
         distill(_net(1), _net(0), data, progress=False, **options)

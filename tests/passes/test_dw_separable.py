@@ -10,7 +10,7 @@ from torch import nn
 
 import edgecnn
 from edgecnn.errors import InvalidInputError
-from edgecnn.evaluate.digits import top1, torch_predict
+from edgecnn.evaluation.digits import top1, torch_predict
 from edgecnn.passes.dw_separable import conv_costs, dw_separable, reconstruction_error, separable_pair
 from edgecnn.zoo.loader import load_model
 
@@ -18,19 +18,27 @@ from edgecnn.zoo.loader import load_model
 FULL_SIZE_ONLY = {"alexnet": 224, "vgg11_bn": 224}
 
 
-@pytest.mark.parametrize("conv, shape", [
-    (nn.Conv2d(5, 7, 3, stride=2, padding=1, bias=True), (2, 5, 11, 11)),
-    (nn.Conv2d(4, 6, (3, 5), padding=(2, 1), dilation=(2, 1), bias=False), (2, 4, 12, 12)),
-    (nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 9, 9)),
-    (nn.Conv1d(3, 8, 5, padding=4, dilation=2), (2, 3, 20)),
-])
+@pytest.mark.parametrize(
+    "conv, shape",
+    [
+        (nn.Conv2d(5, 7, 3, stride=2, padding=1, bias=True), (2, 5, 11, 11)),
+        (nn.Conv2d(4, 6, (3, 5), padding=(2, 1), dilation=(2, 1), bias=False), (2, 4, 12, 12)),
+        (nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 9, 9)),
+        (nn.Conv1d(3, 8, 5, padding=4, dilation=2), (2, 3, 20)),
+    ],
+)
 def test_full_rank_pair_is_exact_and_keeps_geometry(conv, shape):
     torch.manual_seed(0)
     x = torch.randn(shape)
     full = min(conv.out_channels, math.prod(conv.kernel_size))
     pair = separable_pair(conv, full)
     dw, pw = pair.depthwise, pair.pointwise
-    assert (dw.stride, dw.padding, dw.dilation, dw.padding_mode) == (conv.stride, conv.padding, conv.dilation, conv.padding_mode)
+    assert (dw.stride, dw.padding, dw.dilation, dw.padding_mode) == (
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.padding_mode,
+    )
     assert dw.groups == conv.in_channels and dw.out_channels == conv.in_channels * full
     assert (pw.bias is None) == (conv.bias is None) and pw.kernel_size == (1,) * len(conv.kernel_size)
     with torch.no_grad():
@@ -51,7 +59,9 @@ def test_rank_one_is_the_best_rank_one_approximation():
         err = torch.linalg.norm(slice_ - w[:, i].reshape(6, 9).double())
         assert err.item() == pytest.approx(s[1:].pow(2).sum().sqrt().item(), rel=1e-4)  # Eckart-Young optimum
     total = conv.weight.double().pow(2).sum().sqrt()
-    assert reconstruction_error(conv.weight, 1) == pytest.approx(((conv.weight - w).double().pow(2).sum().sqrt() / total).item(), rel=1e-4)
+    assert reconstruction_error(conv.weight, 1) == pytest.approx(
+        ((conv.weight - w).double().pow(2).sum().sqrt() / total).item(), rel=1e-4
+    )
 
 
 def test_rank_deficient_slices_stay_exact():
@@ -70,8 +80,13 @@ class Net(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 3, padding=1)
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Conv2d(32, 32, 3, padding=1, groups=32), nn.Conv2d(32, 32, 1))
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1, groups=32),
+            nn.Conv2d(32, 32, 1),
+        )
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
         self.input_shape = (1, 3, 16, 16)
 

@@ -11,7 +11,7 @@ from torch import nn
 
 import edgecnn
 from edgecnn.errors import InvalidInputError, UserError
-from edgecnn.evaluate.digits import top1, torch_predict
+from edgecnn.evaluation.digits import top1, torch_predict
 from edgecnn.passes.fold_bn import fold_bn
 from edgecnn.zoo.loader import load_model
 
@@ -53,14 +53,17 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x))
 
 
-@pytest.mark.parametrize("conv, bn, shape", [
-    (nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), (1, 3, 10, 10)),
-    (nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), (1, 3, 10, 10)),
-    (nn.Conv2d(8, 16, 3, groups=4, bias=False), nn.BatchNorm2d(16), (1, 8, 10, 10)),
-    (nn.Conv2d(8, 8, 3, groups=8, stride=2), nn.BatchNorm2d(8), (1, 8, 10, 10)),
-    (nn.Conv1d(4, 6, 5, dilation=2), nn.BatchNorm1d(6), (1, 4, 30)),
-    (nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8, affine=False), (1, 3, 6, 6)),
-])
+@pytest.mark.parametrize(
+    "conv, bn, shape",
+    [
+        (nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), (1, 3, 10, 10)),
+        (nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), (1, 3, 10, 10)),
+        (nn.Conv2d(8, 16, 3, groups=4, bias=False), nn.BatchNorm2d(16), (1, 8, 10, 10)),
+        (nn.Conv2d(8, 8, 3, groups=8, stride=2), nn.BatchNorm2d(8), (1, 8, 10, 10)),
+        (nn.Conv1d(4, 6, 5, dilation=2), nn.BatchNorm1d(6), (1, 4, 30)),
+        (nn.Conv2d(3, 8, 1), nn.BatchNorm2d(8, affine=False), (1, 3, 6, 6)),
+    ],
+)
 def test_conv_bn_folds_exactly(conv, bn, shape):
     model = _settle_bn(ConvBN(conv, bn), shape)
     x = torch.randn(3, *shape[1:])

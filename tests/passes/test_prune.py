@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError
-from edgecnn.evaluate.digits import top1, torch_predict
+from edgecnn.evaluation.digits import top1, torch_predict
 from edgecnn.passes import PASSES
 from edgecnn.passes.base import PassContext
 from edgecnn.passes.prune import Prune, prune
-from edgecnn.profile.stats import LatencyStats
+from edgecnn.profiling.stats import LatencyStats
 from edgecnn.zoo.loader import load_model
 
 
@@ -80,24 +80,34 @@ def test_resnet18_pruning_cuts_params_and_macs_and_keeps_stem_and_head(resnet18_
 
 def test_residual_stream_is_pruned_as_one_group(pruned_resnet18):
     m = pruned_resnet18[0].module
-    stream = {m.layer2[0].conv2.out_channels, m.layer2[0].downsample[0].out_channels, m.layer2[1].conv2.out_channels,
-              m.layer2[0].bn2.num_features, m.layer3[0].conv1.in_channels, m.layer3[0].downsample[0].in_channels}
+    stream = {
+        m.layer2[0].conv2.out_channels,
+        m.layer2[0].downsample[0].out_channels,
+        m.layer2[1].conv2.out_channels,
+        m.layer2[0].bn2.num_features,
+        m.layer3[0].conv1.in_channels,
+        m.layer3[0].downsample[0].in_channels,
+    }
     assert len(stream) == 1 and stream.pop() < 128
 
 
 def test_depthwise_se_concat_and_residual_couplings_stay_consistent(tmp_path):
     model = Branchy().eval()
     x = torch.randn(2, 3, 16, 16)
-    pruned, step = prune(model, ratio=0.5, round_to=4, input_shape=(1, 3, 16, 16), check_latency=False, return_report=True)
+    pruned, step = prune(
+        model, ratio=0.5, round_to=4, input_shape=(1, 3, 16, 16), check_latency=False, return_report=True
+    )
     assert isinstance(pruned, nn.Module) and pruned(x).shape == (2, 10)
     dw = pruned.dw[0]
     assert dw.groups == dw.in_channels == dw.out_channels == pruned.expand[0].out_channels < 48
     assert pruned.se_expand.out_channels == dw.out_channels and pruned.se_reduce.in_channels == dw.out_channels
     assert pruned.project[0].in_channels == dw.out_channels + pruned.side[0].out_channels
-    assert pruned.stem[0].out_channels == 16 == pruned.project[0].out_channels  # the residual add couples them to the stem
+    assert (
+        pruned.stem[0].out_channels == 16 == pruned.project[0].out_channels
+    )  # the residual add couples them to the stem
     assert step["report"]["params"]["ratio"] < 0.8
 
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
     from edgecnn.spec import as_spec
 
     artifact = export_onnx(as_spec(pruned, input_shape=(1, 3, 16, 16)), tmp_path / "pruned.onnx")
@@ -106,8 +116,16 @@ def test_depthwise_se_concat_and_residual_couplings_stay_consistent(tmp_path):
 
 def test_per_layer_ratio_protect_and_iterative_steps():
     spec = load_model("smallcnn", weights="random")
-    out, step = prune(spec, ratio=0.25, per_layer={"block.conv1": 0.5}, protect=["stem.4"], iterative_steps=2,
-                      round_to=None, check_latency=False, return_report=True)
+    out, step = prune(
+        spec,
+        ratio=0.25,
+        per_layer={"block.conv1": 0.5},
+        protect=["stem.4"],
+        iterative_steps=2,
+        round_to=None,
+        check_latency=False,
+        return_report=True,
+    )
     m = out.module
     assert m.block.conv1.out_channels == 32  # its own ratio
     assert m.stem[4].out_channels == 64 == m.block.conv2.out_channels  # protected, with the residual it feeds
@@ -118,7 +136,9 @@ def test_per_layer_ratio_protect_and_iterative_steps():
 @pytest.mark.parametrize("importance", ["l1", "l2", "bn_scale", "taylor", "activation"])
 def test_every_importance_criterion_prunes(importance, digits_smallcnn):
     spec, train, _ = digits_smallcnn
-    out, step = prune(spec, ratio=0.5, importance=importance, calib_data=train.x[:32], check_latency=False, return_report=True)
+    out, step = prune(
+        spec, ratio=0.5, importance=importance, calib_data=train.x[:32], check_latency=False, return_report=True
+    )
     assert out.module.block.conv1.out_channels == 32
     assert 0.0 <= step["report"]["fidelity"]["top1_agreement"] <= 1.0
     assert all(p.grad is None for p in out.module.parameters())  # no stale Taylor gradients left behind
@@ -144,7 +164,7 @@ def test_latency_check_times_both_models_and_warns_when_not_faster(monkeypatch, 
     def slower(sessions, inputs, protocol):
         return {"original": LatencyStats([1.0, 1.0]), "pruned": LatencyStats([2.0, 2.0])}
 
-    monkeypatch.setattr("edgecnn.profile.timing.compare_interleaved", slower)
+    monkeypatch.setattr("edgecnn.profiling.timing.compare_interleaved", slower)
     with caplog.at_level(logging.WARNING, logger="edgecnn.passes.prune"):
         _, step = prune(spec, ratio=0.3, return_report=True)
     assert step["report"]["latency"]["faster"] is False and step["report"]["latency"]["speedup"] == 0.5
@@ -169,7 +189,9 @@ def test_untraceable_models_get_a_clear_error():
     with pytest.raises(InvalidInputError, match="cannot trace the model's graph.*conv"):
         prune(NoGradForward(), ratio=0.3, input_shape=(1, 3, 16, 16), check_latency=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated, and exactly what users may still pass
+        warnings.simplefilter(
+            "ignore", FutureWarning
+        )  # torch.jit.script is deprecated, and exactly what users may still pass
         scripted = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
     with pytest.raises(InvalidInputError, match="TorchScript"):
         prune(scripted, ratio=0.3, input_shape=(1, 3, 16, 16), check_latency=False)
@@ -184,7 +206,9 @@ def test_other_bad_options_are_user_errors():
     with pytest.raises(InvalidInputError, match="unknown importance 'fisher'"):
         prune(spec, ratio=0.3, importance="fisher")
     with pytest.raises(InvalidInputError, match="calibration data has samples of shape"):
-        prune(spec, ratio=0.3, importance="activation", calib_data=np.zeros((4, 1, 8, 8), np.float32), check_latency=False)
+        prune(
+            spec, ratio=0.3, importance="activation", calib_data=np.zeros((4, 1, 8, 8), np.float32), check_latency=False
+        )
     with pytest.raises(InvalidInputError, match="distill_between needs train_data"):
         prune(spec, ratio=0.3, distill_between=1, check_latency=False)
     with pytest.raises(UserError, match="unknown target"):
@@ -203,8 +227,15 @@ def test_registered_pass_runs_from_a_recipe_config():
 def test_digits_model_recovers_within_one_point_after_pruning_and_distill(digits_smallcnn):
     spec, train, test = digits_smallcnn
     before = top1(torch_predict(spec.module), test)
-    out, step = prune(spec, ratio=0.3, distill_between=2, train_data=(train.x, train.y), calib_data=train.x[:64],
-                      check_latency=False, return_report=True)
+    out, step = prune(
+        spec,
+        ratio=0.3,
+        distill_between=2,
+        train_data=(train.x, train.y),
+        calib_data=train.x[:64],
+        check_latency=False,
+        return_report=True,
+    )
     after = top1(torch_predict(out.module), test)
     assert step["report"]["macs"]["ratio"] < 0.65 and step["report"]["steps"][0]["distill"]["steps"] > 0
     assert after >= before - 1.0, f"top-1 {before:.2f} -> {after:.2f}"
@@ -219,12 +250,29 @@ def test_cli_dry_run_prints_the_recipe_step_and_bad_ratio_exits_2(tmp_path):
 
     from edgecnn.cli.main import app
 
-    result = CliRunner().invoke(app, ["prune", "resnet18", "--ratio", "0.3", "--round-to", "16", "--layer", "layer4=0.5", "--dry-run"])
+    result = CliRunner().invoke(
+        app, ["prune", "resnet18", "--ratio", "0.3", "--round-to", "16", "--layer", "layer4=0.5", "--dry-run"]
+    )
     assert result.exit_code == 0, result.output
     step = json.loads(result.output)["steps"][0]
     assert step["type"] == "prune" and step["round_to"] == 16 and step["per_layer"] == {"layer4": 0.5}
-    bad = subprocess.run([sys.executable, "-m", "edgecnn.cli.main", "prune", "smallcnn", "--weights", "random", "--ratio", "1.5",
-                          "--no-latency"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgecnn.cli.main",
+            "prune",
+            "smallcnn",
+            "--weights",
+            "random",
+            "--ratio",
+            "1.5",
+            "--no-latency",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "ratio must be in [0, 1), got 1.5" in bad.stderr
 
 
@@ -235,8 +283,22 @@ def test_cli_writes_a_pruned_onnx_model(tmp_path):
     from edgecnn.cli.main import app
 
     out = tmp_path / "pruned.onnx"
-    result = CliRunner().invoke(app, ["prune", "smallcnn", "--weights", "random", "--ratio", "0.5", "--no-latency", "--out", str(out),
-                                      "--report", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "prune",
+            "smallcnn",
+            "--weights",
+            "random",
+            "--ratio",
+            "0.5",
+            "--no-latency",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert Artifact.from_path(out).format == "onnx" and (tmp_path / "r.json").exists()
 
@@ -250,9 +312,15 @@ def test_pruned_model_folds_bn_quantizes_to_int8_and_exports(digits_smallcnn, tm
     pruned = prune(spec, ratio=0.3, check_latency=False, distill_between=1, train_data=train.x)
     folded, step = fold_bn(pruned, return_report=True)
     assert step["report"]["folded"] == 4 and step["report"]["check"]["max_rel_error"] < 1e-4
-    result = quantize(folded, target="onnxruntime", calib_data=train.x[:64], out=tmp_path / "int8.onnx", check_latency=False,
-                      measure_effect=False)
+    result = quantize(
+        folded,
+        target="onnxruntime",
+        calib_data=train.x[:64],
+        out=tmp_path / "int8.onnx",
+        check_latency=False,
+        measure_effect=False,
+    )
     assert result.artifact.precision == "int8"
     session = load_session(result.artifact)
-    int8 = top1(lambda x: np.concatenate([session.run(x[i:i + 1])[0] for i in range(len(x))]), test)
+    int8 = top1(lambda x: np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]), test)
     assert int8 >= top1(torch_predict(pruned.module), test) - 2.0

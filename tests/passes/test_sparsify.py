@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgecnn.errors import InvalidInputError, UnknownNameError
-from edgecnn.evaluate.digits import top1, torch_predict
+from edgecnn.evaluation.digits import top1, torch_predict
 from edgecnn.passes.sparsify import is_2_4, sparsify
 from edgecnn.zoo.loader import load_model
 
@@ -57,7 +57,7 @@ def test_two_four_pattern_holds_and_unfit_layers_are_skipped(resblock_net, tmp_p
     size = report["size"]
     assert size["sparse_format_ratio"] < 0.6 and size["zip_bytes_after"] < size["zip_bytes_before"]
 
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
 
     artifact = export_onnx(out, tmp_path / "sparse.onnx")
     assert artifact.provenance["check"]["max_rel_error"] < 1e-4
@@ -95,7 +95,9 @@ def test_bad_input_is_rejected_clearly():
 @pytest.mark.slow
 def test_two_four_recovers_with_masked_distillation(digits_smallcnn):
     spec, train, test = digits_smallcnn
-    out, step = sparsify(spec, pattern="2:4", distill_epochs=1, train_data=(train.x[:640], train.y[:640]), return_report=True)
+    out, step = sparsify(
+        spec, pattern="2:4", distill_epochs=1, train_data=(train.x[:640], train.y[:640]), return_report=True
+    )
     for name in _layers(step["report"]):
         assert is_2_4(out.module.get_submodule(name).weight)  # the zeros survived fine-tuning
     assert not any(m._forward_pre_hooks for m in out.module.modules())

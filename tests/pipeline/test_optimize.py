@@ -17,28 +17,39 @@ FAST_PROFILE = {"min_iters": 20, "min_seconds": 0.2, "rounds": 2, "warmup": 3}
 
 def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "edgecnn.cli.main", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "edgecnn.cli.main", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_optimize_api_on_a_trained_model_reports_accuracy_latency_and_bundle(digits_smallcnn, tmp_path):
     import edgecnn
 
     spec, train, test = digits_smallcnn
-    recipe = {"model": {"name": "smallcnn-digits"}, "steps": [{"type": "fold_bn"}, {"type": "quantize", "precision": "int8"}],
-              "profile": FAST_PROFILE, "gates": {"max_accuracy_drop": 1.0}}
-    result = edgecnn.optimize(spec, recipe=recipe, calib_data=train.x[:128], eval_data=(test.x[:200], test.y[:200]),
-                              out_dir=tmp_path / "out")
+    recipe = {
+        "model": {"name": "smallcnn-digits"},
+        "steps": [{"type": "fold_bn"}, {"type": "quantize", "precision": "int8"}],
+        "profile": FAST_PROFILE,
+        "gates": {"max_accuracy_drop": 1.0},
+    }
+    result = edgecnn.optimize(
+        spec, recipe=recipe, calib_data=train.x[:128], eval_data=(test.x[:200], test.y[:200]), out_dir=tmp_path / "out"
+    )
     report = result.report
     check_report(report)
     assert report["target"] == "onnxruntime"
     assert [s["type"] for s in report["steps"]] == ["fold_bn", "quantize"]
     assert report["baseline"]["precision"] == "fp32" and report["optimized"]["precision"] == "int8"
     assert report["baseline"]["accuracy"]["top1"] > 90  # a real, trained model
-    assert report["accuracy_delta"] == pytest.approx(report["optimized"]["accuracy"]["top1"] - report["baseline"]["accuracy"]["top1"])
+    assert report["accuracy_delta"] == pytest.approx(
+        report["optimized"]["accuracy"]["top1"] - report["baseline"]["accuracy"]["top1"]
+    )
     assert report["accuracy_delta"] > -1.0, "int8 lost more than the budget on a trained model"
     assert result.gates_passed
     assert report["fidelity"]["meaningful"] and report["fidelity"]["top1_agreement"] > 95
-    assert report["speedup"] == pytest.approx(report["baseline"]["latency_ms"]["p50"] / report["optimized"]["latency_ms"]["p50"])
+    assert report["speedup"] == pytest.approx(
+        report["baseline"]["latency_ms"]["p50"] / report["optimized"]["latency_ms"]["p50"]
+    )
     assert len(report["optimized"]["times_ms"]) >= FAST_PROFILE["min_iters"]
     roles = {a["role"]: a for a in report["artifacts"]}
     assert {"baseline", "transformed", "optimized", "bundle"} <= set(roles)
@@ -52,7 +63,9 @@ def test_optimize_api_on_a_trained_model_reports_accuracy_latency_and_bundle(dig
 
 
 def test_cli_summary_and_gate_failure_exit_code_3(tmp_path):
-    proc = cli("optimize", "lenet5", "--int8", "--calib-size", "16", "--min-speedup", "1000", "--out", str(tmp_path / "o"))
+    proc = cli(
+        "optimize", "lenet5", "--int8", "--calib-size", "16", "--min-speedup", "1000", "--out", str(tmp_path / "o")
+    )
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "gate failed" in proc.stderr and "min_speedup" in proc.stderr
     assert "speed-up" in proc.stdout and "float baseline" in proc.stdout
@@ -65,7 +78,9 @@ def test_cli_summary_and_gate_failure_exit_code_3(tmp_path):
 
 
 def test_tensorrt_target_does_everything_up_to_the_engine_and_says_how_to_finish(tmp_path):
-    proc = cli("optimize", "lenet5", "--int8", "--target", "tensorrt", "--calib-size", "16", "--out", str(tmp_path / "trt"))
+    proc = cli(
+        "optimize", "lenet5", "--int8", "--target", "tensorrt", "--calib-size", "16", "--out", str(tmp_path / "trt")
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "not done" in proc.stdout and "trtexec" in proc.stdout
     report = json.loads((tmp_path / "trt" / "report.json").read_text())
@@ -82,7 +97,18 @@ def test_tensorrt_target_does_everything_up_to_the_engine_and_says_how_to_finish
 
 @pytest.mark.openvino
 def test_openvino_target_measures_against_an_f32_baseline(tmp_path):
-    proc = cli("optimize", "smallcnn", "--int8", "--target", "openvino", "--calib-size", "32", "--out", str(tmp_path / "ov"), "--json")
+    proc = cli(
+        "optimize",
+        "smallcnn",
+        "--int8",
+        "--target",
+        "openvino",
+        "--calib-size",
+        "32",
+        "--out",
+        str(tmp_path / "ov"),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     assert report["optimized"]["format"] == "openvino" and (tmp_path / "ov" / "openvino" / "model.xml").exists()
@@ -143,15 +169,21 @@ def test_failed_run_keeps_the_earlier_artifacts(tmp_path):
 
 @pytest.mark.slow
 def test_readme_main_command_completes(tmp_path):
-    proc = cli("optimize", "mobilenet_v2", "--int8", "--target", "onnxruntime", "--out", str(tmp_path / "mv2"), timeout=900)
+    proc = cli(
+        "optimize", "mobilenet_v2", "--int8", "--target", "onnxruntime", "--out", str(tmp_path / "mv2"), timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "mv2" / "report.json").read_text())
     assert report["speedup"] is not None and (tmp_path / "mv2" / "bundle" / "manifest.json").exists()
 
 
 def _start_agent(token: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "edgecnn.cli.main", "agent", "serve", "--port", "0", "--token", token],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecnn.cli.main", "agent", "serve", "--port", "0", "--token", token],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     if "tcp://" not in line:
         proc.kill()
@@ -163,21 +195,53 @@ def test_shipped_arm_recipe_runs_for_real_on_a_loopback_agent(tmp_path):
     """Every pass (dw_separable, distill, prune, fold_bn, int8) on smallcnn, profiled through the device agent."""
     agent, url = _start_agent("pipeline-test")
     try:
-        proc = cli("optimize", "--recipe", "smallcnn-all-passes-arm", "--device", url, "--token", "pipeline-test",
-                   "--calib-size", "32", "--out", str(tmp_path / "arm"), "--json")
+        proc = cli(
+            "optimize",
+            "--recipe",
+            "smallcnn-all-passes-arm",
+            "--device",
+            url,
+            "--token",
+            "pipeline-test",
+            "--calib-size",
+            "32",
+            "--out",
+            str(tmp_path / "arm"),
+            "--json",
+        )
     finally:
         agent.terminate()
         agent.wait(timeout=10)
-    assert proc.returncode in (0, 3), proc.stderr[-3000:]  # random weights: the accuracy gate may be skipped, never crash
+    assert proc.returncode in (0, 3), proc.stderr[
+        -3000:
+    ]  # random weights: the accuracy gate may be skipped, never crash
     report = json.loads(proc.stdout)
-    assert [s["type"] for s in report["steps"]] == ["dw_separable", "distill", "prune", "distill", "fold_bn", "quantize"]
+    assert [s["type"] for s in report["steps"]] == [
+        "dw_separable",
+        "distill",
+        "prune",
+        "distill",
+        "fold_bn",
+        "quantize",
+    ]
     assert report["optimized"]["backend"] == "remote" and report["speedup"] is not None
     assert report["optimized"]["macs"] < report["baseline"]["macs"] / 2
     assert report["device_environment"]["arch"]
 
 
 def test_shipped_onnxruntime_recipe_runs_for_real_on_small_inputs(tmp_path):
-    proc = cli("optimize", "--recipe", "mobilenet_v2-int8-onnxruntime", "--input-shape", "1,3,64,64", "--calib-size", "16", "--out", str(tmp_path / "mv2"), "--json")
+    proc = cli(
+        "optimize",
+        "--recipe",
+        "mobilenet_v2-int8-onnxruntime",
+        "--input-shape",
+        "1,3,64,64",
+        "--calib-size",
+        "16",
+        "--out",
+        str(tmp_path / "mv2"),
+        "--json",
+    )
     assert proc.returncode in (0, 3), proc.stderr[-3000:]  # the 1.5x speed-up gate is judged, not assumed, at 64x64
     report = json.loads(proc.stdout)
     assert report["model"]["input"]["shape"] == [1, 3, 64, 64]
@@ -187,7 +251,18 @@ def test_shipped_onnxruntime_recipe_runs_for_real_on_small_inputs(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_prune_recipe_runs_for_real_on_small_inputs(tmp_path):
-    proc = cli("optimize", "--recipe", "resnet18-prune30-int8-onnxruntime", "--input-shape", "1,3,64,64", "--calib-size", "16", "--out", str(tmp_path / "r18"), "--json")
+    proc = cli(
+        "optimize",
+        "--recipe",
+        "resnet18-prune30-int8-onnxruntime",
+        "--input-shape",
+        "1,3,64,64",
+        "--calib-size",
+        "16",
+        "--out",
+        str(tmp_path / "r18"),
+        "--json",
+    )
     assert proc.returncode in (0, 3), proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["optimized"]["macs"] < 0.7 * report["baseline"]["macs"]

@@ -15,13 +15,21 @@ from edgecnn.pipeline.recipe import load_recipe, recipe_json_schema
 from edgecnn.pipeline.shipped import shipped_recipes
 
 REQUIRED = {
-    "mobilenet_v2-int8-tensorrt", "mobilenet_v2-int8-onnxruntime", "mobilenet_v3_large-int8-openvino", "efficientnet_b0-fp16-cuda",
-    "efficientnet_b0-int8-openvino", "resnet18-prune30-int8-onnxruntime", "resnet50-dwsep-distill-int8-openvino", "smallcnn-all-passes-arm",
+    "mobilenet_v2-int8-tensorrt",
+    "mobilenet_v2-int8-onnxruntime",
+    "mobilenet_v3_large-int8-openvino",
+    "efficientnet_b0-fp16-cuda",
+    "efficientnet_b0-int8-openvino",
+    "resnet18-prune30-int8-onnxruntime",
+    "resnet50-dwsep-distill-int8-openvino",
+    "smallcnn-all-passes-arm",
 }
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgecnn.cli.main", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "edgecnn.cli.main", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_required_recipes_are_shipped():
@@ -45,7 +53,10 @@ def test_every_shipped_recipe_dry_runs_through_the_cli():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("model:\n  name: m\nsteps:\n  - type: fold_bn\n  - type: quantise\n", ":5: steps[1]: unknown step type 'quantise'. Did you mean: quantize?"),
+        (
+            "model:\n  name: m\nsteps:\n  - type: fold_bn\n  - type: quantise\n",
+            ":5: steps[1]: unknown step type 'quantise'. Did you mean: quantize?",
+        ),
         ("model:\n  name: m\nsteps:\n  - type: quantize\n    precision: int4\n", ":5: steps[0].precision"),
         ("model:\n  name: m\nsteps:\n  - type: quantize\n    bits: 8\n", "unknown key(s) bits for step 'quantize'"),
         ("steps: []\n", "model: required field is missing"),
@@ -86,7 +97,13 @@ def test_flags_build_the_same_recipe_and_override_a_recipe():
 def test_json_schema_lists_every_step_type_and_forbids_unknown_keys():
     schema = recipe_json_schema()
     steps = schema["properties"]["steps"]["items"]["oneOf"]
-    assert {s["properties"]["type"]["const"] for s in steps} >= {"fold_bn", "dw_separable", "distill", "prune", "quantize"}
+    assert {s["properties"]["type"]["const"] for s in steps} >= {
+        "fold_bn",
+        "dw_separable",
+        "distill",
+        "prune",
+        "quantize",
+    }
     assert all(s["additionalProperties"] is False for s in steps)
     proc = cli("recipes", "--schema")
     assert proc.returncode == 0

@@ -15,9 +15,14 @@ def _tiny_module():
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU(),
-                nn.Conv2d(8, 16, 1), nn.ReLU(),
+                nn.Conv2d(3, 8, 3, padding=1),
+                nn.BatchNorm2d(8),
+                nn.ReLU(),
+                nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                nn.BatchNorm2d(8),
+                nn.ReLU(),
+                nn.Conv2d(8, 16, 1),
+                nn.ReLU(),
             )
             self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
@@ -43,13 +48,14 @@ def tiny_spec():
         for bn in (module.features[1], module.features[4]):
             bn.running_mean.uniform_(-0.2, 0.2)
             bn.running_var.uniform_(0.5, 2.0)
-    return ModelSpec(module=module, input=InputSpec((1, 3, 16, 16)), name="tiny",
-                     preprocess=Preprocess(resize=None, crop=16))
+    return ModelSpec(
+        module=module, input=InputSpec((1, 3, 16, 16)), name="tiny", preprocess=Preprocess(resize=None, crop=16)
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_spec, tmp_path_factory):
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
 
     return export_onnx(tiny_spec, tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 

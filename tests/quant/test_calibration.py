@@ -20,7 +20,9 @@ def _write_images(folder, n, size=(40, 48), seed=0):
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(folder / f"img{i}.{'png' if i % 2 else 'jpg'}")
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+            folder / f"img{i}.{'png' if i % 2 else 'jpg'}"
+        )
 
 
 def test_folder_is_recursive_labelled_and_seeded(tmp_path):
@@ -81,7 +83,9 @@ def test_default_photos_rgb_and_grayscale():
     assert rgb.shape == (24, 3, 32, 32) and np.isfinite(rgb).all() and rgb.std() > 0.3
     assert np.array_equal(rgb, load_calibration(None, RGB32, preprocess=PRE, size=24, seed=3))
     assert not np.array_equal(rgb, load_calibration(None, RGB32, preprocess=PRE, size=24, seed=4))
-    gray = load_calibration(None, InputSpec((1, 1, 32, 32)), preprocess=Preprocess(crop=32, mean=(0.5,), std=(0.5,), grayscale=True), size=5)
+    gray = load_calibration(
+        None, InputSpec((1, 1, 32, 32)), preprocess=Preprocess(crop=32, mean=(0.5,), std=(0.5,), grayscale=True), size=5
+    )
     assert gray.shape == (5, 1, 32, 32) and -1.01 <= gray.min() and gray.max() <= 1.01
 
 

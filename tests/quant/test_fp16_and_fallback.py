@@ -11,7 +11,9 @@ from edgecnn.errors import InvalidInputError
 
 
 def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, precision="fp16", calib_data=tiny_calib, out=tmp_path / "h.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, precision="fp16", calib_data=tiny_calib, out=tmp_path / "h.onnx", check_latency=False
+    )
     model = onnx.load(str(result.artifact.path))
     assert result.artifact.precision == "fp16"
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
@@ -21,20 +23,30 @@ def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_onnx, tiny_calib, tmp_path):
 
 
 def test_fp16_with_fp16_io(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, precision="fp16", keep_io_types=False, calib_data=tiny_calib,
-                              out=tmp_path / "h16.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx,
+        precision="fp16",
+        keep_io_types=False,
+        calib_data=tiny_calib,
+        out=tmp_path / "h16.onnx",
+        check_latency=False,
+    )
     model = onnx.load(str(result.artifact.path))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
 
 
 def test_fp16_accuracy_on_digits(digits_lenet, tmp_path):
     spec, _, test = digits_lenet
-    result = edgecnn.quantize(spec, precision="fp16", eval_data=(test.x, test.y), out=tmp_path / "l.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        spec, precision="fp16", eval_data=(test.x, test.y), out=tmp_path / "l.onnx", check_latency=False
+    )
     assert abs(result.report["accuracy"]["drop_points"]) <= 0.5
 
 
 def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, sensitivity=True, out=tmp_path / "s.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, sensitivity=True, out=tmp_path / "s.onnx", check_latency=False
+    )
     ranking = result.report["sensitivity"]
     assert len(ranking) == 4  # 3 convs + the Gemm head
     sqnr = [r["sqnr_db"] for r in ranking]
@@ -42,11 +54,19 @@ def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
 
 
 def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_calib, tmp_path):
-    loose = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, min_agreement=0.0, out=tmp_path / "a.onnx", check_latency=False)
+    loose = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, min_agreement=0.0, out=tmp_path / "a.onnx", check_latency=False
+    )
     assert loose.report["fallback"]["float_layers"] == [] and loose.report["fallback"]["budget"]["passed"]
     # an impossible SQNR-like demand via agreement 100% on a random model: layers go float one by one
-    strict = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, min_agreement=100.0, max_float_layers=4,
-                              out=tmp_path / "b.onnx", check_latency=False)
+    strict = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        min_agreement=100.0,
+        max_float_layers=4,
+        out=tmp_path / "b.onnx",
+        check_latency=False,
+    )
     fb = strict.report["fallback"]
     if fb["float_layers"]:
         assert fb["sensitivity"][0]["layer"] == fb["float_layers"][0]  # the most sensitive layer goes first
@@ -59,22 +79,31 @@ def test_fallback_with_all_layers_float_restores_fp32(tiny_onnx, tiny_calib, tmp
     from edgecnn.quant.ptq import quantizable_nodes
 
     layers = quantizable_nodes(tiny_onnx.path)
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, nodes_to_exclude=tuple(layers), out=tmp_path / "f.onnx",
-                              check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, nodes_to_exclude=tuple(layers), out=tmp_path / "f.onnx", check_latency=False
+    )
     assert result.report["graph"]["compute_nodes_int8"] == 0
 
 
 def test_accuracy_budget_needs_labels(tiny_onnx, tiny_calib, tmp_path):
     with pytest.raises(InvalidInputError, match="labelled"):
-        edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=1.0, out=tmp_path / "x.onnx", check_latency=False)
+        edgecnn.quantize(
+            tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=1.0, out=tmp_path / "x.onnx", check_latency=False
+        )
     with pytest.raises(InvalidInputError, match="max_accuracy_drop"):
         edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=-1.0, out=tmp_path / "x.onnx")
 
 
 def test_accuracy_budget_on_digits(digits_lenet, tmp_path):
     spec, train, test = digits_lenet
-    result = edgecnn.quantize(spec, calib_data=train.x[:64], eval_data=(test.x[:200], test.y[:200]), max_accuracy_drop=0.5,
-                              out=tmp_path / "b.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        spec,
+        calib_data=train.x[:64],
+        eval_data=(test.x[:200], test.y[:200]),
+        max_accuracy_drop=0.5,
+        out=tmp_path / "b.onnx",
+        check_latency=False,
+    )
     gate = result.report["fallback"]["budget"]
     assert gate["name"] == "accuracy_drop_points" and gate["passed"]
     assert result.report["accuracy"]["drop_points"] <= 0.5

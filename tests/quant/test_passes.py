@@ -35,10 +35,16 @@ def test_cle_skips_relu6_unless_asked(tmp_path):
     lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
     hi = numpy_helper.from_array(np.array(6.0, np.float32), "hi")
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w1"], ["a"], name="c1"), helper.make_node("Clip", ["a", "lo", "hi"], ["b"], name="r6"),
-         helper.make_node("Conv", ["b", "w2"], ["y"], name="c2")],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])], [w1, w2, lo, hi])
+        [
+            helper.make_node("Conv", ["x", "w1"], ["a"], name="c1"),
+            helper.make_node("Clip", ["a", "lo", "hi"], ["b"], name="r6"),
+            helper.make_node("Conv", ["b", "w2"], ["y"], name="c2"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [w1, w2, lo, hi],
+    )
     model = helper.make_model(graph)
     _, kept = equalize(model, EqualizeConfig())
     assert kept["pairs"] == 0 and kept["skipped_relu6_pairs"] == 1
@@ -48,8 +54,14 @@ def test_cle_skips_relu6_unless_asked(tmp_path):
 
 
 def test_quantize_reports_the_measured_effect_of_both_passes(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, equalize=True, bias_correction=True,
-                              out=tmp_path / "p.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        equalize=True,
+        bias_correction=True,
+        out=tmp_path / "p.onnx",
+        check_latency=False,
+    )
     steps = {s["type"]: s for s in result.report["steps"]}
     assert set(steps) == {"equalize", "bias_correction"}
     assert steps["equalize"]["report"]["fp32_check"]["sqnr_db_vs_original"] > 60  # the float function is unchanged
@@ -64,11 +76,18 @@ def test_quantize_reports_the_measured_effect_of_both_passes(tiny_onnx, tiny_cal
 
 def test_cle_helps_per_tensor_weights_of_uneven_depthwise_channels(tiny_onnx, tiny_calib, tmp_path):
     """Per-tensor weights are where CLE pays off (per-channel scales already absorb uneven channel ranges)."""
-    from edgecnn.quant.profiles import QuantProfile
+    from edgecnn.targets import QuantProfile
 
     per_tensor = QuantProfile("u8s8_per_tensor", activation_type="uint8", activation_symmetric=False, per_channel=False)
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, equalize=True, profile=per_tensor, reduce_range=False,
-                              out=tmp_path / "e.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        equalize=True,
+        profile=per_tensor,
+        reduce_range=False,
+        out=tmp_path / "e.onnx",
+        check_latency=False,
+    )
     effect = result.report["steps"][0]["effect"]["sqnr_db"]
     assert effect["with"] > effect["without"] + 3, effect
 
@@ -77,15 +96,22 @@ def test_bias_correction_removes_the_shift_of_coarse_per_tensor_weights(tiny_cal
     """With per-tensor weights the rounding error of small channels biases their outputs: correcting it helps."""
     import torch
 
-    from edgecnn.quant.profiles import QuantProfile
     from edgecnn.spec import InputSpec, ModelSpec
+    from edgecnn.targets import QuantProfile
     from tests.quant.conftest import _tiny_module
 
     torch.manual_seed(0)
     spec = ModelSpec(module=_tiny_module()().eval(), input=InputSpec((1, 3, 16, 16)), name="tiny_plain")
     per_tensor = QuantProfile("u8s8_per_tensor", activation_type="uint8", activation_symmetric=False, per_channel=False)
-    result = edgecnn.quantize(spec, calib_data=tiny_calib, bias_correction=True, profile=per_tensor, reduce_range=False,
-                              out=tmp_path / "bc.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        spec,
+        calib_data=tiny_calib,
+        bias_correction=True,
+        profile=per_tensor,
+        reduce_range=False,
+        out=tmp_path / "bc.onnx",
+        check_latency=False,
+    )
     step = result.report["steps"][0]
     assert step["report"]["max_abs_shift"] > 0 and step["report"]["layers_corrected"] == 4
     assert step["report"]["kept"] and step["effect"]["sqnr_db"]["with"] > step["effect"]["sqnr_db"]["without"], step
@@ -98,14 +124,22 @@ def test_cle_unshares_deduplicated_initializers():
 
     rng = np.random.default_rng(0)
     uneven = np.array([1, 9, 0.1, 3], np.float32).reshape(4, 1, 1, 1)
-    inits = [numpy_helper.from_array(rng.standard_normal((4, 2, 1, 1)).astype(np.float32) * uneven, "w1"),
-             numpy_helper.from_array(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), "w2"),
-             numpy_helper.from_array(np.full(4, 0.5, np.float32), "shared_bias")]
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((4, 2, 1, 1)).astype(np.float32) * uneven, "w1"),
+        numpy_helper.from_array(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), "w2"),
+        numpy_helper.from_array(np.full(4, 0.5, np.float32), "shared_bias"),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w1", "shared_bias"], ["a"], name="c1"), helper.make_node("Relu", ["a"], ["b"], name="r"),
-         helper.make_node("Conv", ["b", "w2", "shared_bias"], ["y"], name="c2")],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])], inits)
+        [
+            helper.make_node("Conv", ["x", "w1", "shared_bias"], ["a"], name="c1"),
+            helper.make_node("Relu", ["a"], ["b"], name="r"),
+            helper.make_node("Conv", ["b", "w2", "shared_bias"], ["y"], name="c2"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
     ref = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]

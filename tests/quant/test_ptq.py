@@ -19,7 +19,9 @@ def _zero_points_and_scales(path):
 
 
 def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_0(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "trt.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "trt.onnx", check_latency=False
+    )
     assert result.report["profile"]["label"] == "S8S8" and result.artifact.precision == "int8"
     model, inits, qdq = _zero_points_and_scales(result.artifact.path)
     assert qdq, "no Q/DQ nodes"
@@ -52,8 +54,14 @@ def test_u8s8_uses_uint8_activations_and_int8_weights(tiny_onnx, tiny_calib, tmp
 def test_digits_lenet_loses_at_most_half_a_point_with_both_profiles(digits_lenet, tmp_path):
     spec, train, test = digits_lenet
     for profile in ("u8s8", "s8s8"):
-        result = edgecnn.quantize(spec, profile=profile, calib_data=train.x[:128], eval_data=(test.x, test.y),
-                                  out=tmp_path / f"lenet.{profile}.onnx", check_latency=False)
+        result = edgecnn.quantize(
+            spec,
+            profile=profile,
+            calib_data=train.x[:128],
+            eval_data=(test.x, test.y),
+            out=tmp_path / f"lenet.{profile}.onnx",
+            check_latency=False,
+        )
         acc = result.report["accuracy"]
         assert acc["fp32_top1"] > 90
         assert acc["drop_points"] <= 0.5, (profile, acc)
@@ -65,21 +73,29 @@ def test_digits_lenet_loses_at_most_half_a_point_with_both_profiles(digits_lenet
 def test_reduce_range_is_decided_and_reported(tiny_onnx, tiny_calib, tmp_path):
     auto = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "a.onnx", check_latency=False)
     assert isinstance(auto.report["reduce_range"]["value"], bool) and auto.report["reduce_range"]["reason"]
-    forced = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "b.onnx", reduce_range=False, check_latency=False)
+    forced = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, out=tmp_path / "b.onnx", reduce_range=False, check_latency=False
+    )
     assert forced.report["reduce_range"] == {"value": False, "reason": "set by the caller"}
-    trt = edgecnn.quantize(tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "c.onnx", check_latency=False)
+    trt = edgecnn.quantize(
+        tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "c.onnx", check_latency=False
+    )
     assert trt.report["reduce_range"]["value"] is False  # TensorRT runs full 8-bit
 
 
 @pytest.mark.parametrize(("method", "min_cosine"), [("percentile", 0.9), ("entropy", 0.9), ("distribution", 0.5)])
 def test_other_calibration_methods(tiny_onnx, tiny_calib, tmp_path, method, min_cosine):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, calibration_method=method, out=tmp_path / "m.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, calibration_method=method, out=tmp_path / "m.onnx", check_latency=False
+    )
     assert result.report["calibration"]["method"] == method
     assert result.report["fidelity"]["cosine"] > min_cosine  # distribution targets float8: looser on int8
 
 
 def test_op_types_limit_what_is_quantized(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, op_types=("Conv",), out=tmp_path / "c.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, op_types=("Conv",), out=tmp_path / "c.onnx", check_latency=False
+    )
     model = onnx.load(str(result.artifact.path))
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
     producers = {o: n.op_type for n in model.graph.node for o in n.output}
@@ -121,6 +137,12 @@ def test_quantizing_an_int8_model_again_is_refused(tiny_onnx, tiny_calib, tmp_pa
 def test_digits_smallcnn_loses_at_most_half_a_point_with_both_profiles(digits_smallcnn, tmp_path):
     spec, train, test = digits_smallcnn
     for profile in ("u8s8", "s8s8"):
-        result = edgecnn.quantize(spec, profile=profile, calib_data=train.x[:300], eval_data=(test.x, test.y),
-                                  out=tmp_path / f"smallcnn.{profile}.onnx", check_latency=False)
+        result = edgecnn.quantize(
+            spec,
+            profile=profile,
+            calib_data=train.x[:300],
+            eval_data=(test.x, test.y),
+            out=tmp_path / f"smallcnn.{profile}.onnx",
+            check_latency=False,
+        )
         assert result.report["accuracy"]["drop_points"] <= 0.5, (profile, result.report["accuracy"])

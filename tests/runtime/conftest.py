@@ -7,6 +7,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def lenet_file(lenet_spec, tmp_path_factory):
-    from edgecnn.export.onnx import export_onnx
+    from edgecnn.exporters.onnx import export_onnx
 
     return export_onnx(lenet_spec, tmp_path_factory.mktemp("rt") / "lenet.onnx", dynamic_batch=True, check=False)

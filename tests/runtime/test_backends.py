@@ -89,8 +89,14 @@ def test_torch_and_onnxruntime_on_cuda_agree_with_cpu(lenet_spec, lenet_file):
 def test_tensorrt_engine_builds_and_matches_onnxruntime(lenet_spec, tmp_path):
     import edgecnn
 
-    art = edgecnn.export(lenet_spec, target="tensorrt", precision="fp32", out=tmp_path / "m.engine", dynamic_batch=True,
-                         batch_range=(1, 2, 4))
+    art = edgecnn.export(
+        lenet_spec,
+        target="tensorrt",
+        precision="fp32",
+        out=tmp_path / "m.engine",
+        dynamic_batch=True,
+        batch_range=(1, 2, 4),
+    )
     assert art.format == "tensorrt" and art.provenance["engine_built"] is True
     meta = art.provenance["engine"]
     assert meta["tensorrt_version"] and meta["gpu"]["name"] and (tmp_path / "m.timing.cache").exists()

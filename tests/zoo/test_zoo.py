@@ -13,9 +13,24 @@ from edgecnn.errors import InvalidInputError, UnknownNameError
 from edgecnn.zoo import MODELS, load_model
 from edgecnn.zoo.loader import RANDOM_WEIGHTS_NOTE
 
-REQUIRED = {"mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1",
-            "efficientnet_b2", "efficientnet_b3", "resnet18", "resnet34", "resnet50", "vgg11_bn", "alexnet",
-            "lenet5", "smallcnn", "resblock_net", "tcn1d"}
+REQUIRED = {
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vgg11_bn",
+    "alexnet",
+    "lenet5",
+    "smallcnn",
+    "resblock_net",
+    "tcn1d",
+}
 
 
 def _published(name: str) -> tuple[int, float]:
@@ -34,7 +49,9 @@ def test_the_zoo_has_the_required_models():
 _BIG = {"vgg11_bn", "alexnet"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _BIG else n for n in sorted(REQUIRED)])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in _BIG else n for n in sorted(REQUIRED)]
+)
 def test_builds_runs_and_inspects_on_a_small_input(name):
     spec = load_model(name, weights="random")
     entry = MODELS.get(name)
@@ -47,7 +64,11 @@ def test_builds_runs_and_inspects_on_a_small_input(name):
     result = inspect_model(spec, input_shape=shape)
     assert result.method == "fx" and result.mismatches == []
     assert result.outputs == [[1, entry.num_classes]]
-    assert result.totals.params == sum(p.numel() for p in spec.module.parameters()) == sum(layer.params for layer in result.layers)
+    assert (
+        result.totals.params
+        == sum(p.numel() for p in spec.module.parameters())
+        == sum(layer.params for layer in result.layers)
+    )
     # the graph walk and plain forward hooks are independent observations of the same layer calls
     with analysis_mode(spec.module):
         hooked = walk_hooks(spec.module, torch.randn(shape))
@@ -90,7 +111,10 @@ def test_corrupt_weights_file_is_a_clear_error(tmp_path):
 def test_state_dict_for_another_architecture_names_the_keys(tmp_path):
     path = tmp_path / "lenet.pth"
     torch.save(load_model("lenet5", weights="random").module.state_dict(), path)
-    with pytest.raises(InvalidInputError, match=r"do not fit SmallCNN: missing keys: stem\.0\.weight.*unexpected keys: features\.0\.weight"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"do not fit SmallCNN: missing keys: stem\.0\.weight.*unexpected keys: features\.0\.weight",
+    ):
         load_model("smallcnn", weights=str(path))
 
 
@@ -128,7 +152,10 @@ def test_pretrained_offline_says_how_to_pass_a_local_file(monkeypatch):
     from edgecnn.errors import UserError
 
     _offline(monkeypatch)
-    with pytest.raises(UserError, match=r"could not get pretrained weights for resnet18 .*Offline\? Download https://\S+resnet18\S+\.pth .*--weights FILE"):
+    with pytest.raises(
+        UserError,
+        match=r"could not get pretrained weights for resnet18 .*Offline\? Download https://\S+resnet18\S+\.pth .*--weights FILE",
+    ):
         load_model("resnet18", weights="pretrained")
 
 
