@@ -26,7 +26,12 @@ def test_stage_functions_show_their_real_signature(name, first):
 
 
 def test_importing_the_packages_never_shadows_the_functions():
-    for package in ("edgecnn.exporters.onnx", "edgecnn.profiling.timing", "edgecnn.evaluation.metrics", "edgecnn.bundles"):
+    for package in (
+        "edgecnn.exporters.onnx",
+        "edgecnn.profiling.timing",
+        "edgecnn.evaluation.metrics",
+        "edgecnn.bundles",
+    ):
         importlib.import_module(package)
     for name in STAGES:
         assert inspect.isfunction(getattr(edgecnn, name))

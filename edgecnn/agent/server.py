@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn import __version__
-from edgecnn.agent import protocol as P
+from edgecnn.runtime import protocol as P
 from edgecnn.errors import InvalidInputError, UserError
 
 log = logging.getLogger("edgecnn.agent")

@@ -17,6 +17,7 @@ from edgecnn.bench.gates import evaluate_gates
 from edgecnn.bench.interleave import BoundSession, time_in_rounds
 from edgecnn.bench.results import SCHEMA, SCHEMA_VERSION
 from edgecnn.bench.suite import TARGETS, Case, Suite, load_suite
+from edgecnn.progress import track
 
 log = logging.getLogger("edgecnn.bench")
 
@@ -43,7 +44,7 @@ def run_suite(
         suite = suite.with_rounds(rounds)
     with tempfile.TemporaryDirectory(prefix="edgecnn-bench-") as tmp:
         builder = ArtifactBuilder(Path(work_dir) if work_dir else Path(tmp), seed=suite.seed)
-        built = {case.id: builder.build(case) for case in _track(suite.cases, "building models", progress)}
+        built = {case.id: builder.build(case) for case in track(suite.cases, "building models", enabled=progress)}
         sessions = {case.id: _session(case, built[case.id], suite.seed, wrap_session) for case in suite.cases}
         accuracy = {case.id: _accuracy(sessions[case.id].session, built[case.id]) for case in suite.cases}
         sessions[ANCHOR_ID] = BoundSession(*anchor_session(Path(tmp)))
@@ -52,7 +53,7 @@ def run_suite(
             len(suite.cases),
             suite.protocol.rounds,
         )
-        timings = time_in_rounds(sessions, suite.protocol, track=lambda r: _track(r, "timing rounds", progress))
+        timings = time_in_rounds(sessions, suite.protocol, track=lambda r: track(r, "timing rounds", enabled=progress))
         cases = [
             _case_result(case, built[case.id], sessions[case.id], timings[case.id], accuracy[case.id])
             for case in suite.cases
@@ -138,16 +139,6 @@ def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[l
         },
         "gates": evaluate_gates(suite.gates, cases, metric=suite.metric, seed=suite.seed),
     }
-
-
-def _track(items: Any, label: str, enabled: bool) -> Any:
-    from rich.progress import track
-
-    from edgecnn.cli.console import err_console
-
-    return track(
-        items, description=label, console=err_console, transient=True, disable=not (enabled and err_console.is_terminal)
-    )
 
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

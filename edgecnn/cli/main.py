@@ -52,8 +52,10 @@ def main(
 ) -> None:
     from rich.logging import RichHandler
 
+    from edgecnn import progress
     from edgecnn.cli.console import err_console
 
+    progress.use_console(err_console)  # library progress bars share the CLI's stderr console
     # edgecnn's own progress at INFO; other libraries (ORT's quantizer, matplotlib) only when they warn
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,

@@ -407,8 +407,10 @@ def _time(
 
         def remote_timer(name: str) -> Callable[[TimingProtocol], LatencyStats]:
             def timer(p: TimingProtocol) -> LatencyStats:
-                st, outs, fp = sessions[name].profile(x, p)
+                stats_dict, outs, fp = sessions[name].profile(x, p)
                 results[name] = (outs, fp)
+                st = LatencyStats.from_dict(stats_dict)
+                st.environment = fp
                 return st
 
             return timer

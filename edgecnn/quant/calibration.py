@@ -17,6 +17,7 @@ import numpy as np
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.preprocess import IMAGE_SUFFIXES, load_image, preprocess_image
+from edgecnn.progress import track
 from edgecnn.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelSpec, Preprocess
 
 log = logging.getLogger("edgecnn.quant")
@@ -102,7 +103,7 @@ def load_image_folder(
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     labelled = bool(classes) and all(len(p.relative_to(root).parts) > 1 for p in files)
     arrays, labels, skipped = [], [], 0
-    for file in _progress(files, "reading images"):
+    for file in track(files, "reading images"):
         try:
             img = load_image(file)
         except InvalidInputError as exc:
@@ -133,7 +134,7 @@ def default_calibration(
     images = [load_image(p) for p in photos]
     rng = np.random.default_rng(seed)
     out = np.empty((size, *input_spec.shape[1:]), np.float32)
-    for i in _progress(range(size), "calibration photos"):
+    for i in track(range(size), "calibration photos"):
         img = (
             images[i % len(images)] if i < len(images) else _random_resized_crop(images[rng.integers(len(images))], rng)
         )
@@ -255,9 +256,3 @@ def _subsample(x: np.ndarray, size: int, seed: int) -> np.ndarray:
         return x
     pick = np.sort(np.random.default_rng(seed).choice(len(x), size=size, replace=False))
     return np.ascontiguousarray(x[pick])
-
-
-def _progress(items: Any, label: str) -> Any:
-    from edgecnn.quant._progress import track
-
-    return track(items, label)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.progress import track
 from edgecnn.targets import QuantProfile
 
 log = logging.getLogger("edgecnn.quant")
@@ -144,7 +145,7 @@ def calibrate_ranges(prepared: str | Path, calib: np.ndarray, config: PTQConfig,
             extra_options={"percentile": config.percentile},
         )
         per_chunk = max(1, _CHUNK_SAMPLES // reader.batch)
-        for start in _progress(range(0, len(reader), per_chunk), f"calibrating ({config.calibration_method})"):
+        for start in track(range(0, len(reader), per_chunk), f"calibrating ({config.calibration_method})"):
             reader.set_range(start, start + per_chunk)
             calibrator.collect_data(reader)
         save_tensors_data(calibrator.compute_data(), cache_path)
@@ -187,12 +188,6 @@ def _ort_method(name: str):
         "entropy": OrtMethod.Entropy,
         "distribution": OrtMethod.Distribution,
     }[name]
-
-
-def _progress(items, label: str):
-    from edgecnn.quant._progress import track
-
-    return track(items, label)
 
 
 class ArrayReader:

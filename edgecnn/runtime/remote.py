@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from edgecnn.agent import protocol as P
+from edgecnn.runtime import protocol as P
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError, UserError
 from edgecnn.runtime.base import SessionOptions, feed
 
@@ -168,9 +168,7 @@ class RemoteSession:
     def profile(
         self, inputs: np.ndarray | dict[str, np.ndarray], protocol: Any
     ) -> tuple[Any, list[np.ndarray], dict[str, Any]]:
-        """Run the timing protocol on the device: (LatencyStats, outputs, device fingerprint)."""
-        from edgecnn.profiling.stats import LatencyStats
-
+        """Run the timing protocol on the device: (its stats as a dict, outputs, device fingerprint)."""
         reply = self.client.request(
             {
                 "type": "profile",
@@ -179,9 +177,7 @@ class RemoteSession:
                 "inputs": P.encode_arrays(feed(self.input_names, inputs)),
             }
         )
-        stats = LatencyStats.from_dict(reply["stats"])
-        stats.environment = reply.get("fingerprint", {})
-        return stats, P.decode_arrays(reply["outputs"]), reply.get("fingerprint", {})
+        return reply["stats"], P.decode_arrays(reply["outputs"]), reply.get("fingerprint", {})
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from edgecnn.agent import protocol as P
+from edgecnn.profiling.stats import LatencyStats
+from edgecnn.runtime import protocol as P
 from edgecnn.artifact import Artifact
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 from edgecnn.profiling.timing import TimingProtocol
@@ -51,7 +52,8 @@ def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx):
         np.testing.assert_allclose(s.run(x)[0], local, atol=1e-5, rtol=0)
         stats, outs, fp = s.profile(x, QUICK)
         np.testing.assert_allclose(outs[0], local, atol=1e-5, rtol=0)
-        assert len(stats.times_ms) >= QUICK.min_iters and all(t > 0 for t in stats.times_ms)
+        times = LatencyStats.from_dict(stats).times_ms
+        assert len(times) >= QUICK.min_iters and all(t > 0 for t in times)
         assert fp["arch"] and fp["versions"]["onnxruntime"] and fp["threads"] == 1
         assert s.describe()["device"]["backend"] == "onnxruntime"
     finally:

@@ -7,7 +7,7 @@ import socket
 import numpy as np
 import pytest
 
-from edgecnn.agent import protocol as P
+from edgecnn.runtime import protocol as P
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "uint8", "int8", "int64"])
