@@ -109,7 +109,7 @@ def layer_sensitivity(
     layers = layers if layers is not None else quantizable_nodes(prepared)
     variant = Path(workdir) / "sensitivity.onnx"
     rows = []
-    from edgecnn.quant._progress import track
+    from edgecnn.progress import track
 
     for name in track(layers, f"sensitivity ({mode})"):
         cfg = (
