@@ -17,6 +17,7 @@ import numpy as np
 from edgecnn.artifact import Artifact
 from edgecnn.bench.suite import Case
 from edgecnn.errors import InvalidInputError
+from edgecnn.targets import get_target
 
 log = logging.getLogger("edgecnn.bench")
 
@@ -92,10 +93,9 @@ def _quantize(fp32: Artifact, *, precision: str, target: str, calib: np.ndarray,
     that choice could flip between runs, and a benchmark must time the same model every run."""
     import edgecnn
 
-    quant_target = "onnxruntime" if target == "cuda" and precision == "int8" else target
     result = edgecnn.quantize(
         str(fp32.path),
-        target=quant_target,
+        target=get_target(target).quantize_as(precision),
         precision=precision,
         calib_data=calib,
         out=out,

@@ -171,14 +171,13 @@ def simplify_onnx(model: Any, *, simplifier: Simplifier = "onnxslim", large: boo
 
 def compare_with_torch(spec: ModelSpec, artifact: Artifact, inputs: np.ndarray | None = None) -> dict[str, float]:
     """Run the artifact in ONNX Runtime and PyTorch on the same inputs; report max abs and relative error."""
-    import torch
-
     from edgecnn.runtime import load_session
 
     x = inputs if inputs is not None else spec.example_input(2 if _dynamic(artifact) else 1, seed=1).numpy()
-    with torch.no_grad():
-        ref = spec.module(torch.from_numpy(x)).numpy()
-    out = load_session(artifact).run(x)[0]
+    with load_session(spec, backend="torch") as reference:
+        ref = reference.run(x)[0]
+    with load_session(artifact) as session:
+        out = session.run(x)[0]
     return output_error(ref, out)
 
 

@@ -378,47 +378,11 @@ def _quantize(
 
 
 def _compile(target, baseline: Artifact, optimized: Artifact, recipe: Recipe, out: Path, report: dict):
-    """The target's deployable baseline and optimized artifacts, and the device to profile them on (None: cannot here)."""
-    if target.name == "openvino":
-        from edgecnn.exporters.openvino import export_openvino
-
-        return (
-            export_openvino(baseline.path, out / "openvino" / "baseline.xml"),
-            export_openvino(optimized.path, out / "openvino" / "model.xml"),
-            "cpu",
-        )
-    if target.name == "arm":
-        report["notes"].append(f"measured on the device at {recipe.device} through the edgecnn agent")
-        return baseline, optimized, recipe.device
-    if target.name == "tensorrt":
-        from edgecnn.exporters.tensorrt import export_tensorrt
-
-        engine = export_tensorrt(optimized.path, out / "tensorrt" / "model.engine", precision=optimized.precision)
-        if engine.provenance.get("engine_built"):
-            base = export_tensorrt(baseline.path, out / "tensorrt" / "baseline.engine", precision="fp32")
-            return base, engine, "cuda"
-        commands = engine.provenance.get("build_commands") or {}
-        report["not_done"].append(
-            f"no TensorRT engine built: {engine.provenance.get('why_not_built')}. The TensorRT-ready QDQ "
-            f"ONNX ({engine.path}) passed the explicit-quantization rules check; on the GPU device run: "
-            + " | or: ".join(str(c) for c in (commands.values() if isinstance(commands, dict) else commands))
-        )
-        report["not_done"].append(
-            "latency on TensorRT not measured (needs the engine on its GPU); fidelity below was "
-            "checked with ONNX Runtime on the CPU"
-        )
-        return baseline, engine, None
-    if target.name == "cuda":
-        import onnxruntime as ort
-
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            report["not_done"].append(
-                "latency on CUDA not measured: ONNX Runtime has no CUDA execution provider here "
-                "(needs an NVIDIA GPU and `pip install onnxruntime-gpu`); run the same command there"
-            )
-            return baseline, optimized, None
-        return baseline, optimized, "cuda"
-    return baseline, optimized, "cpu"
+    """The target's deployable baseline and optimized artifacts, and the device to time them on (None: not here)."""
+    compiled = target.compile(baseline, optimized, out, device=recipe.device)
+    report["notes"] += compiled.notes
+    report["not_done"] += compiled.not_done
+    return compiled.baseline, compiled.optimized, compiled.device
 
 
 def _validate(
@@ -437,34 +401,16 @@ def _validate(
     from edgecnn.runtime import load_session
 
     if original is not None:
-        import torch
-
-        with torch.no_grad():
-            ref = np.concatenate(
-                [original.module(torch.from_numpy(x[i : i + 16])).numpy() for i in range(0, len(x), 16)]
-            )
-        reference = "pytorch"
+        # threads stay the process's: the torch backend would set them globally
+        with load_session(original, backend="torch") as session:
+            ref, reference = predict(session, x, batch=16), "pytorch"
     else:
-        ref, reference = predict(load_session(baseline, backend="onnxruntime", threads=threads), x), "input onnx (fp32)"
-    if deployable.format == "openvino":
-        session, where = load_session(deployable, backend="openvino", threads=threads), "openvino"
-    elif target.name in ("tensorrt", "cuda") and optimized.precision == "int8":
-        # ORT's fused S8S8 CPU kernels saturate without VNNI: compute each Q/DQ as written, as TensorRT does
-        from edgecnn.exporters.api import QdqSimulation
-
-        session, where = (
-            QdqSimulation(optimized.path),
-            "onnxruntime with Q/DQ simulated in float (the target runtime is elsewhere)",
-        )
-    else:  # remote devices and CUDA are checked with ONNX Runtime here
-        session = load_session(optimized, backend="onnxruntime", threads=threads)
-        where = (
-            "onnxruntime"
-            if target.name == "onnxruntime"
-            else "onnxruntime on this CPU (the target runtime is elsewhere)"
-        )
-    result = fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]))
-    result.update({"reference": reference, "runtime": where, "meaningful": meaningful})
+        with load_session(baseline, backend="onnxruntime", threads=threads) as session:
+            ref, reference = predict(session, x), "input onnx (fp32)"
+    check = target.validation(deployable, optimized)
+    with load_session(check.artifact, backend=check.backend, threads=threads, **check.options) as session:
+        result = fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]))
+    result.update({"reference": reference, "runtime": check.where, "meaningful": meaningful})
     if not meaningful:
         result["reason"] = "random weights: near-flat outputs make agreement meaningless"
     return result
@@ -492,10 +438,9 @@ def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib
     p = recipe.profile
     protocol = TimingProtocol(warmup=p.warmup, min_iters=p.min_iters, min_seconds=p.min_seconds, rounds=p.rounds)
     x = np.ascontiguousarray(calib[: p.batch])
-    profile_target = "onnxruntime" if target.name == "cuda" else target.name
     return profile(
         optimized,
-        target=profile_target,
+        target=target.name,
         baseline=baseline,
         protocol=protocol,
         threads=p.threads,

@@ -15,30 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import InvalidInputError, UnknownNameError, close_matches
+from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
 from edgecnn.profiling.timing import TimingProtocol, compare_interleaved, measure
+from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
 
 log = logging.getLogger("edgecnn.profile")
 
 SCHEMA_VERSION = 1
-# target -> (backend, default device)
-_TARGETS: dict[str, tuple[str, str]] = {
-    "torch": ("torch", "cpu"),
-    "onnxruntime": ("onnxruntime", "cpu"),
-    "openvino": ("openvino", "cpu"),
-    "cuda": ("torch", "cuda"),
-    "tensorrt": ("tensorrt", "cuda"),
-    "arm": ("remote", "remote"),
-}
-_REMOTE_RUNTIMES = ("onnxruntime", "openvino")  # what the device agent can run the model with
-_FORMAT_TARGET = {
-    "onnx": "onnxruntime",
-    "openvino": "openvino",
-    "tensorrt": "tensorrt",
-    "pytorch": "torch",
-    "torchscript": "torch",
-}
 EMULATION_NOTE = (
     "the device runs under QEMU emulation: its timings measure the emulator, not latency on real "
     "hardware; use them only to validate outputs"
@@ -145,39 +129,36 @@ def _as_model(obj: Any, what: str) -> Any:
     raise InvalidInputError(f"{what}: expected an Artifact, a model file path or a ModelSpec, got {type(obj).__name__}")
 
 
-def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple[str, str, str]:
-    """(target, backend, device) from the arguments, the artifact's own target, or its format."""
+def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple[Target, str, str]:
+    """(Target, backend, device) from the arguments, the artifact's own target, or its format."""
+
+    is_torch = hasattr(model, "module")
+    fmt = "pytorch" if is_torch else getattr(model, "format", None)
     if device and device.startswith("tcp://"):
-        if hasattr(model, "module"):
+        if is_torch:
             raise InvalidInputError(
                 "a remote device runs exported files (.onnx, OpenVINO .xml): export the PyTorch model first"
             )
-        if target not in (None, "arm", "remote", *_REMOTE_RUNTIMES):
-            raise InvalidInputError(f"on a remote device the target is arm, onnxruntime or openvino, not '{target}'")
-        return (target if target not in (None, "remote") else "arm"), "remote", device
+        return agent_target(target), "remote", device
     if target is None:
-        target = getattr(model, "target", None) if getattr(model, "target", None) in _TARGETS else None
+        own = getattr(model, "target", None)
+        target = own if own in TARGETS else None
     if target is None:
-        fmt = "pytorch" if hasattr(model, "module") else getattr(model, "format", None)
-        target = _FORMAT_TARGET.get(fmt or "")
-        if target is None:
-            raise InvalidInputError(
-                f"cannot infer a target for format {fmt!r}; pass target= one of {', '.join(_TARGETS)}"
-            )
-    if target not in _TARGETS:
-        raise UnknownNameError(
-            f"unknown target '{target}'.{close_matches(target, list(_TARGETS))} Available: {', '.join(_TARGETS)}"
-        )
-    backend, default_device = _TARGETS[target]
-    if target == "cuda" and not hasattr(model, "module"):
-        backend = "onnxruntime"  # an exported file on CUDA runs in ONNX Runtime's CUDA execution provider
+        inferred = target_for_format(fmt)
+        if inferred is None:
+            names = ", ".join(t.name for t in all_targets(reference=True))
+            raise InvalidInputError(f"cannot infer a target for format {fmt!r}; pass target= one of {names}")
+        target = inferred.name
+    tgt = get_target(target, reference=True)
+    backend, default_device = tgt.timing(fmt)
     if backend == "remote":
         raise InvalidInputError(
-            f"target '{target}' runs through the device agent: pass device='tcp://host:port' and its token"
+            f"target '{tgt.name}' runs through the device agent: pass device='tcp://host:port' and its token"
         )
-    if hasattr(model, "module") and backend != "torch":
-        raise InvalidInputError(f"a PyTorch model runs on target 'torch' or 'cuda', not '{target}': export it first")
-    return target, backend, device or default_device
+    if is_torch and backend != "torch":
+        torch_targets = " or ".join(f"'{t.name}'" for t in all_targets(reference=True) if t.timing(fmt)[0] == "torch")
+        raise InvalidInputError(f"a PyTorch model runs on target {torch_targets}, not '{tgt.name}': export it first")
+    return tgt, backend, device or default_device
 
 
 def _baseline_for(model: Any, baseline: Any, backend: str, workdir: Path) -> Any:
@@ -301,15 +282,14 @@ def profile(
     if batch < 1:
         raise InvalidInputError(f"batch must be at least 1, got {batch}")
     model = _as_model(artifact, "artifact")
-    target, backend, device = _resolve_target(model, target, device)
+    tgt, backend, device = _resolve_target(model, target, device)
     if threads is None and backend != "remote":
         threads = physical_cores()
     if threads is not None and threads < 1:
         raise InvalidInputError(f"threads must be at least 1, got {threads}")
     extra: dict[str, Any] = {}
     if backend == "remote":
-        fmt_runtime = "openvino" if getattr(model, "format", None) == "openvino" else "onnxruntime"
-        extra = {"token": token, "remote_backend": target if target in _REMOTE_RUNTIMES else fmt_runtime}
+        extra = {"token": token, "remote_backend": tgt.remote_backend(getattr(model, "format", None))}
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgecnn-profile-") as tmp:  # holds an exported baseline, if any
         base_model = _baseline_for(model, baseline, backend, Path(tmp))
@@ -345,8 +325,7 @@ def profile(
             described = {r: s.describe() for r, s in sessions.items()}
         finally:
             for s in sessions.values():
-                if hasattr(s, "close"):
-                    s.close()
+                s.close()
         fidelity = None
         if "baseline" in outputs and outputs["baseline"] and outputs["optimized"]:
             from edgecnn.exporters.onnx import output_error
@@ -372,7 +351,7 @@ def profile(
                 "compare the ratio rather than absolute numbers"
             )
     return ProfileResult(
-        target=target,
+        target=tgt.name,
         backend=backend,
         device=device,
         artifact=artifact_info,

@@ -1,4 +1,10 @@
-"""Backends: torch, onnxruntime, openvino, tensorrt, remote (device agent). One `load_session` for all."""
+"""Backends: torch, onnxruntime, openvino, tensorrt, remote (device agent). One `load_session` for all.
+
+    with load_session(artifact, threads=1) as session:
+        logits = session.run(x)[0]
+
+Every session is a context manager (`close()` when the block ends); outside a `with`, call `close()`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.runtime.base import BACKENDS, Backend, Session, SessionOptions
+from edgecnn.runtime.base import BACKENDS, Backend, Session, SessionBase, SessionOptions
 
 BACKENDS.add("onnxruntime", "edgecnn.runtime.onnxruntime:OrtBackend")
 BACKENDS.add("torch", "edgecnn.runtime.torch:TorchBackend")
@@ -18,11 +24,18 @@ _FORMAT_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "t
 
 
 def load_session(
-    artifact: Any, *, backend: str | None = None, threads: int | None = None, device: str = "cpu", **options: Any
+    artifact: Any,
+    *,
+    backend: str | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    simulate_qdq: bool = False,
+    **options: Any,
 ) -> Session:
     """Load an Artifact, a model file path, or a ModelSpec (torch) into a Session.
 
-    The backend is inferred from the artifact's format when not given.
+    The backend is inferred from the artifact's format when not given. simulate_qdq (onnxruntime only): compute
+    every Q/DQ pair as written, in float, as TensorRT does (see `edgecnn.runtime.onnxruntime`).
     """
     from edgecnn.artifact import Artifact
 
@@ -35,9 +48,13 @@ def load_session(
                 f"cannot infer a backend for {artifact!r}; name one of {', '.join(BACKENDS.names())}"
             )
         backend = _FORMAT_BACKEND[fmt]
+    if simulate_qdq:
+        if backend != "onnxruntime":
+            raise InvalidInputError(f"simulate_qdq is an option of the onnxruntime backend, not of {backend}")
+        options["simulate_qdq"] = True
     impl = BACKENDS.get(backend)()
     opts = SessionOptions(threads=threads, device=device, precision=options.pop("precision", None), extra=options)
     return impl.load(artifact, opts)
 
 
-__all__ = ["BACKENDS", "Backend", "Session", "SessionOptions", "load_session"]
+__all__ = ["BACKENDS", "Backend", "Session", "SessionBase", "SessionOptions", "load_session"]

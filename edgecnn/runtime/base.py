@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -23,7 +23,11 @@ class SessionOptions:
 
 
 class Session(Protocol):
-    """A loaded model. `run` takes one array (single input) or a name->array dict; returns output arrays."""
+    """A loaded model. `run` takes one array (single input) or a name->array dict; returns output arrays.
+
+    A context manager: `with load_session(artifact) as session: ...` closes it (frees the runtime's memory,
+    ends a device agent's connection) when the block ends.
+    """
 
     backend: str
     input_names: list[str]
@@ -33,6 +37,28 @@ class Session(Protocol):
     def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Session: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+_S = TypeVar("_S", bound="SessionBase")
+
+
+class SessionBase:
+    """The open/close contract every backend session shares: `close()` is idempotent, and `with` closes."""
+
+    def close(self) -> None:
+        """Release what the session holds; a subclass frees its runtime objects and calls this."""
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Backend(Protocol):

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError, require
-from edgecnn.runtime.base import SessionOptions, feed
+from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 # edgecnn precision names -> OpenVINO INFERENCE_PRECISION_HINT values; "auto" leaves OpenVINO's own choice
 _PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "f16": "f16", "auto": None}
 _COMPUTE_OPS = {"Convolution", "GroupConvolution", "MatMul", "FullyConnected", "Subgraph"}
 
 
-class OpenVinoSession:
+class OpenVinoSession(SessionBase):
     backend = "openvino"
 
     def __init__(self, path: str | Path, options: SessionOptions) -> None:
@@ -57,6 +57,8 @@ class OpenVinoSession:
         self.output_names = [p.get_any_name() for p in self._compiled.outputs]
 
     def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._request is None:
+            raise InvalidInputError("this OpenVINO session is closed")
         data = feed(self.input_names, inputs)
         try:
             result = self._request.infer({k: np.ascontiguousarray(v) for k, v in data.items()})
@@ -85,6 +87,10 @@ class OpenVinoSession:
             "requested_precision": self.requested_precision,
             **self.precision_used(),
         }
+
+    def close(self) -> None:
+        # the infer request and compiled model hold the weights and buffers
+        self._request = self._compiled = None
 
 
 class OpenVinoBackend:

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgecnn.runtime import protocol as P
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError, UserError
-from edgecnn.runtime.base import SessionOptions, feed
+from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -108,7 +108,7 @@ def _artifact_files(artifact: Any) -> list[Path]:
     return [path] + [p for p in extra if p.exists()]
 
 
-class RemoteSession:
+class RemoteSession(SessionBase):
     backend = "remote"
 
     def __init__(self, artifact: Any, options: SessionOptions) -> None:

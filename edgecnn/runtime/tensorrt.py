@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError, require
-from edgecnn.runtime.base import SessionOptions, feed
+from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 
-class TensorRTSession:
+class TensorRTSession(SessionBase):
     backend = "tensorrt"
 
     def __init__(self, path: str | Path, options: SessionOptions) -> None:
@@ -53,6 +53,8 @@ class TensorRTSession:
         self.path = path
 
     def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._context is None:
+            raise InvalidInputError("this TensorRT session is closed")
         torch = self._torch
         keep = []  # device tensors must outlive the asynchronous execution
         for name, value in feed(self.input_names, inputs).items():
@@ -83,6 +85,12 @@ class TensorRTSession:
             "gpu": self._torch.cuda.get_device_name(self.device),
             "built_with": _built_with(self.path),
         }
+
+    def close(self) -> None:
+        # context before engine before runtime: the reverse of their creation
+        self._context = None
+        self._engine = None
+        self._runtime = None
 
 
 class TensorRTBackend:

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
-from edgecnn.runtime.base import SessionOptions, feed
+from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 
-class TorchSession:
+class TorchSession(SessionBase):
     backend = "torch"
 
     def __init__(self, spec: Any, options: SessionOptions) -> None:
