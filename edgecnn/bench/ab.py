@@ -3,6 +3,7 @@ noisy machine: whatever slows round k slows both, and the paired bootstrap cance
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,14 @@ def ab_compare(
         raise InvalidInputError(
             f"A and B take different inputs ({_shapes(inputs['A'])} vs {_shapes(inputs['B'])}); they are not the same model"
         )
-    sessions = {
-        k: BoundSession(load_session(art, backend=backend, threads=threads, device=device), inputs[k])
-        for k, art in arts.items()
-    }
-    rounds = time_in_rounds(sessions, protocol)
+    with contextlib.ExitStack() as stack:
+        sessions = {
+            k: BoundSession(
+                stack.enter_context(load_session(art, backend=backend, threads=threads, device=device)), inputs[k]
+            )
+            for k, art in arts.items()
+        }
+        rounds = time_in_rounds(sessions, protocol)
     est = bootstrap_ratio(rounds["A"], rounds["B"], metric=metric, confidence=confidence, seed=seed, paired=True)
     decision = decide(est, max_regression=max_regression)
     return {

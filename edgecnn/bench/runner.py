@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import tempfile
@@ -42,12 +43,13 @@ def run_suite(
         suite = load_suite(suite)
     if rounds is not None:
         suite = suite.with_rounds(rounds)
-    with tempfile.TemporaryDirectory(prefix="edgecnn-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgecnn-bench-") as tmp, contextlib.ExitStack() as opened:
         builder = ArtifactBuilder(Path(work_dir) if work_dir else Path(tmp), seed=suite.seed)
         built = {case.id: builder.build(case) for case in track(suite.cases, "building models", enabled=progress)}
-        sessions = {case.id: _session(case, built[case.id], suite.seed, wrap_session) for case in suite.cases}
+        sessions = {case.id: _session(case, built[case.id], suite.seed, wrap_session, opened) for case in suite.cases}
         accuracy = {case.id: _accuracy(sessions[case.id].session, built[case.id]) for case in suite.cases}
-        sessions[ANCHOR_ID] = BoundSession(*anchor_session(Path(tmp)))
+        anchor, anchor_x = anchor_session(Path(tmp))
+        sessions[ANCHOR_ID] = BoundSession(opened.enter_context(anchor), anchor_x)
         log.info(
             "timing %d case(s) and the reference workload in %d interleaved rounds",
             len(suite.cases),
@@ -61,11 +63,14 @@ def run_suite(
     return _results(suite, cases, timings[ANCHOR_ID])
 
 
-def _session(case: Case, built: BuiltModel, seed: int, wrap: SessionWrapper | None) -> BoundSession:
+def _session(
+    case: Case, built: BuiltModel, seed: int, wrap: SessionWrapper | None, opened: contextlib.ExitStack
+) -> BoundSession:
+    """The case's session, closed when `opened` closes (a wrapper around it need not know how)."""
     from edgecnn.runtime import load_session
 
     backend, device = TARGETS[case.target]
-    session = load_session(built.artifact, backend=backend, threads=case.threads, device=device)
+    session = opened.enter_context(load_session(built.artifact, backend=backend, threads=case.threads, device=device))
     if wrap is not None:
         session = wrap(case, session)
     return BoundSession(session, input_arrays(built.artifact, batch=case.batch, seed=seed))

@@ -33,8 +33,10 @@ from typing import Any
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.timing import TimingProtocol
+from edgecnn.targets import all_targets
 
-TARGETS = {"onnxruntime": ("onnxruntime", "cpu"), "openvino": ("openvino", "cpu"), "cuda": ("onnxruntime", "cuda")}
+# the targets an ONNX file is timed for in this process, each as (backend, device): asked of the targets
+TARGETS = {t.name: t.timing("onnx") for t in all_targets() if t.times_onnx_here}
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = ("random", "digits")
 GATE_TYPES = ("speedup", "accuracy_drop", "max_size")

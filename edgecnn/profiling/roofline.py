@@ -194,9 +194,8 @@ def measure_peak(backend: str, *, threads: int, seconds: float = 1.0) -> dict[st
         quantize_u8s8(fp32, int8, x, input_name="x")
         out: dict[str, float | None] = {}
         for precision, path in (("fp32", fp32), ("int8", int8)):
-            session = load_session(path, backend=backend, threads=threads)
-            out[precision] = round(_time_gmacs(session, x, seconds), 2)
-            del session
+            with load_session(path, backend=backend, threads=threads) as session:
+                out[precision] = round(_time_gmacs(session, x, seconds), 2)
         return out
 
 
@@ -212,7 +211,8 @@ def _torch_peak(x: np.ndarray, threads: int, seconds: float) -> float:
     for _ in range(PEAK_LAYERS):
         layers += [nn.Conv2d(PEAK_CHANNELS, PEAK_CHANNELS, 3, padding=1), nn.ReLU()]
     spec = ModelSpec(module=nn.Sequential(*layers), input=InputSpec(tuple(x.shape)), name="peak_conv_stack")
-    return round(_time_gmacs(load_session(spec, backend="torch", threads=threads), x, seconds), 2)
+    with load_session(spec, backend="torch", threads=threads) as session:
+        return round(_time_gmacs(session, x, seconds), 2)
 
 
 def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, Any] | None:

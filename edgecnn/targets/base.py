@@ -88,6 +88,8 @@ class Target:
     default_for_formats: ClassVar[tuple[str, ...]] = ()
     # the edgecnn device agent can run this target's models (`remote_backend`: the runtime it uses there)
     runs_on_agent: ClassVar[bool] = False
+    # an ONNX file can be timed for this target in this process (the benchmarks time ONNX files)
+    times_onnx_here: ClassVar[bool] = True
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         """The target's deployable baseline and optimized artifacts (written under `out`), and where to time them."""

@@ -29,6 +29,7 @@ class TensorRTTarget(Target):
     device = "cuda"
     description = "TensorRT engine on an NVIDIA GPU (explicit QDQ, symmetric int8)"
     default_for_formats = ("tensorrt",)
+    times_onnx_here = False  # it times engines, built on their GPU
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         build = CONVERTERS.get("tensorrt")
