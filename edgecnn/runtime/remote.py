@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from edgecnn.runtime import protocol as P
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError, UserError
+from edgecnn.runtime import protocol as P
 from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 DEFAULT_TIMEOUT_S = 300.0
