@@ -85,12 +85,12 @@ def test_broken_recipe_is_one_line_exit_2_on_the_cli(tmp_path):
 
 def test_flags_build_the_same_recipe_and_override_a_recipe():
     recipe = build_recipe("mobilenet_v2", int8=True, prune=0.3, target="openvino")
-    assert [s["type"] for s in recipe.steps] == ["prune", "fold_bn", "quantize"]
+    assert [s.type for s in recipe.steps] == ["prune", "fold_bn", "quantize"]
     assert recipe.target == "openvino"
     shipped = shipped_recipes()["mobilenet_v2-int8-onnxruntime"]
     over = build_recipe(None, recipe=shipped, target="arm", device="tcp://127.0.0.1:1", fold_bn=False)
     assert over.target == "arm" and over.device == "tcp://127.0.0.1:1"
-    assert "fold_bn" not in [s["type"] for s in over.steps]
+    assert "fold_bn" not in [s.type for s in over.steps]
     assert over.gates.min_speedup == 1.5  # untouched fields come from the recipe
 
 
