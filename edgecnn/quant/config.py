@@ -7,7 +7,7 @@ Torch- and numpy-free, so recipe validation stays light.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -16,6 +16,7 @@ from edgecnn.errors import InvalidInputError
 
 Precision = Literal["int8", "fp16"]
 CalibrationMethod = Literal["minmax", "percentile", "entropy", "distribution"]
+CALIBRATION_METHODS: tuple[str, ...] = get_args(CalibrationMethod)
 Preset = Literal["u8s8", "s8s8_symmetric", "s8s8"]
 
 
@@ -52,6 +53,13 @@ class AdvancedQuantization(Config):
     keep_io_types: bool = Field(True, description="fp16: keep float32 inputs and outputs")
     seed: int | None = Field(None, description="calibration sampling seed (default 0, or the recipe's)")
     threads: int | None = Field(None, ge=1, description="runtime threads for the checks (default: the runtime's)")
+
+    @field_validator("calibration_method", mode="before")
+    @classmethod
+    def _method(cls, v: Any) -> Any:
+        if v not in CALIBRATION_METHODS:
+            raise ValueError(f"unknown calibration method '{v}'; use one of {', '.join(CALIBRATION_METHODS)}")
+        return v
 
     @field_validator("op_types", mode="before")
     @classmethod

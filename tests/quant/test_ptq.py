@@ -152,7 +152,7 @@ def test_bad_arguments_are_user_errors(tiny_onnx, tiny_calib, tmp_path):
         )
     with pytest.raises(InvalidInputError, match="precision"):
         edgecnn.quantize(tiny_onnx, precision="int4", out=tmp_path / "x.onnx")
-    with pytest.raises(InvalidInputError, match="profile"):
+    with pytest.raises(InvalidInputError, match="preset"):
         edgecnn.quantize(tiny_onnx, preset="u4", out=tmp_path / "x.onnx")
     with pytest.raises(InvalidInputError, match="expects"):
         edgecnn.quantize(tiny_onnx, calib_data=np.zeros((4, 3, 8, 8), np.float32), out=tmp_path / "x.onnx")
