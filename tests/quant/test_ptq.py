@@ -185,3 +185,18 @@ def test_digits_smallcnn_loses_at_most_half_a_point_with_both_profiles(digits_sm
             advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
         assert result.report["accuracy"]["drop_points"] <= 0.5, (profile, result.report["accuracy"])
+
+
+def test_quantize_step_and_keywords_share_one_schema():
+    import inspect
+
+    from edgecnn.quant.config import AdvancedQuantization, QuantizeOptions, QuantizeStep
+
+    keywords = set(inspect.signature(edgecnn.quantize).parameters)
+    assert set(QuantizeOptions.model_fields) <= keywords and "advanced" in keywords
+    assert not set(AdvancedQuantization.model_fields) & keywords  # rare knobs only through `advanced`
+    assert set(QuantizeStep.model_fields) == {"type"} | set(QuantizeOptions.model_fields) | set(
+        AdvancedQuantization.model_fields
+    )
+    with pytest.raises(InvalidInputError, match="bogus"):
+        edgecnn.AdvancedQuantization(bogus=1)
