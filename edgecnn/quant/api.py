@@ -258,6 +258,8 @@ def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
 
 
 def _eval_data(data: Any, source: _Source) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if isinstance(data, tuple) and len(data) == 2 and data[1] is None:
+        data = data[0]  # (x, None): inputs without labels
     if data is None:
         return None, None
     from edgecnn.evaluation.api import load_eval_data
