@@ -198,7 +198,9 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
         timings[key] = time.perf_counter() - start
         return value
 
-    quick = {"check_latency": False}  # latency is measured below, interleaved with everything else
+    quick = edgecnn.AdvancedQuantization(
+        check_latency=False
+    )  # latency is measured below, interleaved with everything else
     arts = {
         "ort_fp32": timed(
             "ort_fp32_s",
@@ -213,7 +215,7 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
                 calib_data=calib,
                 out=work / f"{name}_ort_int8.onnx",
                 check=False,
-                quantize_options=quick,
+                quantize_advanced=quick,
             ),
         ),
     }
@@ -247,7 +249,7 @@ def bench_model(name: str, work: Path, args: argparse.Namespace) -> dict[str, An
             calib_data=calib,
             out=work / f"{name}_trt.engine",
             check=False,
-            quantize_options=quick,
+            quantize_advanced=quick,
         ),
     )
     sessions = {"torch_fp32": load_session(spec, threads=args.threads)}

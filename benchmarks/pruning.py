@@ -109,7 +109,7 @@ def _digits():
 
 def digits(trained) -> dict[str, Any]:
     """Accuracy after pruning (with and without distillation), then fold_bn -> int8 -> ONNX Runtime."""
-    from edgecnn import fold_bn, prune, quantize
+    from edgecnn import AdvancedQuantization, fold_bn, prune, quantize
     from edgecnn.evaluation.digits import top1, torch_predict
     from edgecnn.runtime import load_session
 
@@ -143,7 +143,11 @@ def digits(trained) -> dict[str, Any]:
     folded, fold_step = fold_bn(models["prune_distill_2ep"], return_report=True)
     with tempfile.TemporaryDirectory() as tmp:
         result = quantize(
-            folded, target="onnxruntime", calib_data=train.x[:128], out=Path(tmp) / "int8.onnx", check_latency=False
+            folded,
+            target="onnxruntime",
+            calib_data=train.x[:128],
+            out=Path(tmp) / "int8.onnx",
+            advanced=AdvancedQuantization(check_latency=False),
         )
         session = load_session(result.artifact, threads=THREADS)
         int8 = top1(lambda x: np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]), test)

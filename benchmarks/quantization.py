@@ -45,11 +45,11 @@ def part_digits(workdir: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = edgecnn.quantize(
             spec,
-            profile=profile,
+            preset=profile,
             calib_data=train.x[:300],
             eval_data=(test.x, test.y),
             out=workdir / f"smallcnn.{profile}.onnx",
-            check_latency=False,
+            advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
         acc = result.report["accuracy"]
         rows[profile] = {
@@ -62,12 +62,11 @@ def part_digits(workdir: Path) -> dict[str, Any]:
         # the same model without reduce_range: what ORT's non-VNNI int16 saturation costs here
         full = edgecnn.quantize(
             spec,
-            profile=profile,
+            preset=profile,
             calib_data=train.x[:300],
             eval_data=(test.x, test.y),
-            reduce_range=False,
             out=workdir / f"smallcnn.{profile}.full.onnx",
-            check_latency=False,
+            advanced=edgecnn.AdvancedQuantization(reduce_range=False, check_latency=False),
         )
         rows[profile]["without_reduce_range"] = full.report["accuracy"]
     return {
@@ -83,7 +82,9 @@ def part_timing(workdir: Path) -> dict[str, Any]:
 
     spec = load_model("mobilenet_v2", weights="random")
     t0 = time.perf_counter()
-    result = edgecnn.quantize(spec, calib_size=300, out=workdir / "mbv2.int8.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        spec, out=workdir / "mbv2.int8.onnx", advanced=edgecnn.AdvancedQuantization(calib_size=300, check_latency=False)
+    )
     total = time.perf_counter() - t0
     cal = result.report["calibration"]
     # the machine is shared: record how loaded it was and how fast plain fp32 inference ran meanwhile
@@ -122,7 +123,11 @@ def part_latency(workdir: Path, models: list[str], *, threads: int, calib_size: 
         spec = load_model(name, weights="random")
         fp32 = edgecnn.export_onnx(spec, workdir / f"{name}.fp32.onnx", check=False)
         t0 = time.perf_counter()
-        result = edgecnn.quantize(fp32, calib_size=calib_size, out=workdir / f"{name}.int8.onnx", threads=threads)
+        result = edgecnn.quantize(
+            fp32,
+            out=workdir / f"{name}.int8.onnx",
+            advanced=edgecnn.AdvancedQuantization(calib_size=calib_size, threads=threads),
+        )
         seconds = time.perf_counter() - t0
         sample = edgecnn.load_calibration(None, spec, size=1, seed=1)
         sessions = {"fp32": load_session(fp32, threads=threads), "int8": load_session(result.artifact, threads=threads)}
@@ -165,12 +170,10 @@ def part_passes(workdir: Path, *, calib_size: int) -> dict[str, Any]:
     spec = load_model("mobilenet_v2", weights="random")
     result = edgecnn.quantize(
         spec,
-        calib_size=calib_size,
-        equalize=True,
-        relu6_as_relu=True,
-        bias_correction=True,
         out=workdir / "mbv2.passes.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(
+            calib_size=calib_size, equalize=True, relu6_as_relu=True, bias_correction=True, check_latency=False
+        ),
     )
     return {
         "model": "mobilenet_v2 (random weights: fidelity to fp32 on calibration photos, not accuracy)",

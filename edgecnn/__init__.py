@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see t
     from edgecnn.profiling.api import ProfileResult, profile
     from edgecnn.quant.api import QuantizationResult, quantize
     from edgecnn.quant.calibration import load_calibration
+    from edgecnn.quant.config import AdvancedQuantization
     from edgecnn.runtime import load_session
     from edgecnn.spec import InputSpec, ModelSpec, Preprocess
     from edgecnn.zoo.loader import load_model
@@ -58,6 +59,7 @@ _API: dict[str, str] = {
     "distill": "edgecnn.passes.distill:distill",
     "quantize": "edgecnn.quant.api:quantize",
     "QuantizationResult": "edgecnn.quant.api:QuantizationResult",
+    "AdvancedQuantization": "edgecnn.quant.config:AdvancedQuantization",
     "load_calibration": "edgecnn.quant.calibration:load_calibration",
     "evaluate": "edgecnn.evaluation.api:evaluate",
     "export": "edgecnn.exporters.api:export",

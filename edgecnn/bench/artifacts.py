@@ -99,10 +99,9 @@ def _quantize(fp32: Artifact, *, precision: str, target: str, calib: np.ndarray,
         precision=precision,
         calib_data=calib,
         out=out,
-        seed=0,
-        check_latency=False,
-        latency_fallback=False,
-        measure_effect=False,
+        advanced=edgecnn.AdvancedQuantization(
+            seed=0, check_latency=False, latency_fallback=False, measure_effect=False
+        ),
     )
     return result.artifact
 

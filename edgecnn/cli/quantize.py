@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
         """Quantize to int8 (QDQ ONNX, the target's format) or fp16, checked for accuracy and speed against fp32."""
         from edgecnn.fileio import atomic_write_text
         from edgecnn.quant.api import quantize
+        from edgecnn.quant.config import AdvancedQuantization
 
         source: Any = model
         if not model.lower().endswith(".onnx"):
@@ -81,21 +82,23 @@ def register(app: typer.Typer) -> None:
             target=target,
             precision="fp16" if fp16 else "int8",
             calib_data=calib_data,
-            calib_size=calib_size,
             out=out,
-            calibration_method=method,
-            profile=profile,
-            op_types=_names(op_types),
-            nodes_to_exclude=_names(exclude) or (),
-            reduce_range=reduce_range,
-            equalize=equalize,
-            bias_correction=bias_correction,
+            preset=profile,
             eval_data=eval_data,
             max_accuracy_drop=max_drop,
             min_agreement=min_agreement,
-            sensitivity=sensitivity,
-            check_latency=latency,
-            threads=threads,
+            advanced=AdvancedQuantization(
+                calib_size=calib_size,
+                calibration_method=method,
+                op_types=_names(op_types),
+                nodes_to_exclude=_names(exclude) or (),
+                reduce_range=reduce_range,
+                equalize=equalize,
+                bias_correction=bias_correction,
+                sensitivity=sensitivity,
+                check_latency=latency,
+                threads=threads,
+            ),
         )
         text = json.dumps(result.report, indent=2, default=str)
         if report_path:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError, UserError
+from edgecnn.quant.config import AdvancedQuantization
 from edgecnn.spec import ModelSpec
 from edgecnn.targets import TARGETS, get_target
 
@@ -47,7 +48,7 @@ def export(
     check_inputs: np.ndarray | None = None,
     batch_range: tuple[int, int, int] | None = None,
     build_engine: bool | None = None,
-    quantize_options: dict[str, Any] | None = None,
+    quantize_advanced: AdvancedQuantization | None = None,
     seed: int = 0,
 ) -> Artifact:
     """Export a ModelSpec, nn.Module (with input_shape), zoo name, or ONNX file for `target` at `out`.
@@ -57,8 +58,9 @@ def export(
     target's QDQ profile) unless the ONNX is already QDQ; quantizer "nncf" (openvino only) quantizes the
     PyTorch model with NNCF instead. calib_data: anything `load_calibration` takes (None: default photos).
     For tensorrt without TensorRT/GPU the TensorRT-ready ONNX is returned with `provenance["engine_built"]`
-    False and the build commands in `provenance["build_commands"]`. quantize_options: extra keyword
-    arguments for `edgecnn.quantize` (e.g. calibration_method, check_latency).
+    False and the build commands in `provenance["build_commands"]`. quantize_advanced: the rare knobs of
+    `edgecnn.quantize` (an `AdvancedQuantization`, e.g. calibration_method, check_latency); calib_size wins
+    over its calib_size.
     """
     tgt = get_target(target)
     if precision not in ("fp32", "fp16", "int8"):
@@ -96,7 +98,7 @@ def export(
             calib,
             calib_size,
             intermediates,
-            dict(quantize_options or {}),
+            quantize_advanced or AdvancedQuantization(),
             dynamic_batch=dynamic_batch,
             opset=opset,
             simplify=simplify,
@@ -122,7 +124,7 @@ def _model_onnx(
     calib: Any,
     calib_size: int,
     intermediates: dict[str, str],
-    quantize_options: dict[str, Any],
+    advanced: AdvancedQuantization,
     **onnx_options: Any,
 ) -> Path:
     """The ONNX the target converts: the source or a fresh fp32 export, quantized when int8/fp16 is asked."""
@@ -147,9 +149,13 @@ def _model_onnx(
     quant_out = (
         out if final_is_onnx else _beside(out, ".onnx" if tgt.export_format == "tensorrt" else f".{precision}.onnx")
     )
-    quantize_options.setdefault("calib_size", calib_size)
     result = _quantize(
-        onnx_source, target=tgt.name, precision=precision, calib=calib, out=quant_out, **quantize_options
+        onnx_source,
+        target=tgt.name,
+        precision=precision,
+        calib=calib,
+        out=quant_out,
+        advanced=advanced if advanced.calib_size else advanced.replace(calib_size=calib_size),
     )
     intermediates[f"{precision}_onnx"] = str(result.artifact.path)
     return Path(result.artifact.path)
@@ -175,11 +181,15 @@ def _to_target(
     return export_tensorrt(onnx_path, out, precision=precision, batch=batch, build=build_engine)  # type: ignore[arg-type]
 
 
-def _quantize(onnx_path: Path, *, target: str, precision: str, calib: Any, out: Path, **options: Any) -> Any:
+def _quantize(
+    onnx_path: Path, *, target: str, precision: str, calib: Any, out: Path, advanced: AdvancedQuantization
+) -> Any:
     """Quantize with `edgecnn.quantize` (the target's QDQ profile); returns its QuantizationResult."""
     from edgecnn.quant.api import quantize
 
-    return quantize(str(onnx_path), target=target, precision=precision, calib_data=calib, out=str(out), **options)
+    return quantize(
+        str(onnx_path), target=target, precision=precision, calib_data=calib, out=str(out), advanced=advanced
+    )
 
 
 def verify(

@@ -1,9 +1,7 @@
-"""passes"""
+"""passes: the torch-stage steps, registered from their configs (`edgecnn.passes.configs`)."""
 
 from edgecnn.passes.base import PASSES
+from edgecnn.passes.configs import TORCH_STEPS
 
-PASSES.add("fold_bn", "edgecnn.passes.fold_bn:FoldBN")
-PASSES.add("dw_separable", "edgecnn.passes.dw_separable:DepthwiseSeparable")
-PASSES.add("distill", "edgecnn.passes.distill:Distill")
-PASSES.add("prune", "edgecnn.passes.prune:Prune")
-PASSES.add("sparsify", "edgecnn.passes.sparsify:Sparsify")
+for _config in TORCH_STEPS:
+    PASSES.add(_config.step_type(), _config.implementation)

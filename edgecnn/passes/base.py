@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -10,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
 from edgecnn.registry import Registry
 from edgecnn.spec import ModelSpec, as_spec
@@ -43,25 +43,26 @@ class PassContext:
 
 
 class Pass:
-    """Subclasses set `name`, `Config` (a frozen dataclass) and implement `run(spec, ctx) -> (spec, report)`.
+    """Subclasses set `name`, `Config` (a typed, frozen config from `edgecnn.passes.configs`) and implement
+    `run(spec, ctx) -> (spec, report)`.
 
     `apply` copies the input first, times the pass, switches training-mode models to eval with a warning,
     and records the report in the context; `run` may therefore mutate the copy it is given.
     """
 
     name: ClassVar[str]
-    Config: ClassVar[type]
+    Config: ClassVar[type[StepBase]]
     copies_input: ClassVar[bool] = True
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(self.Config.model_fields) | ({"type"} & set(kwargs)))
+        if unknown:
+            fields = ", ".join(k for k in self.Config.model_fields if k != "type")
+            raise InvalidInputError(f"{self.name}: unknown option(s) {', '.join(unknown)}; valid options: {fields}")
         if config is None:
-            try:
-                config = self.Config(**kwargs)
-            except TypeError as exc:
-                fields = ", ".join(f.name for f in dataclasses.fields(self.Config))
-                raise InvalidInputError(f"{self.name}: {exc}; valid options: {fields}") from None
+            config = self.Config(**kwargs)
         elif kwargs:
-            config = dataclasses.replace(config, **kwargs)
+            config = config.replace(**kwargs)
         self.config = config
 
     def run(self, spec: ModelSpec, ctx: PassContext) -> tuple[ModelSpec, dict[str, Any]]:  # pragma: no cover
@@ -78,7 +79,7 @@ class Pass:
         ctx.reports.append(
             {
                 "type": self.name,
-                "config": dataclasses.asdict(self.config),
+                "config": self.config.options(),
                 "report": report,
                 "seconds": round(time.perf_counter() - start, 3),
             }

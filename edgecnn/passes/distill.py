@@ -17,7 +17,6 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,50 +26,13 @@ from torch import nn
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.passes.base import Pass, PassContext, apply_pass
+from edgecnn.passes.configs import DistillConfig
 from edgecnn.spec import ModelSpec, as_spec
 
 log = logging.getLogger("edgecnn.passes.distill")
 
 _AGREEMENT_SAMPLES = 512  # teacher/student top-1 agreement is measured on at most this many inputs
 _RECALIBRATION_SAMPLES = 2048  # BatchNorm statistics are re-estimated on at most this many inputs
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Fine-tune the model to match the original (teacher) model's outputs on the calibration/training data."""
-
-    epochs: int = 1
-    steps: int | None = None  # optimizer steps; overrides epochs when given
-    temperature: float = 4.0
-    alpha: float = 0.5  # weight of the distillation loss when labels are given (1 - alpha: cross-entropy)
-    lr: float = 1e-3
-    batch_size: int = 32
-    feature_loss: bool = False
-    feature_weight: float = 1.0
-    freeze_bn: bool = (
-        False  # keep BatchNorm statistics fixed (default: re-estimated, as substitution/pruning shift them)
-    )
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = [
-            (_is_int(self.epochs) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}"),
-            (
-                self.steps is None or (_is_int(self.steps) and self.steps >= 1),
-                f"steps must be an integer >= 1, got {self.steps!r}",
-            ),
-            (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
-            (0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (
-                _is_int(self.batch_size) and self.batch_size >= 1,
-                f"batch_size must be an integer >= 1, got {self.batch_size!r}",
-            ),
-            (self.feature_weight >= 0, f"feature_weight must be >= 0, got {self.feature_weight}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidInputError(f"distill: {message}")
 
 
 class Distill(Pass):

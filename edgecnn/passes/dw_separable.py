@@ -12,7 +12,6 @@ import fnmatch
 import logging
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,41 +20,13 @@ from torch import nn
 from edgecnn.errors import InternalError, InvalidInputError
 from edgecnn.exporters.onnx import output_error
 from edgecnn.passes.base import Pass, PassContext
+from edgecnn.passes.configs import DepthwiseSeparableConfig
 from edgecnn.passes.fold_bn import apply_with_shape, run_example
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.passes.dw_separable")
 
 _CONVS = (nn.Conv1d, nn.Conv2d)
-
-
-@dataclass(frozen=True)
-class DepthwiseSeparableConfig:
-    """Substitute dense k x k convolutions by SVD-initialised depthwise + pointwise pairs."""
-
-    depth_multiplier: int = 1  # m: SVD components kept per input channel
-    include: tuple[str, ...] | None = None  # fnmatch patterns on layer names; None: every eligible layer
-    exclude: tuple[str, ...] = ()
-    min_mac_saving: float | None = None  # keep a layer only if its MACs drop by at least this fraction (0..1)
-    max_error: float | None = None  # keep a layer only if its relative reconstruction error is at most this
-    tolerance: float = 1e-4  # when every substitution is exact, max output error relative to the output scale
-
-    def __post_init__(self) -> None:
-        m = self.depth_multiplier
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise InvalidInputError(f"dw_separable: depth_multiplier must be an integer >= 1, got {m!r}")
-        for field_name in ("include", "exclude"):
-            value = getattr(self, field_name)
-            if isinstance(value, str):
-                value = (value,)
-            if value is not None:
-                object.__setattr__(self, field_name, tuple(value))
-        if self.min_mac_saving is not None and not 0 <= self.min_mac_saving < 1:
-            raise InvalidInputError(f"dw_separable: min_mac_saving is a fraction in [0, 1), got {self.min_mac_saving}")
-        if self.max_error is not None and self.max_error < 0:
-            raise InvalidInputError(f"dw_separable: max_error must be >= 0, got {self.max_error}")
-        if not self.tolerance > 0:
-            raise InvalidInputError(f"dw_separable: tolerance must be positive, got {self.tolerance}")
 
 
 class DepthwiseSeparable(Pass):

@@ -19,23 +19,12 @@ from torch import fx, nn
 from edgecnn.errors import InternalError, InvalidInputError
 from edgecnn.exporters.onnx import output_error
 from edgecnn.passes.base import Pass, PassContext, apply_pass
+from edgecnn.passes.configs import FoldBNConfig
 from edgecnn.spec import ModelSpec, as_spec
 
 log = logging.getLogger("edgecnn.passes.fold_bn")
 
 _BN_FOR = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Linear: nn.BatchNorm1d}
-
-
-@dataclass(frozen=True)
-class FoldBNConfig:
-    """Fold BatchNorm into the preceding conv / linear layer (eval-mode statistics)."""
-
-    tolerance: float = 1e-4  # max output error relative to the output scale before the pass fails
-    measure_latency: bool = True  # time the PyTorch model before/after (interleaved)
-
-    def __post_init__(self) -> None:
-        if not self.tolerance > 0:
-            raise InvalidInputError(f"fold_bn: tolerance must be positive, got {self.tolerance}")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from torch import nn
 
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
 from edgecnn.passes.base import Pass, PassContext, apply_pass
+from edgecnn.passes.configs import Importance, PruneConfig
 from edgecnn.spec import ModelSpec, as_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,59 +32,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("edgecnn.passes.prune")
 
-Importance = Literal["l1", "l2", "bn_scale", "taylor", "activation"]
-IMPORTANCES: tuple[str, ...] = ("l1", "l2", "bn_scale", "taylor", "activation")
 DATA_AWARE = ("taylor", "activation")
 # global ranking may otherwise empty a layer whose weights happen to be small
 MAX_LAYER_RATIO = 0.9
 CALIB_SAMPLES = 64
 _PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-
-
-def check_ratio(value: float, what: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
-        raise InvalidInputError(f"{what} must be in [0, 1), got {value!r}")
-
-
-@dataclass(frozen=True)
-class PruneConfig:
-    """Structured channel pruning (Torch-Pruning dependency graph), latency-verified against the original."""
-
-    ratio: float = 0.3  # share of output channels removed from each prunable group
-    importance: Importance = "l1"
-    global_pruning: bool = False  # rank channels across layers instead of within each layer
-    per_layer: dict[str, float] | None = None  # module name -> ratio, overrides `ratio` there
-    protect: tuple[str, ...] = ()  # module names whose output channels are left alone
-    protect_stem_and_head: bool = True  # the first conv and the classifier head keep their channels
-    round_to: int | None = 8  # channel counts left as multiples of this
-    iterative_steps: int = 1  # prune in this many equal steps
-    distill_between: int = 0  # distillation epochs after each step (needs train data); 0 = none
-    check_latency: bool = True  # export both models and time them side by side on the target
-    target: str = "onnxruntime"
-    threads: int | None = None  # runtime threads for the latency check (None: runtime default)
-
-    def __post_init__(self) -> None:
-        check_ratio(self.ratio, "prune: ratio")
-        if self.importance not in IMPORTANCES:
-            raise InvalidInputError(
-                f"prune: unknown importance '{self.importance}'; choose one of {', '.join(IMPORTANCES)}"
-            )
-        for name, value in (self.per_layer or {}).items():
-            check_ratio(value, f"prune: per_layer ratio of '{name}'")
-        if self.round_to is not None and (not isinstance(self.round_to, int) or self.round_to < 1):
-            raise InvalidInputError(f"prune: round_to must be a positive integer or None, got {self.round_to!r}")
-        if not isinstance(self.iterative_steps, int) or self.iterative_steps < 1:
-            raise InvalidInputError(f"prune: iterative_steps must be at least 1, got {self.iterative_steps!r}")
-        if not isinstance(self.distill_between, int) or self.distill_between < 0:
-            raise InvalidInputError(
-                f"prune: distill_between must be a number of epochs >= 0, got {self.distill_between!r}"
-            )
-        if self.threads is not None and self.threads < 1:
-            raise InvalidInputError(f"prune: threads must be at least 1, got {self.threads}")
-        object.__setattr__(self, "protect", tuple(self.protect))
-        from edgecnn.targets import get_target
-
-        get_target(self.target)  # unknown targets fail here, listing the known ones
 
 
 class Prune(Pass):

@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import zlib
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,46 +18,18 @@ from torch.nn.utils import prune as torch_prune
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.passes.base import Pass, PassContext, apply_pass
-from edgecnn.passes.prune import calib_batch, check_ratio, resolve, top1_agreement, train_arrays
+from edgecnn.passes.configs import Pattern, SparsifyConfig
+from edgecnn.passes.prune import calib_batch, resolve, top1_agreement, train_arrays
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.passes.sparsify")
 
-Pattern = Literal["unstructured", "2:4"]
 _LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 SPEED_NOTE = (
     "Sparsity changes no tensor shape: ONNX Runtime, OpenVINO and PyTorch on the CPU run this model at dense speed. "
     "Only runtimes with sparse kernels turn the zeros into speed: the 2:4 pattern on NVIDIA sparse tensor cores "
     "(TensorRT with sparsity enabled, Ampere GPUs or newer); unstructured sparsity mainly saves storage (compressed size)."
 )
-
-
-@dataclass(frozen=True)
-class SparsifyConfig:
-    """Zero weights by magnitude (unstructured, or 2 of every 4 consecutive input weights); shapes unchanged."""
-
-    sparsity: float = 0.5  # share of weights set to zero (2:4 is always 0.5)
-    pattern: Pattern = "unstructured"
-    global_: bool = False  # unstructured: one magnitude threshold across all layers instead of one per layer
-    per_layer: dict[str, float] | None = None  # unstructured: module name -> sparsity, overrides `sparsity` there
-    protect: tuple[str, ...] = ()  # module names left dense
-    distill_epochs: int = 0  # recover accuracy by distilling from the dense model, zeros kept (needs train data)
-
-    def __post_init__(self) -> None:
-        check_ratio(self.sparsity, "sparsify: sparsity")
-        if self.pattern not in ("unstructured", "2:4"):
-            raise InvalidInputError(f"sparsify: unknown pattern '{self.pattern}'; choose unstructured or 2:4")
-        if self.pattern == "2:4" and (self.sparsity != 0.5 or self.per_layer or self.global_):
-            raise InvalidInputError(
-                "sparsify: the 2:4 pattern is exactly 50% in every layer; sparsity, per_layer and global_ do not apply"
-            )
-        for name, value in (self.per_layer or {}).items():
-            check_ratio(value, f"sparsify: per_layer sparsity of '{name}'")
-        if not isinstance(self.distill_epochs, int) or self.distill_epochs < 0:
-            raise InvalidInputError(
-                f"sparsify: distill_epochs must be a number of epochs >= 0, got {self.distill_epochs!r}"
-            )
-        object.__setattr__(self, "protect", tuple(self.protect))
 
 
 class Sparsify(Pass):

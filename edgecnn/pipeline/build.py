@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgecnn.pipeline.recipe import Recipe, load_recipe
+from edgecnn.config import StepBase
+from edgecnn.pipeline.recipe import Recipe, load_recipe, validate_step
+from edgecnn.pipeline.steps import DistillStep, DwSeparableStep, FoldBNStep, PruneStep, QuantizeStep
 
 
 def build_recipe(
@@ -53,21 +55,21 @@ def build_recipe(
             data["model"][key] = value
     if target is not None:
         data["target"] = target
-    steps: list[dict[str, Any]] = list(data.get("steps") or [])
-    kinds = [s["type"] for s in steps]
+    steps: list[StepBase] = [validate_step(i, s) for i, s in enumerate(data.get("steps") or [])]
+    kinds = [s.type for s in steps]
     if fold_bn is False:
-        steps = [s for s in steps if s["type"] != "fold_bn"]
+        steps = [s for s in steps if not isinstance(s, FoldBNStep)]
     elif fold_bn and "fold_bn" not in kinds:
-        steps.insert(0, {"type": "fold_bn"})
+        steps.insert(0, FoldBNStep())
     if dw_separable and "dw_separable" not in kinds:
         # m=1 substitution starts near chance accuracy; 5 epochs at lr 3e-3 recovered digits to within 1 point
-        steps += [{"type": "dw_separable"}, {"type": "distill", "epochs": distill_epochs or 5, "lr": 3e-3}]
+        steps += [DwSeparableStep(), DistillStep(epochs=distill_epochs or 5, lr=3e-3)]
     if prune is not None:
-        steps = [s for s in steps if s["type"] != "prune"]
-        steps.append({"type": "prune", "ratio": prune})
+        steps = [s for s in steps if not isinstance(s, PruneStep)]
+        steps.append(PruneStep(ratio=prune))
     if int8 or fp16:
-        steps = [s for s in steps if s["type"] != "quantize"]
-        steps.append({"type": "quantize", "precision": "fp16" if fp16 else "int8"})
+        steps = [s for s in steps if not isinstance(s, QuantizeStep)]
+        steps.append(QuantizeStep(precision="fp16" if fp16 else "int8"))
     data["steps"] = _torch_steps_first(steps)
     data.setdefault("data", {})
     for key, value in (("calib", calib_data), ("calib_size", calib_size), ("eval", eval_data)):
@@ -88,11 +90,10 @@ def build_recipe(
     return load_recipe(data)
 
 
-def _torch_steps_first(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _torch_steps_first(steps: list[StepBase]) -> list[StepBase]:
     """Order flag-built steps: training-style passes, then fold_bn, then the ONNX-level quantize.
 
     fold_bn goes after dw_separable/prune/distill because distillation re-estimates the BatchNorm
     statistics those passes shift; a folded model has none left (recovery then fails, measured on digits).
     """
-    rank = {"fold_bn": 1, "quantize": 2}
-    return sorted(steps, key=lambda s: rank.get(s["type"], 0))
+    return sorted(steps, key=lambda s: 2 if s.stage == "onnx" else 1 if isinstance(s, FoldBNStep) else 0)

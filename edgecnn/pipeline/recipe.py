@@ -6,15 +6,16 @@ Unknown keys and wrong types are errors naming the key and its line in the file.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edgecnn.config import ConfigError
 from edgecnn.errors import InvalidInputError, UserError, close_matches
-from edgecnn.pipeline.steps import STEPS, step_config_schema
+from edgecnn.pipeline.steps import STEP_TYPES, StepConfig, parse_step, step_config_schema, step_names
+from edgecnn.targets import TARGETS
 
 SCHEMA_VERSION = 1
 
@@ -65,8 +66,10 @@ class Recipe(_Strict):
     name: str | None = None
     description: str | None = None
     model: ModelSection
-    steps: list[dict[str, Any]] = Field(default_factory=list, description="ordered steps, each {type: ..., <config>}")
-    target: Literal["onnxruntime", "openvino", "tensorrt", "cuda", "arm"] = "onnxruntime"
+    steps: list[StepConfig] = Field(default_factory=list, description="ordered steps, each {type: ..., <config>}")
+    target: str = Field(  # validated against the targets registry; the schema lists its names
+        "onnxruntime", description="a registered target", json_schema_extra={"enum": TARGETS.names()}
+    )
     device: str | None = Field(None, description="tcp://host:port of an edgecnn agent (arm / remote devices)")
     token: str | None = Field(None, description="the agent's shared token (or EDGECNN_AGENT_TOKEN)")
     data: DataSection = Field(default_factory=DataSection)
@@ -75,32 +78,56 @@ class Recipe(_Strict):
     bundle: bool = True
     seed: int = 0
 
-    @field_validator("steps")
+    @field_validator("steps", mode="before")
     @classmethod
-    def _check_steps(cls, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [validate_step(i, s) for i, s in enumerate(steps)]
+    def _check_steps(cls, steps: Any) -> Any:
+        if isinstance(steps, list):
+            for i, step in enumerate(steps):
+                _check_step_keys(i, step)
+        return steps
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, target: str) -> str:
+        if target not in TARGETS:
+            known = TARGETS.names()
+            raise ValueError(f"unknown target '{target}'.{close_matches(target, known)} Known: {', '.join(known)}")
+        return target
+
+    @property
+    def torch_steps(self) -> list[Any]:
+        return [s for s in self.steps if s.stage == "torch"]
+
+    @property
+    def onnx_steps(self) -> list[Any]:
+        return [s for s in self.steps if s.stage == "onnx"]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
 
 
-def validate_step(index: int, step: Any) -> dict[str, Any]:
-    """Check one step: a known `type`, only that step's keys, and the right value types."""
+def _check_step_keys(index: int, step: Any) -> None:
+    """A known `type` and only that step's keys (typed values are checked by the step's class)."""
+    if isinstance(step, BaseModel):
+        return
     if not isinstance(step, dict) or "type" not in step:
-        raise ValueError(f"step {index} needs a 'type' (one of: {', '.join(STEPS.names())})")
+        raise ValueError(f"step {index} needs a 'type' (one of: {', '.join(step_names())})")
     kind = step["type"]
-    if kind not in STEPS:
+    if kind not in STEP_TYPES:
         raise ValueError(
-            f"unknown step type '{kind}'.{close_matches(str(kind), STEPS.names())} Known: {', '.join(STEPS.names())}"
+            f"unknown step type '{kind}'.{close_matches(str(kind), step_names())} Known: {', '.join(step_names())}"
         )
-    spec = STEPS.get(kind)
-    config = {k: v for k, v in step.items() if k != "type"}
-    names = {f.name for f in dataclasses.fields(spec.config)}
-    unknown = sorted(set(config) - names)
+    names = set(STEP_TYPES[kind].model_fields)
+    unknown = sorted(set(step) - names)
     if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)} for step '{kind}'; valid: {', '.join(sorted(names))}")
-    validated = TypeAdapter(spec.config).validate_python(config)
-    return {"type": kind, **{k: getattr(validated, k) for k in config}}
+        valid = ", ".join(sorted(names - {"type"}))
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} for step '{kind}'; valid: {valid}")
+
+
+def validate_step(index: int, step: Any) -> Any:
+    """Check one step and return its typed config (a `StepConfig` member)."""
+    _check_step_keys(index, step)
+    return step if isinstance(step, BaseModel) else parse_step(step)
 
 
 def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
@@ -127,8 +154,9 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
     for i, step in enumerate(data.get("steps") or []):  # first, so a bad step is reported with its line
         try:
             validate_step(i, step)
-        except ValidationError as exc:
-            raise InvalidInputError(_explain(exc, text, where, prefix=["steps", i])) from None
+        except (ValidationError, ConfigError) as exc:
+            error = exc.validation_error if isinstance(exc, ConfigError) else exc
+            raise InvalidInputError(_explain(error, text, where, prefix=["steps", i])) from None
         except (ValueError, UserError) as exc:  # pass configs check their own values in __post_init__
             line = _line_of(text, ["steps", i]) if text else None
             raise InvalidInputError(f"{where}{f':{line}' if line else ''}: steps[{i}]: {exc}") from None
@@ -177,6 +205,11 @@ def _line_of(text: str, loc: list[Any]) -> int | None:
 def recipe_json_schema() -> dict[str, Any]:
     """The published JSON schema: the Recipe model, with `steps` as oneOf the known step types."""
     schema = Recipe.model_json_schema()
-    schema["properties"]["steps"]["items"] = {"oneOf": [step_config_schema(name) for name in STEPS.names()]}
+    schema["properties"]["steps"]["items"] = {"oneOf": [step_config_schema(name) for name in step_names()]}
+    defs = schema.get("$defs", {})
+    for cls in STEP_TYPES.values():  # the step classes are inlined above
+        defs.pop(cls.__name__, None)
+    if not defs:
+        schema.pop("$defs", None)
     schema["$id"] = "https://edgecnn.dev/schemas/recipe-v1.json"
     return schema

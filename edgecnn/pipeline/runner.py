@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.artifact import Artifact
+from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
 from edgecnn.pipeline.recipe import Recipe
+from edgecnn.quant.config import QuantizeStep
 from edgecnn.spec import ModelSpec
 from edgecnn.targets import get_target
 
@@ -124,9 +126,9 @@ def run_recipe(
     evaluation = _eval_data(recipe, original if original is not None else onnx_input, eval_data)
 
     spec = original
-    torch_steps = [s for s in recipe.steps if s["type"] != "quantize"]
-    quant_step = next((s for s in recipe.steps if s["type"] == "quantize"), None)
-    with stage("transforms", ", ".join(s["type"] for s in torch_steps) or "none"):
+    torch_steps = recipe.torch_steps
+    quant_step = next(iter(recipe.onnx_steps), None)
+    with stage("transforms", ", ".join(s.type for s in torch_steps) or "none"):
         if torch_steps:
             if onnx_input:
                 raise InvalidInputError("torch passes (fold_bn, prune, ...) need a PyTorch model, not an ONNX file")
@@ -151,7 +153,7 @@ def run_recipe(
 
     optimized = float_model
     if quant_step:
-        with stage("quantize", f"{quant_step.get('precision', 'int8')} for {target.name}"):
+        with stage("quantize", f"{quant_step.precision} for {target.name}"):
             optimized = _quantize(
                 float_model,
                 quant_step,
@@ -320,7 +322,7 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
 
 
 def _run_torch_steps(
-    spec: ModelSpec, steps: list[dict[str, Any]], calib: np.ndarray, recipe: Recipe, report: dict
+    spec: ModelSpec, steps: list[StepBase], calib: np.ndarray, recipe: Recipe, report: dict
 ) -> ModelSpec:
     from edgecnn.passes import PASSES
     from edgecnn.passes.base import PassContext
@@ -328,15 +330,14 @@ def _run_torch_steps(
     ctx = PassContext(calib_data=calib, train_data=calib, seed=recipe.seed, teacher=spec)
     ctx.seed_everything()
     for step in steps:
-        config = {k: v for k, v in step.items() if k != "type"}
-        spec = PASSES.get(step["type"])(**config).apply(spec, ctx)
+        spec = PASSES.get(step.type)(step).apply(spec, ctx)
     report["steps"] += ctx.reports
     return spec
 
 
 def _quantize(
     float_model: Artifact,
-    step: dict[str, Any],
+    step: QuantizeStep,
     target: str,
     calib: np.ndarray,
     evaluation,
@@ -348,28 +349,23 @@ def _quantize(
 ) -> Artifact:
     from edgecnn.quant.api import quantize
 
-    config = {k: v for k, v in step.items() if k != "type"}
-    precision = config.pop("precision", "int8")
+    advanced = step.advanced
+    defaults = {"calib_size": len(calib), "seed": seed, "threads": threads}  # the recipe's, unless the step sets them
+    advanced = advanced.replace(**{k: v for k, v in defaults.items() if getattr(advanced, k) is None})
     started = time.perf_counter()
-    if config.get("op_types"):
-        config["op_types"] = tuple(config["op_types"])
     result = quantize(
         float_model.path,
         target=target,
-        precision=precision,
         calib_data=calib,
-        calib_size=len(calib),
-        out=out / f"model.{precision}.onnx",
-        seed=seed,
-        threads=threads,
-        eval_data=evaluation[0] if evaluation else None,
-        eval_labels=evaluation[1] if evaluation else None,
-        **config,
+        out=out / f"model.{step.precision}.onnx",
+        eval_data=evaluation,
+        advanced=advanced,
+        **step.settings.options(),
     )
     report["steps"].append(
         {
-            "type": "quantize",
-            "config": {"precision": precision, **config},
+            "type": step.type,
+            "config": step.options(),
             "report": result.report,
             "seconds": round(time.perf_counter() - started, 3),
         }

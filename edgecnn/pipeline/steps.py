@@ -1,72 +1,61 @@
-"""Step types a recipe may list: the torch passes (by their registry name) and the ONNX-level `quantize`."""
+"""The step types a recipe may list: one typed config class per step, selected by its `type`.
+
+The torch passes' configs (`edgecnn.passes.configs`) and the ONNX-level `QuantizeStep` are the single
+source: `StepConfig` (a pydantic discriminated union), the recipe JSON schema and `passes.PASSES` all
+derive from `STEP_TYPES`. Each class knows its `stage` ("torch" or "onnx").
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Union
 
-from edgecnn.registry import Registry
+from pydantic import Field, TypeAdapter
 
+from edgecnn.config import StepBase
+from edgecnn.passes.configs import (
+    TORCH_STEPS,
+    DepthwiseSeparableConfig,
+    DistillConfig,
+    FoldBNConfig,
+    PruneConfig,
+    SparsifyConfig,
+)
+from edgecnn.quant.config import QuantizeStep
 
-@dataclass(frozen=True)
-class QuantizeStep:
-    """Config of the `quantize` step (see `edgecnn.quantize`)."""
+FoldBNStep = FoldBNConfig
+DwSeparableStep = DepthwiseSeparableConfig
+DistillStep = DistillConfig
+PruneStep = PruneConfig
+SparsifyStep = SparsifyConfig
 
-    precision: Literal["int8", "fp16"] = "int8"
-    calibration_method: Literal["minmax", "percentile", "entropy", "distribution"] = "minmax"
-    equalize: bool = False
-    bias_correction: bool = False
-    max_accuracy_drop: float | None = None
-    min_agreement: float | None = None
-    sensitivity: bool = False
-    op_types: list[str] | None = None
-    check_latency: bool = True
-    keep_io_types: bool = True
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    name: str
-    stage: Literal["torch", "onnx"]
-    config_ref: str  # "module:attr" of the config dataclass, resolved lazily (torch passes import torch)
-
-    @property
-    def config(self) -> type:
-        import importlib
-
-        module, _, attr = self.config_ref.partition(":")
-        obj = getattr(importlib.import_module(module), attr)
-        return getattr(obj, "Config", obj)
+StepConfig = Annotated[
+    Union[FoldBNStep, DwSeparableStep, DistillStep, PruneStep, SparsifyStep, QuantizeStep],  # noqa: UP007
+    Field(discriminator="type"),
+]
+STEP_TYPES: dict[str, type[StepBase]] = {cls.step_type(): cls for cls in (*TORCH_STEPS, QuantizeStep)}
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(StepConfig)
 
 
-STEPS: Registry[StepSpec] = Registry("step type")
-for _name, _ref in (
-    ("fold_bn", "edgecnn.passes.fold_bn:FoldBN"),
-    ("dw_separable", "edgecnn.passes.dw_separable:DepthwiseSeparable"),
-    ("distill", "edgecnn.passes.distill:Distill"),
-    ("prune", "edgecnn.passes.prune:Prune"),
-    ("sparsify", "edgecnn.passes.sparsify:Sparsify"),
-):
-    STEPS.add(_name, StepSpec(_name, "torch", _ref))
-STEPS.add("quantize", StepSpec("quantize", "onnx", "edgecnn.pipeline.steps:QuantizeStep"))
+def step_names() -> list[str]:
+    return sorted(STEP_TYPES)
+
+
+def parse_step(data: dict[str, Any]) -> StepBase:
+    """Validate one step dict into its typed config (pydantic ValidationError on a bad value)."""
+    return _ADAPTER.validate_python(data)
 
 
 def step_config_schema(name: str) -> dict[str, Any]:
     """JSON schema of one step: {type: const, ...its config fields}, no other keys."""
-    from pydantic import TypeAdapter
-
-    spec = STEPS.get(name)
-    schema = TypeAdapter(spec.config).json_schema()
-    schema.pop("title", None)
-    schema.setdefault("properties", {})
-    schema["properties"] = {"type": {"const": name}, **schema["properties"]}
+    cls = STEP_TYPES[name]
+    schema = cls.model_json_schema()
+    schema["properties"] = {"type": {"const": name}, **{k: v for k, v in schema["properties"].items() if k != "type"}}
     schema["required"] = ["type"]
     schema["additionalProperties"] = False
     schema["title"] = name
-    schema["description"] = (spec.config.__doc__ or "").strip().splitlines()[0] if spec.config.__doc__ else name
+    schema["description"] = (cls.__doc__ or name).strip().splitlines()[0]
     return schema
 
 
 def config_fields(name: str) -> list[str]:
-    return [f.name for f in dataclasses.fields(STEPS.get(name).config)]
+    return [k for k in STEP_TYPES[name].model_fields if k != "type"]

@@ -7,6 +7,7 @@ Steps: export (BN folded, simplified) -> [equalize] -> ORT pre-processing -> cal
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_path
 from edgecnn.quant.calibration import DEFAULT_SIZE, load_calibration
+from edgecnn.quant.config import AdvancedQuantization, Precision, Preset, QuantizeOptions, split_advanced
 from edgecnn.quant.latency import compare_latency
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
@@ -30,7 +32,6 @@ from edgecnn.targets import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
 
 log = logging.getLogger("edgecnn.quant")
 
-Precision = Literal["int8", "fp16"]
 EVAL_SAMPLES = 64  # calibration samples the fidelity checks run on when no eval_data is given
 # targets where the activation format may be swapped for speed (TensorRT / CUDA require symmetric int8)
 _FORMAT_SWAPPABLE = ("onnxruntime", "openvino", "arm")
@@ -51,54 +52,57 @@ def quantize(
     target: str = "onnxruntime",
     precision: Precision = "int8",
     calib_data: Any = None,
-    out: str | os.PathLike | None = None,
-    calibration_method: str = "minmax",
-    calib_size: int = DEFAULT_SIZE,
-    seed: int = 0,
-    profile: QuantProfile | str | None = None,
-    op_types: tuple[str, ...] | None = None,
-    nodes_to_exclude: tuple[str, ...] = (),
-    reduce_range: bool | None = None,
-    equalize: bool = False,
-    relu6_as_relu: bool = False,
-    bias_correction: bool = False,
-    measure_effect: bool = True,
+    preset: QuantProfile | Preset | None = None,
     max_accuracy_drop: float | None = None,
     min_agreement: float | None = None,
-    max_float_layers: int = 8,
-    sensitivity: bool = False,
     eval_data: Any = None,
-    eval_labels: np.ndarray | None = None,
-    check_latency: bool = True,
-    latency_fallback: bool = True,
-    keep_io_types: bool = True,
-    threads: int | None = None,
     input_shape: tuple[int, ...] | None = None,
+    out: str | os.PathLike | None = None,
+    advanced: AdvancedQuantization | dict[str, Any] | None = None,
 ) -> QuantizationResult:
     """Quantize to one int8 QDQ ONNX model (or fp16), checked for accuracy and speed against fp32.
 
-    model_or_onnx: a ModelSpec, an nn.Module (with input_shape), an fp32 ONNX path or Artifact.
-    target: picks the int8 profile (U8S8 for onnxruntime/openvino/arm, symmetric S8S8 for tensorrt/cuda)
-    and the backend the latency check runs on; `profile` ("u8s8", "s8s8_symmetric") overrides it.
+    model_or_onnx: a ModelSpec, an nn.Module (give input_shape unless it has one), an fp32 ONNX path or Artifact.
+    target: picks the int8 preset (U8S8 for onnxruntime/openvino/arm, symmetric S8S8 for tensorrt/cuda)
+    and the backend the latency check runs on; `preset` ("u8s8", "s8s8_symmetric") overrides it.
     calib_data: an image folder, .npy/.npz, arrays, or None for the default photos (1-D models need arrays).
-    reduce_range: 7-bit weights; None decides from this CPU (on for x86 CPU targets without VNNI, whose
-    int8 kernels saturate int16 sums of 8-bit products: measured 8 points of lost digits accuracy).
-    equalize / bias_correction: the accuracy passes (their effect is measured when measure_effect).
     max_accuracy_drop (points, needs labelled eval_data) or min_agreement (% top-1 agreement with fp32):
-    keep the most sensitive layers in float until it holds. sensitivity: also rank every layer.
-    check_latency: time int8 against fp32 side by side; when int8 is not faster (latency_fallback) try
-    the other activation format and int8 only on Conv/Gemm/MatMul, keep the fastest, and warn loudly
-    when even that is slower.
+    keep the most sensitive layers in float until it holds.
+    eval_data: what the checks run on: a path, an array, or an (x, labels) tuple; default: calibration samples.
+    advanced: the rare knobs (`AdvancedQuantization`: calibration method, equalize, bias correction, op types,
+    sensitivity, latency check and fallback, reduce_range, per_channel, seed, threads, ...).
     """
+    opts = QuantizeOptions(
+        precision=precision,
+        preset=None if isinstance(preset, QuantProfile) else preset,
+        max_accuracy_drop=max_accuracy_drop,
+        min_agreement=min_agreement,
+    )
+    adv = split_advanced(advanced)
+    return _quantize(model_or_onnx, target, opts, adv, preset, calib_data, eval_data, input_shape, out)
+
+
+def _quantize(
+    model_or_onnx: Any,
+    target: str,
+    opts: QuantizeOptions,
+    adv: AdvancedQuantization,
+    preset: QuantProfile | str | None,
+    calib_data: Any,
+    eval_data: Any,
+    input_shape: tuple[int, ...] | None,
+    out: str | os.PathLike | None,
+) -> QuantizationResult:
+    precision = opts.precision
+    seed = adv.seed or 0
+    threads = adv.threads
     from edgecnn.targets import get_target
 
     tgt = get_target(target)
-    if precision not in ("int8", "fp16"):
-        raise InvalidInputError(f"precision must be 'int8' or 'fp16', got {precision!r}")
-    if max_float_layers < 0:
-        raise InvalidInputError(f"max_float_layers must be >= 0, got {max_float_layers}")
-    qprofile = _profile(profile, tgt.quant)
-    budget = Budget(max_accuracy_drop=max_accuracy_drop, min_agreement=min_agreement)
+    qprofile = _profile(preset, tgt.quant)
+    if adv.per_channel is not None:
+        qprofile = dataclasses.replace(qprofile, per_channel=adv.per_channel)
+    budget = Budget(max_accuracy_drop=opts.max_accuracy_drop, min_agreement=opts.min_agreement)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="edgecnn-quant-"))
     try:
@@ -111,7 +115,7 @@ def quantize(
             "steps": [],
             "warnings": [],
         }
-        eval_x, eval_y = _eval_data(eval_data, eval_labels, source)
+        eval_x, eval_y = _eval_data(eval_data, source)
         if precision == "fp16":
             final = _fp16(
                 source,
@@ -120,38 +124,24 @@ def quantize(
                 eval_x,
                 eval_y,
                 calib_data,
-                keep_io_types=keep_io_types,
+                keep_io_types=adv.keep_io_types,
                 tgt=tgt,
                 threads=threads,
-                check_latency=check_latency,
+                check_latency=adv.check_latency,
             )
         else:
-            rr, rr_reason = _reduce_range(reduce_range, tgt)
+            rr, rr_reason = _reduce_range(adv.reduce_range, tgt)
             report["reduce_range"] = {"value": rr, "reason": rr_reason}
             config = PTQConfig(
                 profile=qprofile,
-                calibration_method=calibration_method,  # type: ignore[arg-type]
-                op_types=tuple(op_types) if op_types else None,
-                nodes_to_exclude=tuple(nodes_to_exclude),
+                calibration_method=adv.calibration_method,
+                op_types=adv.op_types or None,
+                nodes_to_exclude=adv.nodes_to_exclude,
                 reduce_range=rr,
                 keep_removable_activations=tgt.name == "tensorrt",
             )
             run = _Int8Run(source, work, config, report, tgt=tgt, threads=threads, seed=seed)
-            final = run.execute(
-                calib_data,
-                calib_size,
-                eval_x,
-                eval_y,
-                equalize=equalize,
-                relu6_as_relu=relu6_as_relu,
-                bias_correction=bias_correction,
-                measure_effect=measure_effect,
-                budget=budget,
-                max_float_layers=max_float_layers,
-                sensitivity=sensitivity,
-                check_latency=check_latency,
-                latency_fallback=latency_fallback,
-            )
+            final = run.execute(calib_data, eval_x, eval_y, adv, budget=budget)
         with atomic_path(out_path) as tmp:
             shutil.copyfile(final, tmp)
         report["seconds"] = round(time.perf_counter() - started, 2)
@@ -233,6 +223,7 @@ def _default_out(source: _Source, precision: str, target: str) -> Path:
 
 
 def _profile(profile: QuantProfile | str | None, default: QuantProfile) -> QuantProfile:
+    """The int8 preset: the target's unless one is named."""
     if profile is None:
         return default
     if isinstance(profile, QuantProfile):
@@ -240,7 +231,7 @@ def _profile(profile: QuantProfile | str | None, default: QuantProfile) -> Quant
     key = str(profile).lower()
     aliases = {"s8s8": "s8s8_symmetric", "u8s8": "u8s8"}
     if aliases.get(key, key) not in PROFILES:
-        raise InvalidInputError(f"unknown quantization profile '{profile}'; use one of {', '.join(PROFILES)}")
+        raise InvalidInputError(f"unknown quantization preset '{profile}'; use one of {', '.join(PROFILES)}")
     return PROFILES[aliases.get(key, key)]
 
 
@@ -266,16 +257,15 @@ def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
     )
 
 
-def _eval_data(data: Any, labels: np.ndarray | None, source: _Source) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _eval_data(data: Any, source: _Source) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if isinstance(data, tuple) and len(data) == 2 and data[1] is None:
+        data = data[0]  # (x, None): inputs without labels
     if data is None:
-        if labels is not None:
-            raise InvalidInputError("eval_labels need eval_data")
         return None, None
     from edgecnn.evaluation.api import load_eval_data
 
     spec_like = Artifact(path=source.path, format="onnx", provenance={"model": source.describe})
-    x, y = load_eval_data(data, spec_like)
-    return x, (np.asarray(labels).reshape(-1) if labels is not None else y)
+    return load_eval_data(data, spec_like)
 
 
 def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
@@ -307,23 +297,16 @@ class _Int8Run:
     def execute(
         self,
         calib_data: Any,
-        calib_size: int,
         eval_x: np.ndarray | None,
         eval_y: np.ndarray | None,
+        adv: AdvancedQuantization,
         *,
-        equalize: bool,
-        relu6_as_relu: bool,
-        bias_correction: bool,
-        measure_effect: bool,
         budget: Budget,
-        max_float_layers: int,
-        sensitivity: bool,
-        check_latency: bool,
-        latency_fallback: bool,
     ) -> Path:
         t0 = time.perf_counter()
+        size = adv.calib_size or DEFAULT_SIZE
         calib = load_calibration(
-            calib_data, self.source.input, preprocess=self.source.preprocess, size=calib_size, seed=self.seed
+            calib_data, self.source.input, preprocess=self.source.preprocess, size=size, seed=self.seed
         )
         self.report["calibration"] = {
             "source": _describe_source(calib_data),
@@ -339,16 +322,16 @@ class _Int8Run:
             "labels": eval_y is not None,
         }
         fp32 = self.source.path
-        if equalize:
-            fp32 = self._equalize(fp32, scorer, relu6_as_relu)
+        if adv.equalize:
+            fp32 = self._equalize(fp32, scorer, adv.relu6_as_relu)
         prepared, cache = self._prepare(fp32, "model")
         t1 = time.perf_counter()
         int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, self.config, cache_path=cache)
         self.report["calibration"]["calibrate_quantize_seconds"] = round(time.perf_counter() - t1, 2)
         metrics = scorer.score(int8)
-        if equalize and measure_effect:
+        if adv.equalize and adv.measure_effect:
             self._equalize_effect(calib, scorer, metrics)
-        if bias_correction:
+        if adv.bias_correction:
             prepared, int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
         config = self.config
         if budget.active:
@@ -360,7 +343,7 @@ class _Int8Run:
                 scorer=scorer,
                 budget=budget,
                 workdir=self.work,
-                max_float_layers=max_float_layers,
+                max_float_layers=adv.max_float_layers,
             )
             self.report["fallback"] = fallback
             if fallback["float_layers"]:
@@ -371,7 +354,7 @@ class _Int8Run:
                     f"accuracy budget NOT met: {fallback['budget']['name']} = "
                     f"{fallback['budget']['value']:.3g} (threshold {fallback['budget']['threshold']})"
                 )
-        if sensitivity:
+        if adv.sensitivity:
             self.report["sensitivity"] = layer_sensitivity(
                 prepared, calib, config, cache_path=cache, scorer=scorer, workdir=self.work, mode="only"
             )
@@ -379,8 +362,8 @@ class _Int8Run:
         self.report["fidelity"] = metrics
         self.report["accuracy"] = _accuracy_report(metrics, scorer)
         self.report["graph"] = count_qdq(int8)
-        if check_latency:
-            int8 = self._latency(prepared, int8, calib, cache, config, scorer, budget, latency_fallback)
+        if adv.check_latency:
+            int8 = self._latency(prepared, int8, calib, cache, config, scorer, budget, adv.latency_fallback)
         return int8
 
     def _prepare(self, fp32: Path, stem: str) -> tuple[Path, Path]:

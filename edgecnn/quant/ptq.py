@@ -12,18 +12,17 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.progress import track
+from edgecnn.quant.config import CALIBRATION_METHODS, CalibrationMethod
 from edgecnn.targets import QuantProfile
 
 log = logging.getLogger("edgecnn.quant")
 
-CalibrationMethod = Literal["minmax", "percentile", "entropy", "distribution"]
-CALIBRATION_METHODS = ("minmax", "percentile", "entropy", "distribution")
 # ops whose int8 kernels pay off on CPU; everything else around them stays float (see latency fallback)
 COMPUTE_OPS = ("Conv", "Gemm", "MatMul")
 _CALIB_BATCH = 8

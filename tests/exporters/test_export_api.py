@@ -157,7 +157,7 @@ def test_int8_export_quantizes_through_edgecnn_quantize(lenet, digits_1ch, tmp_p
         out=tmp_path / "q.onnx",
         calib_data=train.x[:32],
         check_inputs=test.x[:64],
-        quantize_options={"check_latency": False},
+        quantize_advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert art.precision == "int8" and art.path == tmp_path / "q.onnx"
     assert art.provenance["intermediates"] == {

@@ -304,7 +304,7 @@ def test_cli_writes_a_pruned_onnx_model(tmp_path):
 
 
 def test_pruned_model_folds_bn_quantizes_to_int8_and_exports(digits_smallcnn, tmp_path):
-    from edgecnn import fold_bn, quantize
+    from edgecnn import AdvancedQuantization, fold_bn, quantize
     from edgecnn.runtime import load_session
 
     spec, train, test = digits_smallcnn
@@ -317,8 +317,7 @@ def test_pruned_model_folds_bn_quantizes_to_int8_and_exports(digits_smallcnn, tm
         target="onnxruntime",
         calib_data=train.x[:64],
         out=tmp_path / "int8.onnx",
-        check_latency=False,
-        measure_effect=False,
+        advanced=AdvancedQuantization(check_latency=False, measure_effect=False),
     )
     assert result.artifact.precision == "int8"
     session = load_session(result.artifact)

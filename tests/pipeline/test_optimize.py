@@ -133,7 +133,7 @@ def test_onnx_file_as_model(tmp_path):
     [
         (["mobilenet_v9"], "unknown model 'mobilenet_v9'"),
         (["lenet5", "--target", "arm"], "--device tcp://"),
-        (["lenet5", "--target", "tpu"], "target: Input should be 'onnxruntime'"),
+        (["lenet5", "--target", "tpu"], "target: unknown target 'tpu'. Known: arm, cuda"),
         (["lenet5", "--prune", "1.5"], "ratio"),
         (["lenet5", "--calib-data", "/nonexistent/folder"], "not found"),
     ],

@@ -85,12 +85,12 @@ def test_broken_recipe_is_one_line_exit_2_on_the_cli(tmp_path):
 
 def test_flags_build_the_same_recipe_and_override_a_recipe():
     recipe = build_recipe("mobilenet_v2", int8=True, prune=0.3, target="openvino")
-    assert [s["type"] for s in recipe.steps] == ["prune", "fold_bn", "quantize"]
+    assert [s.type for s in recipe.steps] == ["prune", "fold_bn", "quantize"]
     assert recipe.target == "openvino"
     shipped = shipped_recipes()["mobilenet_v2-int8-onnxruntime"]
     over = build_recipe(None, recipe=shipped, target="arm", device="tcp://127.0.0.1:1", fold_bn=False)
     assert over.target == "arm" and over.device == "tcp://127.0.0.1:1"
-    assert "fold_bn" not in [s["type"] for s in over.steps]
+    assert "fold_bn" not in [s.type for s in over.steps]
     assert over.gates.min_speedup == 1.5  # untouched fields come from the recipe
 
 
@@ -116,3 +116,34 @@ def test_dry_run_prints_the_recipe_without_running(tmp_path):
     data = yaml.safe_load(proc.stdout)
     assert data["target"] == "tensorrt" and data["steps"][-1] == {"type": "quantize", **data["steps"][-1]}
     assert not (tmp_path / "o").exists()
+
+
+def test_steps_are_typed_configs_with_their_stage():
+    from edgecnn.passes.configs import PruneConfig
+    from edgecnn.quant.config import AdvancedQuantization, QuantizeStep
+
+    recipe = load_recipe(
+        {"model": {"name": "m"}, "steps": [{"type": "prune", "ratio": 0.5}, {"type": "quantize", "equalize": True}]}
+    )
+    prune, quant = recipe.steps
+    assert isinstance(prune, PruneConfig) and prune.stage == "torch" and prune.ratio == 0.5
+    assert isinstance(quant, QuantizeStep) and quant.stage == "onnx"
+    assert quant.advanced == AdvancedQuantization(equalize=True) and quant.settings.precision == "int8"
+    assert recipe.torch_steps == [prune] and recipe.onnx_steps == [quant]
+
+
+def test_recipe_loading_and_the_schema_stay_torch_free():
+    code = (
+        "import sys\nfrom edgecnn.pipeline.recipe import load_recipe, recipe_json_schema\n"
+        "from edgecnn.pipeline.shipped import shipped_recipes\n"
+        "[load_recipe(p) for p in shipped_recipes().values()]\nrecipe_json_schema()\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_schema_lists_the_registered_targets():
+    from edgecnn.targets import TARGETS
+
+    assert recipe_json_schema()["properties"]["target"]["enum"] == TARGETS.names()

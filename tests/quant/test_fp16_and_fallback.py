@@ -12,7 +12,11 @@ from edgecnn.errors import InvalidInputError
 
 def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_onnx, tiny_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx, precision="fp16", calib_data=tiny_calib, out=tmp_path / "h.onnx", check_latency=False
+        tiny_onnx,
+        precision="fp16",
+        calib_data=tiny_calib,
+        out=tmp_path / "h.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     model = onnx.load(str(result.artifact.path))
     assert result.artifact.precision == "fp16"
@@ -26,10 +30,9 @@ def test_fp16_with_fp16_io(tiny_onnx, tiny_calib, tmp_path):
     result = edgecnn.quantize(
         tiny_onnx,
         precision="fp16",
-        keep_io_types=False,
         calib_data=tiny_calib,
         out=tmp_path / "h16.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(keep_io_types=False, check_latency=False),
     )
     model = onnx.load(str(result.artifact.path))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
@@ -38,14 +41,21 @@ def test_fp16_with_fp16_io(tiny_onnx, tiny_calib, tmp_path):
 def test_fp16_accuracy_on_digits(digits_lenet, tmp_path):
     spec, _, test = digits_lenet
     result = edgecnn.quantize(
-        spec, precision="fp16", eval_data=(test.x, test.y), out=tmp_path / "l.onnx", check_latency=False
+        spec,
+        precision="fp16",
+        eval_data=(test.x, test.y),
+        out=tmp_path / "l.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert abs(result.report["accuracy"]["drop_points"]) <= 0.5
 
 
 def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, sensitivity=True, out=tmp_path / "s.onnx", check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "s.onnx",
+        advanced=edgecnn.AdvancedQuantization(sensitivity=True, check_latency=False),
     )
     ranking = result.report["sensitivity"]
     assert len(ranking) == 4  # 3 convs + the Gemm head
@@ -55,7 +65,11 @@ def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
 
 def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_calib, tmp_path):
     loose = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, min_agreement=0.0, out=tmp_path / "a.onnx", check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        min_agreement=0.0,
+        out=tmp_path / "a.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert loose.report["fallback"]["float_layers"] == [] and loose.report["fallback"]["budget"]["passed"]
     # an impossible SQNR-like demand via agreement 100% on a random model: layers go float one by one
@@ -63,9 +77,8 @@ def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_cali
         tiny_onnx,
         calib_data=tiny_calib,
         min_agreement=100.0,
-        max_float_layers=4,
         out=tmp_path / "b.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(max_float_layers=4, check_latency=False),
     )
     fb = strict.report["fallback"]
     if fb["float_layers"]:
@@ -80,7 +93,10 @@ def test_fallback_with_all_layers_float_restores_fp32(tiny_onnx, tiny_calib, tmp
 
     layers = quantizable_nodes(tiny_onnx.path)
     result = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, nodes_to_exclude=tuple(layers), out=tmp_path / "f.onnx", check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "f.onnx",
+        advanced=edgecnn.AdvancedQuantization(nodes_to_exclude=tuple(layers), check_latency=False),
     )
     assert result.report["graph"]["compute_nodes_int8"] == 0
 
@@ -88,7 +104,11 @@ def test_fallback_with_all_layers_float_restores_fp32(tiny_onnx, tiny_calib, tmp
 def test_accuracy_budget_needs_labels(tiny_onnx, tiny_calib, tmp_path):
     with pytest.raises(InvalidInputError, match="labelled"):
         edgecnn.quantize(
-            tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=1.0, out=tmp_path / "x.onnx", check_latency=False
+            tiny_onnx,
+            calib_data=tiny_calib,
+            max_accuracy_drop=1.0,
+            out=tmp_path / "x.onnx",
+            advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
     with pytest.raises(InvalidInputError, match="max_accuracy_drop"):
         edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=-1.0, out=tmp_path / "x.onnx")
@@ -102,7 +122,7 @@ def test_accuracy_budget_on_digits(digits_lenet, tmp_path):
         eval_data=(test.x[:200], test.y[:200]),
         max_accuracy_drop=0.5,
         out=tmp_path / "b.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     gate = result.report["fallback"]["budget"]
     assert gate["name"] == "accuracy_drop_points" and gate["passed"]
@@ -115,6 +135,8 @@ def test_one_dimensional_model_quantizes_from_arrays(tmp_path):
     spec = load_model("tcn1d", weights="random")
     x = np.random.default_rng(0).standard_normal((16, 1, 128)).astype(np.float32)
     with pytest.raises(InvalidInputError, match="arrays"):
-        edgecnn.quantize(spec, out=tmp_path / "t.onnx", check_latency=False)
-    result = edgecnn.quantize(spec, calib_data=x, out=tmp_path / "t.onnx", check_latency=False)
+        edgecnn.quantize(spec, out=tmp_path / "t.onnx", advanced=edgecnn.AdvancedQuantization(check_latency=False))
+    result = edgecnn.quantize(
+        spec, calib_data=x, out=tmp_path / "t.onnx", advanced=edgecnn.AdvancedQuantization(check_latency=False)
+    )
     assert result.report["graph"]["compute_nodes_int8"] >= 4

@@ -57,10 +57,8 @@ def test_quantize_reports_the_measured_effect_of_both_passes(tiny_onnx, tiny_cal
     result = edgecnn.quantize(
         tiny_onnx,
         calib_data=tiny_calib,
-        equalize=True,
-        bias_correction=True,
         out=tmp_path / "p.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(equalize=True, bias_correction=True, check_latency=False),
     )
     steps = {s["type"]: s for s in result.report["steps"]}
     assert set(steps) == {"equalize", "bias_correction"}
@@ -82,11 +80,9 @@ def test_cle_helps_per_tensor_weights_of_uneven_depthwise_channels(tiny_onnx, ti
     result = edgecnn.quantize(
         tiny_onnx,
         calib_data=tiny_calib,
-        equalize=True,
-        profile=per_tensor,
-        reduce_range=False,
+        preset=per_tensor,
         out=tmp_path / "e.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(equalize=True, reduce_range=False, check_latency=False),
     )
     effect = result.report["steps"][0]["effect"]["sqnr_db"]
     assert effect["with"] > effect["without"] + 3, effect
@@ -106,11 +102,9 @@ def test_bias_correction_removes_the_shift_of_coarse_per_tensor_weights(tiny_cal
     result = edgecnn.quantize(
         spec,
         calib_data=tiny_calib,
-        bias_correction=True,
-        profile=per_tensor,
-        reduce_range=False,
+        preset=per_tensor,
         out=tmp_path / "bc.onnx",
-        check_latency=False,
+        advanced=edgecnn.AdvancedQuantization(bias_correction=True, reduce_range=False, check_latency=False),
     )
     step = result.report["steps"][0]
     assert step["report"]["max_abs_shift"] > 0 and step["report"]["layers_corrected"] == 4

@@ -20,7 +20,11 @@ def _zero_points_and_scales(path):
 
 def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_0(tiny_onnx, tiny_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "trt.onnx", check_latency=False
+        tiny_onnx,
+        target="tensorrt",
+        calib_data=tiny_calib,
+        out=tmp_path / "trt.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert result.report["profile"]["label"] == "S8S8" and result.artifact.precision == "int8"
     model, inits, qdq = _zero_points_and_scales(result.artifact.path)
@@ -43,7 +47,12 @@ def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_
 
 
 def test_u8s8_uses_uint8_activations_and_int8_weights(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "ort.onnx", check_latency=False)
+    result = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "ort.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
+    )
     model, inits, qdq = _zero_points_and_scales(result.artifact.path)
     act = [inits[n.input[2]] for n in qdq if n.op_type == "QuantizeLinear"]
     assert act and all(z.dtype == np.uint8 for z in act)
@@ -56,11 +65,11 @@ def test_digits_lenet_loses_at_most_half_a_point_with_both_profiles(digits_lenet
     for profile in ("u8s8", "s8s8"):
         result = edgecnn.quantize(
             spec,
-            profile=profile,
+            preset=profile,
             calib_data=train.x[:128],
             eval_data=(test.x, test.y),
             out=tmp_path / f"lenet.{profile}.onnx",
-            check_latency=False,
+            advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
         acc = result.report["accuracy"]
         assert acc["fp32_top1"] > 90
@@ -71,14 +80,26 @@ def test_digits_lenet_loses_at_most_half_a_point_with_both_profiles(digits_lenet
 
 
 def test_reduce_range_is_decided_and_reported(tiny_onnx, tiny_calib, tmp_path):
-    auto = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "a.onnx", check_latency=False)
+    auto = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "a.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
+    )
     assert isinstance(auto.report["reduce_range"]["value"], bool) and auto.report["reduce_range"]["reason"]
     forced = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, out=tmp_path / "b.onnx", reduce_range=False, check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "b.onnx",
+        advanced=edgecnn.AdvancedQuantization(reduce_range=False, check_latency=False),
     )
     assert forced.report["reduce_range"] == {"value": False, "reason": "set by the caller"}
     trt = edgecnn.quantize(
-        tiny_onnx, target="tensorrt", calib_data=tiny_calib, out=tmp_path / "c.onnx", check_latency=False
+        tiny_onnx,
+        target="tensorrt",
+        calib_data=tiny_calib,
+        out=tmp_path / "c.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert trt.report["reduce_range"]["value"] is False  # TensorRT runs full 8-bit
 
@@ -86,7 +107,10 @@ def test_reduce_range_is_decided_and_reported(tiny_onnx, tiny_calib, tmp_path):
 @pytest.mark.parametrize(("method", "min_cosine"), [("percentile", 0.9), ("entropy", 0.9), ("distribution", 0.5)])
 def test_other_calibration_methods(tiny_onnx, tiny_calib, tmp_path, method, min_cosine):
     result = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, calibration_method=method, out=tmp_path / "m.onnx", check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "m.onnx",
+        advanced=edgecnn.AdvancedQuantization(calibration_method=method, check_latency=False),
     )
     assert result.report["calibration"]["method"] == method
     assert result.report["fidelity"]["cosine"] > min_cosine  # distribution targets float8: looser on int8
@@ -94,7 +118,10 @@ def test_other_calibration_methods(tiny_onnx, tiny_calib, tmp_path, method, min_
 
 def test_op_types_limit_what_is_quantized(tiny_onnx, tiny_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, op_types=("Conv",), out=tmp_path / "c.onnx", check_latency=False
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "c.onnx",
+        advanced=edgecnn.AdvancedQuantization(op_types=("Conv",), check_latency=False),
     )
     model = onnx.load(str(result.artifact.path))
     gemm = next(n for n in model.graph.node if n.op_type == "Gemm")
@@ -104,7 +131,9 @@ def test_op_types_limit_what_is_quantized(tiny_onnx, tiny_calib, tmp_path):
 
 
 def test_latency_check_reports_a_side_by_side_ratio(tiny_onnx, tiny_calib, tmp_path):
-    result = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "l.onnx", threads=1)
+    result = edgecnn.quantize(
+        tiny_onnx, calib_data=tiny_calib, out=tmp_path / "l.onnx", advanced=edgecnn.AdvancedQuantization(threads=1)
+    )
     lat = result.report["latency"]
     assert lat["candidates"]["default"]["fp32_p50_ms"] > 0
     assert lat["ratio"] == pytest.approx(lat["int8_p50_ms"] / lat["fp32_p50_ms"])
@@ -115,11 +144,16 @@ def test_latency_check_reports_a_side_by_side_ratio(tiny_onnx, tiny_calib, tmp_p
 
 def test_bad_arguments_are_user_errors(tiny_onnx, tiny_calib, tmp_path):
     with pytest.raises(InvalidInputError, match="calibration method"):
-        edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, calibration_method="magic", out=tmp_path / "x.onnx")
+        edgecnn.quantize(
+            tiny_onnx,
+            calib_data=tiny_calib,
+            out=tmp_path / "x.onnx",
+            advanced=edgecnn.AdvancedQuantization(calibration_method="magic"),
+        )
     with pytest.raises(InvalidInputError, match="precision"):
         edgecnn.quantize(tiny_onnx, precision="int4", out=tmp_path / "x.onnx")
-    with pytest.raises(InvalidInputError, match="profile"):
-        edgecnn.quantize(tiny_onnx, profile="u4", out=tmp_path / "x.onnx")
+    with pytest.raises(InvalidInputError, match="preset"):
+        edgecnn.quantize(tiny_onnx, preset="u4", out=tmp_path / "x.onnx")
     with pytest.raises(InvalidInputError, match="expects"):
         edgecnn.quantize(tiny_onnx, calib_data=np.zeros((4, 3, 8, 8), np.float32), out=tmp_path / "x.onnx")
     with pytest.raises(UnknownNameError):
@@ -128,7 +162,12 @@ def test_bad_arguments_are_user_errors(tiny_onnx, tiny_calib, tmp_path):
 
 
 def test_quantizing_an_int8_model_again_is_refused(tiny_onnx, tiny_calib, tmp_path):
-    first = edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, out=tmp_path / "q.onnx", check_latency=False)
+    first = edgecnn.quantize(
+        tiny_onnx,
+        calib_data=tiny_calib,
+        out=tmp_path / "q.onnx",
+        advanced=edgecnn.AdvancedQuantization(check_latency=False),
+    )
     with pytest.raises(InvalidInputError, match="already int8"):
         edgecnn.quantize(first.artifact.path, calib_data=tiny_calib, out=tmp_path / "qq.onnx")
 
@@ -139,10 +178,25 @@ def test_digits_smallcnn_loses_at_most_half_a_point_with_both_profiles(digits_sm
     for profile in ("u8s8", "s8s8"):
         result = edgecnn.quantize(
             spec,
-            profile=profile,
+            preset=profile,
             calib_data=train.x[:300],
             eval_data=(test.x, test.y),
             out=tmp_path / f"smallcnn.{profile}.onnx",
-            check_latency=False,
+            advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
         assert result.report["accuracy"]["drop_points"] <= 0.5, (profile, result.report["accuracy"])
+
+
+def test_quantize_step_and_keywords_share_one_schema():
+    import inspect
+
+    from edgecnn.quant.config import AdvancedQuantization, QuantizeOptions, QuantizeStep
+
+    keywords = set(inspect.signature(edgecnn.quantize).parameters)
+    assert set(QuantizeOptions.model_fields) <= keywords and "advanced" in keywords
+    assert not set(AdvancedQuantization.model_fields) & keywords  # rare knobs only through `advanced`
+    assert set(QuantizeStep.model_fields) == {"type"} | set(QuantizeOptions.model_fields) | set(
+        AdvancedQuantization.model_fields
+    )
+    with pytest.raises(InvalidInputError, match="bogus"):
+        edgecnn.AdvancedQuantization(bogus=1)
