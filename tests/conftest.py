@@ -74,3 +74,41 @@ def _train(name: str, *, epochs: int):
         return trained_digits_model(name, epochs=epochs)
     finally:
         torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------- every report.json a test writes is valid
+# (owned by the report schema, issue 12): after each test that used tmp_path, each report.json under it
+# validates against the published schema, docs/report.schema.json. Profile results ("kind": "profile",
+# `edgecnn profile`) are a different document and are not checked here.
+
+_REPORT_SCHEMA = None
+
+
+@pytest.fixture(autouse=True)
+def _written_reports_match_the_published_schema(request):
+    # asked for before the test runs, so that tmp_path is torn down after this check, not before it
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is None:
+        return
+    reports = sorted(tmp_path.rglob("report.json"))
+    if not reports:
+        return
+    import json
+    from pathlib import Path
+
+    import jsonschema  # the dev extra
+
+    global _REPORT_SCHEMA
+    if _REPORT_SCHEMA is None:
+        schema = json.loads((Path(__file__).parents[1] / "docs" / "report.schema.json").read_text())
+        _REPORT_SCHEMA = jsonschema.Draft202012Validator(schema)
+    for path in reports:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("kind") == "profile":
+            continue
+        errors = [
+            f"{'.'.join(str(p) for p in e.absolute_path) or '<report>'}: {e.message}"
+            for e in _REPORT_SCHEMA.iter_errors(data)
+        ]
+        assert not errors, f"{path} does not match docs/report.schema.json: " + "; ".join(errors[:10])

@@ -35,6 +35,7 @@ COMMAND_MODULES = [  # in the order `edgecnn --help` lists them
     "edgecnn.cli.bundle",
     "edgecnn.cli.bench",
     "edgecnn.cli.recipes",
+    "edgecnn.cli.report",
     "edgecnn.cli.agent",
 ]
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from edgecnn.pipeline.recipe import Recipe
 from edgecnn.quant.config import QuantizeStep
 from edgecnn.spec import ModelSpec
 from edgecnn.targets import get_target
+
+if TYPE_CHECKING:
+    from edgecnn.report.schema import Report
 
 log = logging.getLogger("edgecnn.pipeline")
 
@@ -67,6 +70,13 @@ class OptimizationResult:
     def report_path(self) -> Path | None:
         return self.report_paths.get("json")
 
+    @property
+    def typed_report(self) -> Report:
+        """The report as the typed `edgecnn.report.schema.Report` (what report.json holds)."""
+        from edgecnn.report.build import validate_report
+
+        return validate_report(self.report)
+
 
 class _Stages:
     """Numbered stage logging, '[3/9] export ...', and each stage's duration for the report."""
@@ -97,7 +107,7 @@ def run_recipe(
     """Run a validated recipe. `model`, `calib_data` and `eval_data` override the recipe's (API use:
     in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`."""
     from edgecnn.profiling.environment import fingerprint
-    from edgecnn.report.build import new_report, write_report
+    from edgecnn.report.build import new_report, validate_report, write_report
 
     out = Path(out_dir)
     target = get_target(recipe.target)
@@ -211,8 +221,9 @@ def run_recipe(
         if recipe.bundle:
             report["artifacts"].append(_bundle(deployable, optimized, original, out))
         report["stage_seconds"] = stage.seconds
-        paths = write_report(report, out)
-    return OptimizationResult(report=report, out_dir=out, report_paths=paths, artifacts=artifacts)
+        typed = validate_report(report)  # an InternalError naming the field, before anything is written
+        paths = write_report(typed, out)
+    return OptimizationResult(report=typed.to_dict(), out_dir=out, report_paths=paths, artifacts=artifacts)
 
 
 def failed_gates_message(result: OptimizationResult) -> str | None:

@@ -1,6 +1,7 @@
-"""report.json: the versioned result of a run. Markdown and HTML are renderings of this dict.
+"""report.json: the versioned result of a run. Markdown and HTML are renderings of it.
 
-Fields that do not apply are null, never invented; docs/report.md documents the schema.
+`Report` (edgecnn.report.schema) is its typed definition and docs/report.schema.json its published JSON
+Schema. Fields that do not apply are null, never invented; docs/report.md documents every field.
 """
 
 from __future__ import annotations
@@ -10,33 +11,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgecnn import __version__
-from edgecnn.fileio import atomic_write_text
+from pydantic import BaseModel, ValidationError
 
-REPORT_SCHEMA_VERSION = 1
-REQUIRED_KEYS = (
-    "schema_version",
-    "edgecnn_version",
-    "created",
-    "model",
-    "recipe",
-    "target",
-    "steps",
-    "artifacts",
-    "baseline",
-    "optimized",
-    "speedup",
-    "size_ratio",
-    "accuracy_delta",
-    "fidelity",
-    "gates",
-    "environment",
-)
+from edgecnn import __version__
+from edgecnn.errors import InternalError
+from edgecnn.fileio import atomic_write_text
+from edgecnn.report.schema import REPORT_SCHEMA_VERSION, Report, report_json_schema
+
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "Report",
+    "check_report",
+    "new_report",
+    "report_json_schema",
+    "validate_report",
+    "write_report",
+]
 
 
 def new_report(
     *, model: dict[str, Any], recipe: dict[str, Any], target: str, environment: dict[str, Any]
 ) -> dict[str, Any]:
+    """The report of a run that is starting: every field present, null (or empty) until a stage fills it.
+
+    A plain dict that the pipeline's stages fill in; `validate_report` / `write_report` turn it into a `Report`.
+    """
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "edgecnn_version": __version__,
@@ -57,33 +56,90 @@ def new_report(
         "notes": [],
         "not_done": [],
         "environment": environment,
+        "device_environment": None,
+        "stage_seconds": None,
     }
 
 
-def check_report(report: dict[str, Any]) -> None:
-    """Structural check used by the tests and before writing: every documented key is present."""
-    missing = [k for k in REQUIRED_KEYS if k not in report]
-    if missing:
-        raise ValueError(f"report lacks {', '.join(missing)}")
-    if report["schema_version"] != REPORT_SCHEMA_VERSION:
-        raise ValueError(f"unsupported report schema_version {report['schema_version']}")
+def validate_report(report: dict[str, Any] | Report, *, complete: bool = False) -> Report:
+    """The report as a validated `Report`; an invalid one is an InternalError naming each bad field.
+
+    The dict is first made JSON-able exactly as report.json will hold it (paths and numpy scalars become
+    JSON values), so what validates is what is written. A report being built may leave out a field that
+    is null or empty (the written one has them all); `complete=True` (a report.json read back) requires
+    every field, as the published schema does.
+    """
+    if isinstance(report, Report):
+        return report
+    try:
+        typed = Report.model_validate(_jsonable(report))
+    except ValidationError as exc:
+        _invalid([(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()])
+    if complete:
+        missing = [(loc, "Field required") for loc in _missing_fields(typed)]
+        if missing:
+            _invalid(missing)
+    return typed
 
 
-def write_report(report: dict[str, Any], out_dir: str | Path, *, html: bool = True) -> dict[str, Path]:
-    """Write report.json, report.md and (optionally) report.html atomically into out_dir."""
+def _invalid(problems: list[tuple[str, str]]) -> None:
+    text = "; ".join(f"{loc or '<report>'}: {msg}" for loc, msg in problems[:10])
+    raise InternalError(
+        f"the report does not match its schema (report.json schema_version {REPORT_SCHEMA_VERSION}): {text}"
+    ) from None
+
+
+def _missing_fields(model: BaseModel, loc: str = "") -> list[str]:
+    """Dotted paths of the fields a validated model (and the models inside it) was not given."""
+    out = [f"{loc}{name}" for name in type(model).model_fields if name not in model.model_fields_set]
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            if isinstance(item, BaseModel):
+                out += _missing_fields(item, f"{loc}{name}." if i is None else f"{loc}{name}.{i}.")
+    return out
+
+
+def check_report(report: dict[str, Any] | Report) -> None:
+    """Raise InternalError unless `report` validates against the report schema."""
+    validate_report(report)
+
+
+def write_report(report: dict[str, Any] | Report, out_dir: str | Path, *, html: bool = True) -> dict[str, Path]:
+    """Validate the report, then write report.json, report.md and (optionally) report.html atomically.
+
+    Nothing is written when the report does not validate. The JSON is the validated model's; the Markdown
+    and HTML are rendered from that same data.
+    """
     from edgecnn.report.markdown import render_markdown
 
-    check_report(report)
-    out_dir = Path(out_dir)
-    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md"}
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, default=_json_default) + "\n")
-    atomic_write_text(paths["md"], render_markdown(report))
+    data = validate_report(report).to_dict()
+    texts = {"json": json.dumps(data, indent=2) + "\n", "md": render_markdown(data)}
     if html:
         from edgecnn.report.html import render_html
 
-        paths["html"] = out_dir / "report.html"
-        atomic_write_text(paths["html"], render_html(report))
+        texts["html"] = render_html(data)
+    out_dir = Path(out_dir)
+    paths = {kind: out_dir / f"report.{kind}" for kind in texts}
+    for kind, text in texts.items():
+        atomic_write_text(paths[kind], text)
     return paths
+
+
+def _jsonable(obj: Any) -> Any:
+    """`obj` as JSON values (what json.loads of report.json gives back), keeping +-Infinity and NaN floats."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    return _jsonable(_json_default(obj))
 
 
 def _json_default(obj: Any) -> Any:

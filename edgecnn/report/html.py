@@ -92,7 +92,8 @@ def render_html(report: dict[str, Any]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {e(str(model.get('name')))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(str(model.get('name')))} &rarr; {e(report['target'])}</h1>",
-        f"<p>edgecnn {e(report['edgecnn_version'])}, {e(report['created'])}; weights: <b>{e(str(model.get('weights')))}</b></p>",
+        f"<p>edgecnn {e(report['edgecnn_version'])}, {e(report['created'])}; "
+        f"weights: <b>{e(str(model.get('weights')))}</b></p>",
     ]
     if model.get("weights") == "random":
         parts.append("<p class='bad'>Random weights: accuracy and agreement figures are not meaningful.</p>")

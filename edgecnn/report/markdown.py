@@ -41,7 +41,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{b['macs'] / 1e9:.3f} G" if b.get("macs") else "n/a",
             f"{o['macs'] / 1e9:.3f} G" if o.get("macs") else "n/a",
         ),
-        ("precision", str(b.get("precision", "n/a")), str(o.get("precision", "n/a"))),
+        ("precision", str(b.get("precision") or "n/a"), str(o.get("precision") or "n/a")),
         ("accuracy (top-1)", _acc(b), _acc(o)),
     ]
     if fid.get("top1_agreement") is not None:
@@ -66,15 +66,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("steps"):
         lines += ["", "## Steps", "", "| step | seconds | summary |", "|---|---|---|"]
         for s in report["steps"]:
-            lines.append(f"| {s['type']} | {s.get('seconds', 0):.2f} | {_step_summary(s.get('report') or {})} |")
+            lines.append(f"| {s['type']} | {s.get('seconds') or 0:.2f} | {_step_summary(s.get('report') or {})} |")
     if report.get("gates"):
         lines += ["", "## Gates", "", "| gate | threshold | value | passed |", "|---|---|---|---|"]
         for g in report["gates"]:
             value = "n/a" if g.get("value") is None else f"{g['value']:.4g}"
             passed = {True: "yes", False: "**NO**", None: "skipped"}[g.get("passed")]
-            lines.append(
-                f"| {g['name']} | {g['threshold']} | {value} | {passed}{' — ' + g['reason'] if g.get('reason') else ''} |"
-            )
+            reason = f" — {g['reason']}" if g.get("reason") else ""
+            lines.append(f"| {g['name']} | {g['threshold']} | {value} | {passed}{reason} |")
     if report.get("artifacts"):
         lines += ["", "## Artifacts", "", "| role | format | precision | size | path |", "|---|---|---|---|---|"]
         for a in report["artifacts"]:
