@@ -29,6 +29,10 @@ class Registry(Generic[T]):
 
         return deco
 
+    def remove(self, name: str) -> None:
+        """Unregister `name` (plugins and tests that add a temporary entry)."""
+        self._entries.pop(name, None)
+
     def names(self) -> list[str]:
         return sorted(self._entries)
 
