@@ -1,90 +1,54 @@
-"""`edgecnn inspect MODEL`: every layer in execution order (window, shapes, receptive field, params, MACs) and totals."""
+"""`edgecnn inspect MODEL`: every layer in execution order (window, shapes, receptive field, params, MACs), totals."""
 
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
-from typer.core import TyperCommand
 
+from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Weights, parse_shape
 from edgecnn.errors import InvalidInputError
 
-
-class _ShapeCommand(TyperCommand):
-    """Lets `--input-shape` take 3 or 4 space-separated numbers (N C L or N C H W): click options have a fixed
-    arity, so the numbers that follow it are joined into one value before parsing."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        joined: list[str] = []
-        it = iter(range(len(args)))
-        for i in it:
-            joined.append(args[i])
-            if args[i] == "--input-shape":
-                numbers = []
-                while i + 1 < len(args) and args[i + 1].isdigit():
-                    i = next(it)
-                    numbers.append(args[i])
-                if numbers:
-                    joined.append(",".join(numbers))
-        return super().parse_args(ctx, joined)
+__all__ = ["inspect", "parse_shape"]  # parse_shape moved to cli/options.py; kept importable from here
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1,3,224,224', '1x3x224x224' or '1 3 224 224' -> (1, 3, 224, 224)."""
-    parts = text.replace("x", ",").replace(" ", ",").split(",")
-    try:
-        shape = tuple(int(p) for p in parts if p)
-    except ValueError:
-        raise InvalidInputError(f"--input-shape takes numbers (N C H W or N C L), got {text!r}") from None
-    if len(shape) not in (3, 4) or min(shape) < 1:
-        raise InvalidInputError(f"--input-shape takes N C H W or N C L (each at least 1), got {text!r}")
-    return shape
+def inspect(
+    model: Model,
+    input_size: Annotated[
+        tuple[int, int] | None,
+        typer.Option("--input-size", metavar="H W", help="Spatial size of an image model's input."),
+    ] = None,
+    input_shape: InputShape = None,
+    input_length: Annotated[
+        int | None, typer.Option("--input-length", metavar="L", help="Sequence length of a 1D model's input.")
+    ] = None,
+    weights: Weights = "random",
+    arch: Arch = None,
+    num_classes: Annotated[
+        int | None, typer.Option("--num-classes", help="Classifier size, if not the zoo default.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Inspect a model layer by layer: k, s, p, d, groups, shapes, receptive field, params, MACs, memory."""
+    from edgecnn.analysis.inspect import inspect_model
+    from edgecnn.zoo.loader import load_model
 
-
-def register(app: typer.Typer) -> None:
-    @app.command("inspect", cls=_ShapeCommand)
-    def inspect(
-        model: str = typer.Argument(
-            ...,
-            help="Zoo name (see `edgecnn models`), package.module:factory, TorchScript file, or weights file with --arch.",
-        ),
-        input_size: tuple[int, int] | None = typer.Option(
-            None, "--input-size", metavar="H W", help="Spatial size of an image model's input."
-        ),
-        input_shape: str | None = typer.Option(
-            None, "--input-shape", metavar="N C H W | N C L", help="Full input shape (image or 1D model)."
-        ),
-        input_length: int | None = typer.Option(
-            None, "--input-length", metavar="L", help="Sequence length of a 1D model's input."
-        ),
-        weights: str = typer.Option(
-            "random",
-            "--weights",
-            help="random | pretrained | auto | PATH to a state dict (shapes and counts do not depend on weights; a file is checked against the architecture).",
-        ),
-        arch: str | None = typer.Option(None, "--arch", help="Zoo architecture of a weights file given as MODEL."),
-        num_classes: int | None = typer.Option(None, "--num-classes", help="Classifier size, if not the zoo default."),
-        as_json: bool = typer.Option(False, "--json", help="Print the inspection as JSON (schema: docs/inspect.md)."),
-    ) -> None:
-        """Inspect a model layer by layer: k, s, p, d, groups, shapes, receptive field, params, MACs, memory."""
-        from edgecnn.analysis.inspect import inspect_model
-        from edgecnn.zoo.loader import load_model
-
-        if sum(v is not None for v in (input_size, input_shape, input_length)) > 1:
-            raise InvalidInputError("give only one of --input-size, --input-shape and --input-length")
-        spec = load_model(
-            model,
-            weights=weights,
-            arch=arch,
-            num_classes=num_classes,
-            input_shape=parse_shape(input_shape) if input_shape else None,
-        )
-        shape = _shape(spec.input.shape, input_size, input_length)
-        result = inspect_model(spec, input_shape=shape)
-        if as_json:
-            typer.echo(json.dumps(result.to_dict(), indent=2))
-            return
-        _print(result)
+    if sum(v is not None for v in (input_size, input_shape, input_length)) > 1:
+        raise InvalidInputError("give only one of --input-size, --input-shape and --input-length")
+    spec = load_model(
+        model,
+        weights=weights,
+        arch=arch,
+        num_classes=num_classes,
+        input_shape=parse_shape(input_shape) if input_shape else None,
+    )
+    shape = _shape(spec.input.shape, input_size, input_length)
+    result = inspect_model(spec, input_shape=shape)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    _print(result)
 
 
 def _shape(default: tuple[int, ...], size: tuple[int, int] | None, length: int | None) -> tuple[int, ...]:
@@ -118,9 +82,9 @@ def _print(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edgecnn.cli.console import console
+    from edgecnn.cli.console import console, escape, say
 
-    table = Table(title=f"{result.model}  input {'x'.join(map(str, result.input.shape))}", show_lines=False)
+    table = Table(title=f"{escape(result.model)}  input {'x'.join(map(str, result.input.shape))}", show_lines=False)
     for col in ("#", "layer", "type", "k", "s", "p", "d", "g", "input", "output", "RF", "jump", "params", "MACs"):
         table.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left", no_wrap=col != "layer")
     for layer in result.layers:
@@ -132,8 +96,8 @@ def _print(result) -> None:
             output = f"[bold red]{output} (formula {'x'.join(map(str, layer.expected_spatial))})[/]"
         table.add_row(
             str(layer.index),
-            layer.name,
-            layer.type,
+            escape(layer.name),
+            escape(layer.type),
             _dims(layer.kernel),
             _dims(layer.stride),
             _dims(layer.padding),
@@ -158,15 +122,15 @@ def _print(result) -> None:
         lines.append(f"peak activations  {totals.peak_activation_bytes / 2**20:.2f} MiB{bound}")
     wb = totals.weight_bytes
     lines.append(
-        f"weights           fp32 {wb['fp32'] / 2**20:.2f} MiB, fp16 {wb['fp16'] / 2**20:.2f} MiB, int8 {wb['int8'] / 2**20:.2f} MiB"
+        f"weights           fp32 {wb['fp32'] / 2**20:.2f} MiB, fp16 {wb['fp16'] / 2**20:.2f} MiB, "
+        f"int8 {wb['int8'] / 2**20:.2f} MiB"
     )
     lines.append(f"output            {', '.join('x'.join(map(str, o)) for o in result.outputs)}")
     lines.append(f"traced with       {result.method}")
     mismatches = result.mismatches
-    lines.append(
-        f"shape check       {'[bold red]' + str(len(mismatches)) + ' layer(s) differ from the formula[/]' if mismatches else 'all window layers match the formula'}"
-    )
+    differ = f"[bold red]{len(mismatches)} layer(s) differ from the formula[/]"
+    lines.append(f"shape check       {differ if mismatches else 'all window layers match the formula'}")
     for line in lines:
         console.print(line, highlight=False)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        say(note, prefix="[yellow]note:[/] ")

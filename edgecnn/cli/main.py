@@ -1,11 +1,12 @@
-"""The `edgecnn` command: a thin layer over the API. Each command lives in its own module.
+"""The `edgecnn` command: a thin layer over the API. Each command is a plain function in its own module.
 
 Exit codes: 0 success, 2 user error (one clear line), 1 internal error, 3 a gate failed.
+Command modules import only typer and `edgecnn.cli.options` at import time (`edgecnn --help` stays torch-free);
+their bodies import the heavy libraries they need.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -13,6 +14,25 @@ import sys
 import typer
 
 from edgecnn import __version__
+from edgecnn.cli import (
+    agent,
+    bench,
+    bundle,
+    bundle_run,
+    evaluate,
+    export,
+    inspect,
+    models,
+    optimize,
+    profile,
+    prune,
+    quantize,
+    recipes,
+    report,
+    sparsify,
+    trt_rules,
+)
+from edgecnn.cli.options import ShapeCommand
 
 app = typer.Typer(
     name="edgecnn",
@@ -21,23 +41,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-# each module defines `register(app)`; command bodies import heavy libraries lazily
-COMMAND_MODULES = [  # in the order `edgecnn --help` lists them
-    "edgecnn.cli.optimize",
-    "edgecnn.cli.models",
-    "edgecnn.cli.inspect",
-    "edgecnn.cli.prune",
-    "edgecnn.cli.quantize",
-    "edgecnn.cli.export",
-    "edgecnn.cli.evaluate",
-    "edgecnn.cli.profile",
-    "edgecnn.cli.bundle",
-    "edgecnn.cli.bench",
-    "edgecnn.cli.recipes",
-    "edgecnn.cli.report",
-    "edgecnn.cli.agent",
-]
+bench_app = typer.Typer(
+    help="Latency-regression benchmarks for CI: run suites, compare with a baseline, A/B two models.",
+    no_args_is_help=True,
+)
+agent_app = typer.Typer(
+    help="Run the device agent that profiles models for a host (`edgecnn profile --device`).", no_args_is_help=True
+)
 
 
 def _version(value: bool) -> None:
@@ -66,13 +76,32 @@ def main(
     logging.getLogger("edgecnn").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+# the commands, in the order `edgecnn --help` lists them
+app.command("optimize", cls=ShapeCommand)(optimize.optimize)
+app.command("models")(models.models)
+app.command("inspect", cls=ShapeCommand)(inspect.inspect)
+app.command("prune")(prune.prune_cmd)
+app.command("sparsify")(sparsify.sparsify_cmd)
+app.command("quantize")(quantize.quantize_cmd)
+app.command("export", cls=ShapeCommand)(export.export_cmd)
+app.command("trt-rules")(trt_rules.trt_rules_cmd)
+app.command("evaluate")(evaluate.evaluate_cmd)
+app.command("profile")(profile.profile)
+app.command("bundle")(bundle.bundle_cmd)
+app.command("bundle-run")(bundle_run.bundle_run_cmd)
+app.add_typer(bench_app, name="bench")
+bench_app.command("run")(bench.run_cmd)
+bench_app.command("compare")(bench.compare_cmd)
+bench_app.command("ab")(bench.ab_cmd)
+app.command("recipes")(recipes.recipes)
+report.register(app)  # still the register() form: its author converts it to a plain function
+app.add_typer(agent_app, name="agent")
+agent_app.command("serve")(agent.serve)
 
 
 def run() -> None:
     """Console-script entry point: user errors become one line and exit 2; bugs exit 1 with a hint."""
-    from edgecnn.cli.console import err_console
+    from edgecnn.cli.console import err_console, error
     from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
 
     try:
@@ -86,13 +115,13 @@ def run() -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except GateFailedError as exc:
-        err_console.print(f"[bold red]gate failed:[/] {exc}", highlight=False)
+        error(exc, label="gate failed:", soft_wrap=False)
         sys.exit(3)
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(exc)
         sys.exit(2)
     except EdgeCNNError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # usage errors (click's, or typer's vendored click) first; anything else is a bug
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
@@ -100,11 +129,10 @@ def run() -> None:
             sys.exit(exc.exit_code)
         if os.environ.get("EDGECNN_DEBUG"):
             raise
-        err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+        error(
+            f"{type(exc).__name__}: {exc}\n"
             "This is a bug in edgecnn. Re-run with EDGECNN_DEBUG=1 for the traceback and please report it.",
-            highlight=False,
-            soft_wrap=True,
+            label="internal error:",
         )
         sys.exit(1)
 

@@ -1,8 +1,8 @@
 """Model registry, torchvision adapters, small reference models and weight loading."""
 
-from edgecnn.zoo.registry import MODELS, ZooEntry, list_models
+from edgecnn.zoo.registry import ALIASES, MODELS, ZooEntry, list_models, resolve_name
 
-__all__ = ["MODELS", "ZooEntry", "list_models", "load_model"]
+__all__ = ["ALIASES", "MODELS", "ZooEntry", "list_models", "load_model", "resolve_name"]
 
 
 def __getattr__(name: str):

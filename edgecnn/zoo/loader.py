@@ -13,7 +13,7 @@ from typing import Any, Literal
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
 from edgecnn.fileio import sha256_file
 from edgecnn.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelSpec, Preprocess
-from edgecnn.zoo.registry import MODELS, ZooEntry
+from edgecnn.zoo.registry import ALIASES, MODELS, ZooEntry, resolve_name
 
 log = logging.getLogger("edgecnn.zoo")
 
@@ -33,6 +33,9 @@ def load_model(
     labels: list[str] | None = None,
 ) -> ModelSpec:
     """Build a model by zoo name, `package.module:factory`, TorchScript file, or weights file plus `arch`.
+
+    A family name ("mobilenet", "efficientnet", "resnet", "vgg") resolves to its default member (see
+    `edgecnn.zoo.registry.ALIASES`); the returned spec carries the resolved name.
 
     weights: "auto" (pretrained when obtainable, else random with a loud warning), "pretrained", "random",
     or a path to a state dict loaded with `torch.load(..., weights_only=True)`.
@@ -58,11 +61,15 @@ def load_model(
         if not path.exists():
             raise InvalidInputError(f"model file not found: {path}")
         return _load_torchscript(path, input_shape, preprocess, labels)
+    if text in ALIASES:
+        resolved = resolve_name(text)
+        log.info("%s -> %s (the family's default)", text, resolved)
+        text = resolved
     if ":" in text and text not in MODELS:
         return _load_factory(text, num_classes, input_shape, preprocess, labels)
     if text not in MODELS:
         raise UnknownNameError(
-            f"unknown model '{text}'.{close_matches(text, MODELS.names())} "
+            f"unknown model '{text}'.{close_matches(text, [*MODELS.names(), *ALIASES])} "
             f"Run `edgecnn models` for the list, or pass a weights file with --arch, a package.module:factory path "
             f"or a TorchScript file."
         )

@@ -53,5 +53,27 @@ _own("resblock_net", "reference", (1, 3, 32, 32), "ResBlockNet")
 _own("tcn1d", "tcn", (1, 1, 128), "TCN1d")
 
 
+# A family name stands for its documented default member: the edge-sized, widely deployed one.
+ALIASES: dict[str, str] = {
+    "mobilenet": "mobilenet_v2",
+    "efficientnet": "efficientnet_b0",
+    "resnet": "resnet18",
+    "vgg": "vgg11_bn",
+}
+
+
+def resolve_name(name: str) -> str:
+    """A zoo name as given, or the default member a family alias stands for ('mobilenet' -> 'mobilenet_v2').
+
+    Names that are not aliases (zoo names, files, factory paths) come back unchanged.
+    """
+    return ALIASES.get(name, name)
+
+
+def aliases_of(name: str) -> list[str]:
+    """The family aliases that resolve to this zoo name."""
+    return [alias for alias, target in ALIASES.items() if target == name]
+
+
 def list_models() -> list[ZooEntry]:
     return [MODELS.get(n) for n in MODELS.names()]

@@ -147,12 +147,89 @@ def test_models_json(capsys, monkeypatch):
     assert rows[0] == {
         "name": "smallcnn",
         "family": "reference",
+        "aliases": [],
         "params": 94122,
         "macs": 10322560,
         "input": [3, 32, 32],
         "source": "edgecnn",
     }
     assert rows[1]["input"] == [1, 128]
+
+
+def test_models_table_shows_the_family_alias(capsys, monkeypatch):
+    from edgecnn import zoo
+
+    monkeypatch.setattr(zoo, "list_models", lambda: [zoo.MODELS.get("mobilenet_v2"), zoo.MODELS.get("smallcnn")])
+    code, out, err = cli(capsys, monkeypatch, "models")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "mobilenet_v2" in line)
+    assert "mobilenet" in row.replace("mobilenet_v2", "")  # the alias column
+    assert "family's default member" in out
+
+
+def test_optimize_with_a_family_alias_says_which_model_it_chose(capsys, monkeypatch, tmp_path, caplog):
+    """`edgecnn optimize mobilenet --int8 --target tensorrt` in miniature: an alias to a small model, TensorRT without
+    a GPU (nothing timed). The alias is announced, the report names the resolved model, the summary says what was not
+    measured instead of claiming a side-by-side measurement."""
+    from edgecnn.zoo import registry
+
+    monkeypatch.setitem(registry.ALIASES, "lenet", "lenet5")
+    out_dir = tmp_path / "trt"
+    with caplog.at_level("INFO", logger="edgecnn"):
+        code, out, err = cli(
+            capsys, monkeypatch, "optimize", "lenet", "--int8", "--target", "tensorrt", "--calib-size", "16",
+            "--out", str(out_dir),
+        )  # fmt: skip
+    assert code == 0, err
+    assert "lenet -> lenet5 (the family's default)" in caplog.text
+    report = json.loads((out_dir / "report.json").read_text())
+    assert report["model"]["name"] == "lenet5"
+    if report["optimized"]["latency_ms"] is None:  # no TensorRT engine here: nothing was timed
+        assert "measured side by side" not in out
+        assert "latency not measured on tensorrt" in out
+    assert "lenet5 -> tensorrt" in out
+
+
+def test_errors_keep_their_square_brackets(capsys, monkeypatch):
+    from edgecnn.errors import UserError
+    from edgecnn.zoo import loader
+
+    def refuse(*args, **kwargs):
+        raise UserError('TensorRT is not installed: pip install "edgecnn[tensorrt]" on an NVIDIA GPU machine')
+
+    monkeypatch.setattr(loader, "load_model", refuse)
+    code, _, err = cli(capsys, monkeypatch, "inspect", "smallcnn")
+    _user_error(code, err)
+    assert 'pip install "edgecnn[tensorrt]"' in err
+
+
+def test_summary_says_what_was_measured(capsys):
+    """Markup-looking text in notes and not-done items is printed as written; the title follows what was timed."""
+    from types import SimpleNamespace
+
+    from edgecnn.cli.optimize import measured_where, print_summary
+
+    side = {"latency_ms": None, "backend": None, "precision": "fp32", "size_bytes": 1000, "macs": 10**6}
+    report = {
+        "model": {"name": "lenet5"},
+        "target": "tensorrt",
+        "baseline": dict(side),
+        "optimized": {**side, "precision": "int8"},
+        "speedup": None,
+        "fidelity": {},
+        "gates": [],
+        "notes": ["install [bold]edgecnn[tensorrt][/bold] later"],
+        "not_done": ['no engine: pip install "edgecnn[tensorrt]"'],
+        "artifacts": [],
+    }
+    print_summary(SimpleNamespace(report=report, report_paths={}))
+    out = capsys.readouterr().out
+    assert "measured side by side" not in out and "latency not measured on tensorrt" in out
+    assert "install [bold]edgecnn[tensorrt][/bold] later" in out and '"edgecnn[tensorrt]"' in out
+
+    timed = {**side, "latency_ms": {"p50": 1.0}, "backend": "onnxruntime"}
+    assert measured_where({**report, "baseline": timed, "optimized": timed}) == "measured side by side on onnxruntime"
+    assert "float baseline not timed" in measured_where({**report, "optimized": timed})
 
 
 def _script() -> Path:
@@ -177,6 +254,7 @@ def test_console_script_unknown_model_exits_2_without_traceback():
     assert "Did you mean: mobilenet_v2" in proc.stderr and "Traceback" not in proc.stderr
 
 
+_RUN = "sys.argv = ['edgecnn', {args}]\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass"
 HEAVY = ("torch", "torchvision", "openvino", "nncf", "tensorrt", "onnxruntime")
 _PROBE = """
 import sys
@@ -190,8 +268,9 @@ print("HEAVY=" + ",".join(m for m in {heavy!r} if m in sys.modules))
     [
         "import edgecnn",
         "import edgecnn.zoo, edgecnn.analysis.inspect, edgecnn.analysis.summary",
-        "sys.argv = ['edgecnn', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
-        "sys.argv = ['edgecnn', 'inspect', '--help']\nfrom edgecnn.cli.main import run\ntry:\n    run()\nexcept SystemExit:\n    pass",
+        _RUN.format(args="'--help'"),
+        _RUN.format(args="'inspect', '--help'"),
+        _RUN.format(args="'optimize', '--help'"),
     ],
 )
 def test_import_and_help_stay_light(setup):

@@ -154,7 +154,8 @@ def test_pretrained_offline_says_how_to_pass_a_local_file(monkeypatch):
     _offline(monkeypatch)
     with pytest.raises(
         UserError,
-        match=r"could not get pretrained weights for resnet18 .*Offline\? Download https://\S+resnet18\S+\.pth .*--weights FILE",
+        match=r"could not get pretrained weights for resnet18 .*Offline\? "
+        r"Download https://\S+resnet18\S+\.pth .*--weights FILE",
     ):
         load_model("resnet18", weights="pretrained")
 
@@ -165,3 +166,38 @@ def test_auto_weights_offline_fall_back_to_random_loudly(monkeypatch, caplog):
         spec = load_model("mobilenet_v3_small")
     assert spec.weights == "random" and RANDOM_WEIGHTS_NOTE in spec.notes
     assert "using RANDOM weights" in caplog.text
+
+
+def test_family_aliases_resolve_to_their_documented_default():
+    from edgecnn.zoo.registry import ALIASES, MODELS, aliases_of, resolve_name
+
+    assert ALIASES == {
+        "mobilenet": "mobilenet_v2",
+        "efficientnet": "efficientnet_b0",
+        "resnet": "resnet18",
+        "vgg": "vgg11_bn",
+    }
+    assert all(target in MODELS and alias not in MODELS for alias, target in ALIASES.items())
+    assert resolve_name("mobilenet") == "mobilenet_v2" and resolve_name("resnet50") == "resnet50"
+    assert resolve_name("pkg.mod:factory") == "pkg.mod:factory"
+    assert aliases_of("mobilenet_v2") == ["mobilenet"] and aliases_of("resnet50") == []
+
+
+def test_load_model_by_family_announces_its_choice_and_names_the_member(caplog):
+    with caplog.at_level("INFO", logger="edgecnn"):
+        spec = load_model("resnet", weights="random")
+    assert spec.name == "resnet18" and spec.source == "zoo:resnet18" and spec.family == "resnet"
+    assert caplog.text.count("resnet -> resnet18 (the family's default)") == 1
+
+
+def test_arch_may_be_a_family_alias(tmp_path):
+    import torch
+
+    path = tmp_path / "r18.pth"
+    torch.save(load_model("resnet18", weights="random").module.state_dict(), path)
+    assert load_model(path, arch="resnet").name == "resnet18"
+
+
+def test_unknown_model_suggests_a_family_alias():
+    with pytest.raises(UnknownNameError, match="Did you mean: mobilenet"):
+        load_model("mobilnet")

@@ -1,0 +1,116 @@
+"""The options several commands share, declared once as `Annotated` aliases.
+
+A command states its own default: `weights: Weights = "auto"`, `calib_size: CalibSize = 300`. Only typer and the
+standard library are imported here: `edgecnn --help` must stay free of torch and the runtimes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from edgecnn.errors import InvalidInputError
+
+_MODEL = (
+    "Zoo name or family (mobilenet, efficientnet, resnet, vgg: see `edgecnn models`), weights file (with --arch), "
+    "package.module:factory or TorchScript file"
+)
+
+# the model a command works on
+Model = Annotated[str, typer.Argument(help=f"{_MODEL}.", show_default=False)]
+ModelOrOnnx = Annotated[str, typer.Argument(help=f"{_MODEL}, or an fp32 .onnx file.", show_default=False)]
+ModelOrRecipe = Annotated[str | None, typer.Argument(help=f"{_MODEL}, or an .onnx file (or give --recipe).")]
+Weights = Annotated[
+    str | None,
+    typer.Option("--weights", help="auto | pretrained | random | PATH to a state dict (checked against the model)."),
+]
+Arch = Annotated[str | None, typer.Option("--arch", help="Zoo architecture of a weights file given as MODEL.")]
+InputShape = Annotated[
+    str | None,
+    typer.Option(
+        "--input-shape",
+        metavar="N,C,H,W | N,C,L",
+        help="Full input shape: 1,3,160,160, 1x3x160x160 or 1 3 160 160 (N C L for 1-D models).",
+    ),
+]
+
+# where it runs
+Target = Annotated[str | None, typer.Option("--target", "-t", help="onnxruntime | openvino | tensorrt | cuda | arm.")]
+Device = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu, cuda[:i], or tcp://HOST:PORT of an `edgecnn agent serve` (remote devices)."),
+]
+Token = Annotated[str | None, typer.Option("--token", envvar="EDGECNN_AGENT_TOKEN", help="The agent's shared token.")]
+Threads = Annotated[
+    int | None, typer.Option("--threads", help="Runtime threads for checks and timing (default: all physical cores).")
+]
+Latency = Annotated[
+    bool, typer.Option("--latency/--no-latency", help="Time the result against the original side by side.")
+]
+
+# data
+CalibData = Annotated[
+    str | None,
+    typer.Option(
+        "--calib-data", "--calib", help="Calibration images folder or .npy/.npz (default: the bundled photos)."
+    ),
+]
+CalibSize = Annotated[int | None, typer.Option("--calib-size", help="Calibration samples.")]
+EvalData = Annotated[
+    str | None,
+    typer.Option("--eval-data", help="Labelled data (ImageFolder, .npz with x and y, or 'digits') for accuracy."),
+]
+MaxAccuracyDrop = Annotated[
+    float | None, typer.Option("--max-accuracy-drop", help="Gate: top-1 points the result may lose.")
+]
+Fp16 = Annotated[bool, typer.Option("--fp16", help="fp16 conversion instead of int8.")]
+
+# output
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of the human summary.")]
+ReportPath = Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the recipe this command runs, and stop.")]
+
+
+def Out(help: str, *, short: bool = True) -> Any:  # noqa: N802 (reads as a type in signatures)
+    """`--out/-o`: one declaration; what is written there differs by command, so the help is the command's."""
+    names = ("--out", "-o") if short else ("--out",)
+    return Annotated[Path | None, typer.Option(*names, help=help)]
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1,3,224,224', '1x3x224x224' or '1 3 224 224' -> (1, 3, 224, 224)."""
+    parts = text.replace("x", ",").replace(" ", ",").split(",")
+    try:
+        shape = tuple(int(p) for p in parts if p)
+    except ValueError:
+        raise InvalidInputError(f"--input-shape takes numbers (N C H W or N C L), got {text!r}") from None
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise InvalidInputError(f"--input-shape takes N C H W or N C L (each at least 1), got {text!r}")
+    return shape
+
+
+def names(text: str | None) -> tuple[str, ...] | None:
+    """'a, b,c' -> ('a', 'b', 'c'); empty -> None."""
+    return tuple(t.strip() for t in text.split(",") if t.strip()) if text else None
+
+
+class ShapeCommand(TyperCommand):
+    """Lets `--input-shape` take 3 or 4 space-separated numbers (N C L or N C H W): click options have a fixed
+    arity, so the numbers that follow it are joined into one value before parsing."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        joined: list[str] = []
+        it = iter(range(len(args)))
+        for i in it:
+            joined.append(args[i])
+            if args[i] == "--input-shape":
+                numbers = []
+                while i + 1 < len(args) and args[i + 1].isdigit():
+                    i = next(it)
+                    numbers.append(args[i])
+                if numbers:
+                    joined.append(",".join(numbers))
+        return super().parse_args(ctx, joined)
