@@ -245,9 +245,9 @@ def _protocol(raw: Any, where: str) -> TimingProtocol:
 
 
 def _check_zoo_name(model: str, where: str) -> None:
-    from edgecnn.zoo.registry import MODELS
+    from edgecnn.zoo.registry import MODELS, resolve_name
 
-    if model not in MODELS:
+    if resolve_name(model) not in MODELS:
         from edgecnn.errors import close_matches
 
         raise InvalidInputError(

@@ -94,7 +94,7 @@ bench_app.command("run")(bench.run_cmd)
 bench_app.command("compare")(bench.compare_cmd)
 bench_app.command("ab")(bench.ab_cmd)
 app.command("recipes")(recipes.recipes)
-report.register(app)  # still the register() form: its author converts it to a plain function
+app.command("report")(report.report_cmd)
 app.add_typer(agent_app, name="agent")
 agent_app.command("serve")(agent.serve)
 

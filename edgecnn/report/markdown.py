@@ -34,7 +34,11 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{b['throughput']:.1f}" if b.get("throughput") else "n/a",
             f"{o['throughput']:.1f}" if o.get("throughput") else "n/a",
         ),
-        ("speed-up", "1.00x", f"{report['speedup']:.2f}x" if report.get("speedup") else "n/a"),
+        (
+            "speed-up",
+            "1.00x" if report.get("speedup") else "n/a",
+            f"{report['speedup']:.2f}x" if report.get("speedup") else "n/a",
+        ),
         ("model size", _mb(b.get("size_bytes")), _mb(o.get("size_bytes"))),
         (
             "MACs",
