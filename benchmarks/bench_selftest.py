@@ -191,26 +191,44 @@ def main() -> None:
 
 def markdown(rep: dict) -> str:
     lines = [
-        f"# bench self-test: {rep['slowdown']:.0%} slowdown injected into `{rep['slowed_case']}`, threshold {rep['threshold']:.0%}",
+        f"# bench self-test: {rep['slowdown']:.0%} slowdown injected into `{rep['slowed_case']}`, "
+        f"threshold {rep['threshold']:.0%}",
         "",
-        f"{rep['runs_each']} clean and {rep['runs_each']} slowed runs, alternating, each compared with one baseline run "
-        f"(protocol: {rep['protocol']['rounds']} interleaved rounds, {rep['protocol']['min_seconds']} s per case). "
-        f"Injected busy-wait: {rep['injected_delay_ms'] * 1e3:.1f} µs per inference = 20% of the baseline {rep['default_metric']}. "
-        f"Took {rep['seconds']:.0f} s on {rep['environment']['cpu']} ({rep['environment']['cores']} cores, shared).",
+        f"{rep['runs_each']} clean and {rep['runs_each']} slowed runs, alternating, "
+        "each compared with one baseline run "
+        f"(protocol: {rep['protocol']['rounds']} interleaved rounds, "
+        f"{rep['protocol']['min_seconds']} s per case). "
+        f"Injected busy-wait: {rep['injected_delay_ms'] * 1e3:.1f} µs per inference "
+        f"= 20% of the baseline {rep['default_metric']}. "
+        f"Took {rep['seconds']:.0f} s on {rep['environment']['cpu']} "
+        f"({rep['environment']['cores']} cores, shared).",
         "",
-        "| judged by | detected (slowed runs) | false alarms (clean runs) | other case flagged in slowed runs | clean-case verdicts |",
+        "| "
+        + " | ".join(
+            [
+                "judged by",
+                "detected (slowed runs)",
+                "false alarms (clean runs)",
+                "other case flagged in slowed runs",
+                "clean-case verdicts",
+            ]
+        )
+        + " |",
         "|---|---:|---:|---:|---|",
     ]
     for label, s in rep["summary"].items():
         lines.append(
-            f"| {label}{' (default)' if label == rep['default_judge'] else ''} | {s['detected']}/{s['slowed_runs']} | "
-            f"{s['false_alarm_runs']}/{s['clean_runs']} | {s['false_alarms_in_slowed_runs_other_case']}/{s['slowed_runs']} | "
+            f"| {label}{' (default)' if label == rep['default_judge'] else ''} | "
+            f"{s['detected']}/{s['slowed_runs']} | "
+            f"{s['false_alarm_runs']}/{s['clean_runs']} | "
+            f"{s['false_alarms_in_slowed_runs_other_case']}/{s['slowed_runs']} | "
             f"{', '.join(f'{k} {v}' for k, v in s['clean_case_verdicts'].items())} |"
         )
     base = rep["baseline_values_ms"][rep["slowed_case"]]
     lines += [
         "",
-        f"The delay is 20% of the {rep['default_metric']}; measured against the baseline p50 ({base['p50'] * 1e3:.1f} µs) it is "
+        f"The delay is 20% of the {rep['default_metric']}; "
+        f"measured against the baseline p50 ({base['p50'] * 1e3:.1f} µs) it is "
         f"{rep['injected_delay_ms'] / base['p50']:.0%}, so the p50 and mean rows judge a smaller relative slowdown.",
     ]
     return "\n".join(lines) + "\n"

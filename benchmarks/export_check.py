@@ -414,7 +414,10 @@ def tensorrt_cli_demo(work: Path) -> dict[str, Any]:
     )
     text = " ".join((run.stdout + "\n" + run.stderr).split())
     return {
-        "command": "edgecnn export mobilenet_v2 --weights random --target tensorrt --precision int8 --calib-size 32 --out cli_mobilenet_v2.engine",
+        "command": (
+            "edgecnn export mobilenet_v2 --weights random --target tensorrt --precision int8 --calib-size 32 "
+            "--out cli_mobilenet_v2.engine"
+        ),
         "exit_code": run.returncode,
         "seconds": round(time.perf_counter() - started, 1),
         "says_no_engine_built": "No TensorRT engine was built" in text,
@@ -430,13 +433,16 @@ def render(results: list[dict[str, Any]], extra: dict[str, Any], env: dict[str, 
         "# Export acceptance check",
         "",
         f"Machine: {env.get('cpu')} ({env.get('cores')} cores; flags: {', '.join(env.get('flags') or []) or 'n/a'}); "
-        f"threads 2, batch 1, {'x'.join(str(d) for d in results[0]['input'][2:]) if results else ''}. Shared machine: read the ratios.",
+        f"threads 2, batch 1, {'x'.join(str(d) for d in results[0]['input'][2:]) if results else ''}. "
+        "Shared machine: read the ratios.",
         "",
-        "Weights: random backbones with a linear head fitted on their features of real digits; accuracy on held-out digits.",
+        "Weights: random backbones with a linear head fitted on their features of real digits; "
+        "accuracy on held-out digits.",
         "",
         "## Fidelity against PyTorch (held-out digits)",
         "",
-        "| model | artifact | precision | max rel err | fp32 <= 1e-4 | top-1 agreement | top-1 acc (torch) | OpenVINO ran in |",
+        "| model | artifact | precision | max rel err | fp32 <= 1e-4 | top-1 agreement | top-1 acc (torch) "
+        "| OpenVINO ran in |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -497,7 +503,8 @@ def render(results: list[dict[str, Any]], extra: dict[str, Any], env: dict[str, 
         lines.append(
             f"- {r['model']}: engine built: {t['engine_built']}; QDQ ONNX `{t['path']}` rules check: "
             f"{'OK' if t['rules_check']['ok'] else 'FAILED'} ({t['rules_check']['stats']}); top-1 agreement with Q/DQ "
-            f"simulated as TensorRT computes it {t['top1_agreement_pct']:.1f}% (this CPU's fused ONNX Runtime S8S8 kernels: "
+            f"simulated as TensorRT computes it {t['top1_agreement_pct']:.1f}% "
+            "(this CPU's fused ONNX Runtime S8S8 kernels: "
             f"{t['on_this_cpu_ort_fused_int8']['top1_agreement_pct']:.1f}%); `{t['build_commands']['trtexec']}`"
         )
         lines.append(
@@ -512,7 +519,8 @@ def render(results: list[dict[str, Any]], extra: dict[str, Any], env: dict[str, 
     if "rules_demo" in extra:
         d = extra["rules_demo"]
         lines.append(
-            f"- hand-made asymmetric QDQ model rejected: {d['rejected']}; `edgecnn trt-rules` exit {d.get('cli_exit_code')}: "
+            f"- hand-made asymmetric QDQ model rejected: {d['rejected']}; "
+            f"`edgecnn trt-rules` exit {d.get('cli_exit_code')}: "
             f'"{d.get("message", "")}"'
         )
     return "\n".join(lines) + "\n"

@@ -150,7 +150,8 @@ def run_variant(v: Variant, spec: Any, onnx_path: Path | None, args: argparse.Na
 
 
 def fill_cross_runtime_speedups(runs: list[dict[str, Any]]) -> None:
-    """Runs without an interleaved baseline get a speed-up against the PyTorch fp32 median of the same model and batch."""
+    """Runs without an interleaved baseline get a speed-up against the PyTorch fp32 median of the same model
+    and batch."""
     torch_fp32 = {
         (r["model"], r["batch"]): r["baseline_p50_ms"] for r in runs if r["runtime"] == "torch" and r["baseline_p50_ms"]
     }

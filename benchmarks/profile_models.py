@@ -6,7 +6,8 @@ QDQ ONNX), timed interleaved in one process per model, with speed-ups against Py
 Runtime fp32, and achieved MAC/s as a share of this machine's measured fp32 and int8 peaks.
 Repeatability: the same artifact profiled 5 times with `edgecnn.profile`; the spread of the medians.
 
-    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/profile_models.py  # -> benchmarks/results/profile.{json,md}
+    # writes benchmarks/results/profile.{json,md}
+    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/profile_models.py
 
 Weights are random (no model hub offline): latency does not depend on them; int8 is calibrated on the
 default photo set. The machine is shared and noisy: read the ratios, not the absolute milliseconds.
@@ -138,7 +139,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {env['cpu']} ({env['arch']}), flags {', '.join(env['flags']) or '-'}, {env['cores']} cores, "
         f"{result['threads']} threads; batch 1, 224x224, random weights. Command: `{result['command']}`.",
-        f"Load average at the end (1/5/15 min): {', '.join(f'{x:.1f}' for x in result['load_average'])} on {env['cores']} cores.",
+        f"Load average at the end (1/5/15 min): {', '.join(f'{x:.1f}' for x in result['load_average'])} "
+        f"on {env['cores']} cores.",
         f"Protocol: {result['protocol']}. Total {result['seconds']:.0f} s. The machine is shared: read ratios.",
         "",
         "Measured peaks (GMAC/s, "
@@ -146,7 +148,22 @@ def to_markdown(result: dict[str, Any]) -> str:
         + "): "
         + "; ".join(f"{b} fp32 {p.get('fp32')} / int8 {p.get('int8')}" for b, p in peaks["by_backend"].items()),
         "",
-        "| model | variant | p50 ms | 95% CI of p50 | vs torch eager | vs ORT fp32 | GMAC/s | % fp32 peak | % int8 peak | max rel err vs torch |",
+        "| "
+        + " | ".join(
+            [
+                "model",
+                "variant",
+                "p50 ms",
+                "95% CI of p50",
+                "vs torch eager",
+                "vs ORT fp32",
+                "GMAC/s",
+                "% fp32 peak",
+                "% int8 peak",
+                "max rel err vs torch",
+            ]
+        )
+        + " |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in result["models"]:
@@ -154,7 +171,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             v = m["variants"][key]
             rl = v["roofline"]
             lines.append(
-                f"| {m['model']} | {key} | {v['p50_ms']:.2f} | {v['median_ci95_ms'][0]:.2f}-{v['median_ci95_ms'][1]:.2f} | "
+                f"| {m['model']} | {key} | {v['p50_ms']:.2f} | "
+                f"{v['median_ci95_ms'][0]:.2f}-{v['median_ci95_ms'][1]:.2f} | "
                 f"{v['speedup_vs_torch']:.2f}x | {v['speedup_vs_ort_fp32']:.2f}x | {rl['achieved_gmacs'] or '-'} | "
                 f"{rl['pct_of_fp32_peak'] if rl['pct_of_fp32_peak'] is not None else '-'} | "
                 f"{rl['pct_of_int8_peak'] if rl['pct_of_int8_peak'] is not None else '-'} | "
@@ -168,7 +186,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     if slow_torch:
         lines += [
             "",
-            f"PyTorch eager was more than 5x slower than ONNX Runtime fp32 on {', '.join(slow_torch)}: PyTorch's OpenMP "
+            f"PyTorch eager was more than 5x slower than ONNX Runtime fp32 on {', '.join(slow_torch)}: "
+            "PyTorch's OpenMP "
             "threads wait on each other at every operator, which degrades badly when other processes oversubscribe "
             "the cores (load average was above the core count); that ratio overstates the gap on a quiet machine.",
         ]

@@ -192,14 +192,16 @@ def render(results: dict[str, Any]) -> str:
         "# Pruning benchmark",
         "",
         f"Environment: {results.get('environment', {}).get('cpu', '?')}, {THREADS} threads, "
-        "ONNX Runtime, batch 1; latencies are p50 of interleaved rounds (the machine is shared and noisy: read ratios).",
+        "ONNX Runtime, batch 1; latencies are p50 of interleaved rounds "
+        "(the machine is shared and noisy: read ratios).",
         "",
     ]
     if "channel" in results:
         lines += [
             "## 30% channel pruning at 224x224 (L1, stem and head protected)",
             "",
-            "| model | round_to | params kept | MACs kept | original ms | pruned ms | speed-up | unrounded ms | speed-up unrounded |",
+            "| model | round_to | params kept | MACs kept | original ms | pruned ms | speed-up | unrounded ms "
+            "| speed-up unrounded |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in results["channel"]:
@@ -226,7 +228,8 @@ def render(results: dict[str, Any]) -> str:
     if "digits" in results:
         d = results["digits"]
         lines += [
-            f"## Accuracy on real data: {d['model']}, {d['test_samples']} test digits, original top-1 {d['top1_original']:.2f}%",
+            f"## Accuracy on real data: {d['model']}, {d['test_samples']} test digits, "
+            f"original top-1 {d['top1_original']:.2f}%",
             "",
             "| run | top-1 % | delta (points) | MACs kept | seconds |",
             "|---|---|---|---|---|",
@@ -253,7 +256,8 @@ def render(results: dict[str, Any]) -> str:
         ]
         for label, r in s["runs"].items():
             lines.append(
-                f"| {label} | {r['sparsity']:.3f} | {r['top1']:.2f} | {r['size']['zip_ratio']:.3f} | {r['size']['sparse_format_ratio']:.3f} |"
+                f"| {label} | {r['sparsity']:.3f} | {r['top1']:.2f} | {r['size']['zip_ratio']:.3f} | "
+                f"{r['size']['sparse_format_ratio']:.3f} |"
             )
         lines += ["", s["speed"], ""]
     return "\n".join(lines) + "\n"

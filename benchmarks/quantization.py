@@ -4,7 +4,8 @@ Parts (each well under 5 minutes on an idle 2-core machine; run them one at a ti
 
     flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part digits
     flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part timing
-    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part latency --models mobilenet_v2 resnet18
+    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part latency --models mobilenet_v2
+    flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part latency --models resnet18
     flock /tmp/edgecnn-bench.lock .venv/bin/python benchmarks/quantization.py --part passes
 
 Results merge into benchmarks/results/quantization.{json,md} (one section per part / model).
@@ -196,7 +197,8 @@ def render(r: dict[str, Any]) -> str:
         "# Quantization benchmark",
         "",
         f"Environment: {r.get('environment', {}).get('cpu')} "
-        f"flags {r.get('environment', {}).get('flags')}, {r.get('threads')} threads. Ratios come from interleaved runs.",
+        f"flags {r.get('environment', {}).get('flags')}, {r.get('threads')} threads. "
+        "Ratios come from interleaved runs.",
         "",
     ]
     if "digits" in r:
@@ -210,7 +212,8 @@ def render(r: dict[str, Any]) -> str:
         for p in ("u8s8", "s8s8"):
             row = d[p]
             lines.append(
-                f"| {p} | {row['fp32_top1']:.2f} | {row['top1']:.2f} | {row['drop_points']:.2f} | {'yes' if row['passed'] else 'NO'} | "
+                f"| {p} | {row['fp32_top1']:.2f} | {row['top1']:.2f} | {row['drop_points']:.2f} | "
+                f"{'yes' if row['passed'] else 'NO'} | "
                 f"{row['without_reduce_range']['top1']:.2f} |"
             )
         lines.append("")
@@ -219,8 +222,10 @@ def render(r: dict[str, Any]) -> str:
         lines += [
             "## Time to calibrate + quantize MobileNetV2 (300 images)",
             "",
-            f"{t['total_seconds']} s total (images {t['load_images_seconds']} s, calibrate+quantize {t['calibrate_and_quantize_seconds']} s); "
-            f"target < 60 s: {'met' if t['passed'] else 'NOT met'}. Machine load average {t.get('load_average_1min', 0):.1f} on 2 cores; "
+            f"{t['total_seconds']} s total (images {t['load_images_seconds']} s, "
+            f"calibrate+quantize {t['calibrate_and_quantize_seconds']} s); "
+            f"target < 60 s: {'met' if t['passed'] else 'NOT met'}. "
+            f"Machine load average {t.get('load_average_1min', 0):.1f} on 2 cores; "
             f"MobileNetV2 fp32 ran at {t.get('fp32_ort_p50_ms_during_run', float('nan')):.1f} ms/inference meanwhile "
             f"(idle reference {t.get('fp32_ort_p50_ms_idle_reference')} ms).",
             "",
@@ -234,7 +239,8 @@ def render(r: dict[str, Any]) -> str:
         ]
         for name, row in r["latency"].items():
             lines.append(
-                f"| {name} | {row['fp32_p50_ms']:.2f} | {row['int8_p50_ms']:.2f} | {row['ratio']:.2f} | < {row['target_ratio']} | "
+                f"| {name} | {row['fp32_p50_ms']:.2f} | {row['int8_p50_ms']:.2f} | {row['ratio']:.2f} | "
+                f"< {row['target_ratio']} | "
                 f"{'yes' if row['passed'] else 'NO'} | {row['chosen_variant']} ({row['profile']}) |"
             )
         lines.append("")

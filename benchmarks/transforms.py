@@ -72,7 +72,8 @@ def digits_section(epochs: int, distill_epochs: int) -> dict[str, Any]:
 
 
 def settle_bn(module: nn.Module, shape: tuple[int, ...], seed: int = 0) -> None:
-    """Random weights leave BN at mean 0 / var 1 (folding them is trivial): estimate real statistics on random inputs."""
+    """Random weights leave BN at mean 0 / var 1 (folding them is trivial): estimate real statistics on random
+    inputs."""
     torch.manual_seed(seed)
     for bn in module.modules():
         if isinstance(bn, nn.modules.batchnorm._BatchNorm):
@@ -136,9 +137,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Transforms benchmark",
         "",
-        f"Commands: {'; '.join(f'`{c}`' for c in result['commands'])}. {result['environment'].get('cpu', '?')} "
+        f"Commands: {'; '.join(f'`{c}`' for c in result['commands'])}. "
+        f"{result['environment'].get('cpu', '?')} "
         f"({', '.join(result['environment'].get('flags', []))}), torch threads {result['torch_threads']}.",
-        "Latency is PyTorch eager, batch 1, timed interleaved (before/after alternating); the machine is shared and noisy: read the ratio.",
+        "Latency is PyTorch eager, batch 1, timed interleaved (before/after alternating); "
+        "the machine is shared and noisy: read the ratio.",
         "",
         f"## {d['model']} (real data, {d['test_samples']} test images)",
         "",
@@ -147,13 +150,33 @@ def markdown(result: dict[str, Any]) -> str:
         *[f"| {k} | {v:.2f} |" for k, v in acc.items()],
         "",
         f"fold_bn drop: {d['fold_bn_drop']:.2f} points (budget 0.1); dw_separable(m=1) + distill, worst drop: "
-        f"{d['dw_distill_drop_worst']:.2f} points (budget 1.5); conv MACs {d['conv_macs_before']:,} -> {d['conv_macs_after']:,} "
-        f"(ratio {d['conv_mac_ratio']}, budget 0.5). Distill: {d['distill_epochs']} epochs ({d['distill']['unlabeled']['steps']} steps), "
-        f"Adam lr {d['distill_lr']}, KL at T=4 (labeled: + cross-entropy, alpha 0.5), BatchNorm re-estimated, then folded.",
+        f"{d['dw_distill_drop_worst']:.2f} points (budget 1.5); "
+        f"conv MACs {d['conv_macs_before']:,} -> {d['conv_macs_after']:,} "
+        f"(ratio {d['conv_mac_ratio']}, budget 0.5). "
+        f"Distill: {d['distill_epochs']} epochs ({d['distill']['unlabeled']['steps']} steps), "
+        f"Adam lr {d['distill_lr']}, KL at T=4 (labeled: + cross-entropy, alpha 0.5), "
+        "BatchNorm re-estimated, then folded.",
         "",
         "## torchvision zoo (random weights, BN statistics settled on random inputs)",
         "",
-        "| model | BN folded | left | fold rel err | torch p50 before/after ms | speed-up | ORT err (folded) | dw layers | dw MACs of substituted layers | reduction | conv MAC ratio | ORT err (dw) |",
+        "| "
+        + " | ".join(
+            [
+                "model",
+                "BN folded",
+                "left",
+                "fold rel err",
+                "torch p50 before/after ms",
+                "speed-up",
+                "ORT err (folded)",
+                "dw layers",
+                "dw MACs of substituted layers",
+                "reduction",
+                "conv MAC ratio",
+                "ORT err (dw)",
+            ]
+        )
+        + " |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for z in result["zoo"]:
@@ -161,8 +184,10 @@ def markdown(result: dict[str, Any]) -> str:
         lat = f["torch_latency"] or {}
         lines.append(
             f"| {z['model']} | {f['folded']} | {len(f['unfolded'])} | {f['max_rel_error']:.1e} | "
-            f"{lat.get('p50_ms_before', float('nan')):.2f} / {lat.get('p50_ms_after', float('nan')):.2f} | {lat.get('speedup')} | "
-            f"{f['onnx_ort_rel_error']:.1e} | {w['substituted']} | {w['substituted_macs_before']:,} -> {w['substituted_macs_after']:,} | "
+            f"{lat.get('p50_ms_before', float('nan')):.2f} / {lat.get('p50_ms_after', float('nan')):.2f} | "
+            f"{lat.get('speedup')} | "
+            f"{f['onnx_ort_rel_error']:.1e} | {w['substituted']} | "
+            f"{w['substituted_macs_before']:,} -> {w['substituted_macs_after']:,} | "
             f"{w['substituted_mac_reduction']}x | {w['conv_mac_ratio']} | {w['onnx_ort_rel_error']:.1e} |"
         )
     return "\n".join(lines) + "\n"

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn import __version__
-from edgecnn.runtime import protocol as P
 from edgecnn.errors import InvalidInputError, UserError
+from edgecnn.runtime import protocol as P
 
 log = logging.getLogger("edgecnn.agent")
 

@@ -68,7 +68,10 @@ def _check_not_empty(name: str, type_: str, geometry: Geometry, x: torch.Tensor)
         return None
     expected = geometry.expected(spatial)
     if min(expected, default=1) < 1:
-        window = f"k={_fmt(geometry.kernel)} s={_fmt(geometry.stride)} p={_fmt(geometry.padding)} d={_fmt(geometry.dilation)}"
+        window = (
+            f"k={_fmt(geometry.kernel)} s={_fmt(geometry.stride)} "
+            f"p={_fmt(geometry.padding)} d={_fmt(geometry.dilation)}"
+        )
         raise InvalidInputError(
             f"input too small: layer '{name}' ({type_}, {window}) receives a {'x'.join(map(str, spatial))} feature map "
             f"and its output would be {'x'.join(str(max(v, 0)) for v in expected)} (empty); use a larger input size"

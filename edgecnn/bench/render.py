@@ -31,14 +31,16 @@ def comparison_markdown(cmp: Comparison) -> str:
     lines = [
         f"## edgecnn bench: {cmp.suite} {status}",
         "",
-        f"Metric **{cmp.metric}**, allowed slowdown **{cmp.max_regression:.0%}**, {cmp.confidence:.0%} bootstrap interval "
+        f"Metric **{cmp.metric}**, allowed slowdown **{cmp.max_regression:.0%}**, "
+        f"{cmp.confidence:.0%} bootstrap interval "
         f"over rounds. Cases: {counts}.",
         "",
     ]
     if cmp.machine:
         m = cmp.machine
         lines += [
-            f"Reference workload (the machine's own speed): current/baseline **{m.ratio:.3f}** (interval {m.low:.3f}–{m.high:.3f}).",
+            f"Reference workload (the machine's own speed): current/baseline **{m.ratio:.3f}** "
+            f"(interval {m.low:.3f}–{m.high:.3f}).",
             "",
         ]
     lines += [
@@ -69,7 +71,8 @@ def comparison_markdown(cmp: Comparison) -> str:
         for g in cmp.gates:
             value = "" if g["value"] is None else f"{g['value']:.3f}"
             lines.append(
-                f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {value} | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
+                f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {value} | "
+                f"{_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
             )
     if cmp.environment:
         lines += [
@@ -132,7 +135,8 @@ def results_markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str
     lines = [
         f"## edgecnn bench run: {results['suite']['name']}",
         "",
-        f"{env.get('cpu')}, {env.get('cores')} cores; {results['protocol']['rounds']} interleaved rounds; created {results['created']}",
+        f"{env.get('cpu')}, {env.get('cores')} cores; {results['protocol']['rounds']} interleaved rounds; "
+        f"created {results['created']}",
         "",
         f"| case | {metric} ms | p50 ms | p90 ms | iterations | top-1 | MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -140,12 +144,14 @@ def results_markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str
     for r in rows:
         top1 = "" if r["top1"] is None else f"{r['top1']:.2f}%"
         lines.append(
-            f"| `{_md_cell(r['id'])}` | {r['metric']:.4f} | {r['p50']:.4f} | {r['p90']:.4f} | {r['iterations']} | {top1} | {r['mb']:.3f} |"
+            f"| `{_md_cell(r['id'])}` | {r['metric']:.4f} | {r['p50']:.4f} | {r['p90']:.4f} | "
+            f"{r['iterations']} | {top1} | {r['mb']:.3f} |"
         )
     if results.get("gates"):
         lines += ["", "| gate | case | verdict |", "|---|---|---|"]
         lines += [
-            f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | {_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
+            f"| {_md_cell(g['name'])} | `{_md_cell(g['case'])}` | "
+            f"{_ICON.get(g['verdict'], '')} {g['verdict']}: {_md_cell(g['reason'])} |"
             for g in results["gates"]
         ]
     return "\n".join(lines) + "\n"

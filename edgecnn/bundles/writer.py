@@ -212,7 +212,8 @@ def _zip_dir(src: Path, dest: Path) -> None:
 
 def _readme(manifest: dict[str, Any]) -> str:
     rows = "\n".join(
-        f"| `{e['file']}` | {e['format']} | {e['target']} | {e['precision']} | {e['runtime']['name']} {e['runtime']['version']} | "
+        f"| `{e['file']}` | {e['format']} | {e['target']} | {e['precision']} | "
+        f"{e['runtime']['name']} {e['runtime']['version']} | "
         f"{', '.join(i['name'] + ' ' + str(i['shape']) for i in e['inputs'])} |"
         for e in manifest["artifacts"]
     )

@@ -45,7 +45,8 @@ class TensorRTRulesReport:
         if self.ok:
             return (
                 f"TensorRT explicit-quantization rules: OK ({self.stats.get('qdq_nodes', 0)} Q/DQ nodes, "
-                f"{self.stats.get('quantized_compute', 0)} of {self.stats.get('compute', 0)} conv/matmul layers in int8)"
+                f"{self.stats.get('quantized_compute', 0)} of {self.stats.get('compute', 0)} "
+                "conv/matmul layers in int8)"
             )
         parts = [f"{rule} ({len(nodes)}x, e.g. {nodes[0]})" for rule, nodes in self.errors.items()]
         return "the model breaks TensorRT's explicit-quantization rules: " + "; ".join(parts)

@@ -7,7 +7,8 @@ the JSON, so one reader validates everything. Replies carry "ok": true, or "ok":
 
 Requests (after "hello", which must carry the shared token):
   hello   {token}                                   -> {agent, fingerprint, limits, backends}
-  load    {name, data(b64), sha256, backend, threads, precision, options} -> {model_id, inputs, outputs, describe, memory}
+  load    {name, data(b64), sha256, backend, threads, precision, options}
+                                                    -> {model_id, inputs, outputs, describe, memory}
   run     {model_id, inputs}                        -> {outputs}
   profile {model_id, inputs, protocol}              -> {stats, outputs, fingerprint}
   bye     {}

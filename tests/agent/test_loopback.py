@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from edgecnn.profiling.stats import LatencyStats
-from edgecnn.runtime import protocol as P
 from edgecnn.artifact import Artifact
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
+from edgecnn.profiling.stats import LatencyStats
 from edgecnn.profiling.timing import TimingProtocol
 from edgecnn.runtime import load_session
+from edgecnn.runtime import protocol as P
 from edgecnn.runtime.remote import AgentClient, AgentError
 
 from .conftest import IDLE_TIMEOUT_S, MAX_UPLOAD_MB, TOKEN
@@ -122,7 +122,8 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
         (b'{"v": 1, "type": "dance"}', "unknown request type"),
         (b'{"v": 1, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
         (
-            b'{"v": 1, "type": "run", "model_id": "x", "inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}',
+            b'{"v": 1, "type": "run", "model_id": "x", '
+            b'"inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}',
             "malformed array",
         ),
     ],

@@ -68,9 +68,12 @@ def test_conv2d_matches_pytorch(h, w):
         for a in (h, w)
     )
     weight = torch.zeros(1, 1, h["kernel"], w["kernel"])
-    conv = lambda x: F.conv2d(
-        x, weight, None, (h["stride"], w["stride"]), (h["padding"], w["padding"]), (h["dilation"], w["dilation"])
-    )  # noqa: E731
+
+    def conv(x):
+        return F.conv2d(
+            x, weight, None, (h["stride"], w["stride"]), (h["padding"], w["padding"]), (h["dilation"], w["dilation"])
+        )
+
     _expect(formula, _torch_size(conv, (1, 1, h["size"], w["size"])))
 
 
@@ -103,14 +106,17 @@ def test_max_pool2d_matches_pytorch(h, w, ceil_mode):
         )
         for a in (h, w)
     )
-    pool = lambda x: F.max_pool2d(
-        x,
-        (h["kernel"], w["kernel"]),
-        (h["stride"], w["stride"]),
-        (h["padding"], w["padding"]),  # noqa: E731
-        (h["dilation"], w["dilation"]),
-        ceil_mode,
-    )
+
+    def pool(x):
+        return F.max_pool2d(
+            x,
+            (h["kernel"], w["kernel"]),
+            (h["stride"], w["stride"]),
+            (h["padding"], w["padding"]),
+            (h["dilation"], w["dilation"]),
+            ceil_mode,
+        )
+
     _expect(formula, _torch_size(pool, (1, 1, h["size"], w["size"])))
 
 
@@ -120,9 +126,12 @@ def test_avg_pool2d_matches_pytorch(h, w, ceil_mode):
         pool_output_size(a["size"], a["kernel"], stride=a["stride"], padding=a["padding"], ceil_mode=ceil_mode)
         for a in (h, w)
     )
-    pool = lambda x: F.avg_pool2d(
-        x, (h["kernel"], w["kernel"]), (h["stride"], w["stride"]), (h["padding"], w["padding"]), ceil_mode
-    )  # noqa: E731
+
+    def pool(x):
+        return F.avg_pool2d(
+            x, (h["kernel"], w["kernel"]), (h["stride"], w["stride"]), (h["padding"], w["padding"]), ceil_mode
+        )
+
     _expect(formula, _torch_size(pool, (1, 1, h["size"], w["size"])))
 
 

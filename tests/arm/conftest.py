@@ -18,7 +18,8 @@ SKIP_EXIT = 3  # the setup script's "QEMU cannot be installed here"
 
 @pytest.fixture(scope="session")
 def arm_root() -> Path:
-    """Build (or reuse the cached) aarch64 Python 3.11 + numpy + onnxruntime; skip only when QEMU cannot be installed."""
+    """Build (or reuse the cached) aarch64 Python 3.11 + numpy + onnxruntime; skip only when QEMU cannot be
+    installed."""
     env = {**os.environ, "PYTHON": sys.executable, "EDGECNN_QEMU_CPU": QEMU_CPU}
     proc = subprocess.run(
         ["bash", str(REPO / "scripts" / "setup_arm_emulation.sh")], env=env, capture_output=True, text=True, timeout=900

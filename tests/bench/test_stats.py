@@ -58,8 +58,8 @@ def test_paired_comparison_cancels_drift_between_rounds(synth):
     """Each round of both sides slowed alike (machine load): paired resampling keeps the interval narrow."""
     rng = np.random.default_rng(0)
     load = 1 + rng.uniform(0, 1.0, 12)
-    a = [[t * l for t in r] for r, l in zip(synth.rounds(0.3, round_jitter=0, seed=1), load)]
-    b = [[t * l * 0.8 for t in r] for r, l in zip(synth.rounds(0.3, round_jitter=0, seed=2), load)]
+    a = [[t * factor for t in r] for r, factor in zip(synth.rounds(0.3, round_jitter=0, seed=1), load)]
+    b = [[t * factor * 0.8 for t in r] for r, factor in zip(synth.rounds(0.3, round_jitter=0, seed=2), load)]
     paired = bootstrap_ratio(a, b, metric="p50", paired=True)
     unpaired = bootstrap_ratio(a, b, metric="p50")
     assert paired.high - paired.low < (unpaired.high - unpaired.low) / 3
