@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from edgecnn.errors import InternalError, InvalidInputError
-from edgecnn.exporters.onnx import output_error
+from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import FoldBNConfig
 from edgecnn.spec import ModelSpec, as_spec
@@ -255,7 +255,7 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
     ref = run_example(original.module, x, "fold_bn").numpy()
     with torch.no_grad():
         out = folded.module(x).numpy()
-    err = output_error(ref, out)
+    err = measure_fidelity(ref, out).to_dict()
     if err["max_rel_error"] > tolerance:
         raise InternalError(
             f"fold_bn changed {original.name}'s outputs by {err['max_rel_error']:.2e} relative "

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
+from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import Importance, PruneConfig
 from edgecnn.spec import ModelSpec, as_spec
@@ -98,7 +99,7 @@ class Prune(Pass):
                 if _out_width(module.get_submodule(n)) != w
             ],
             "steps": steps,
-            "fidelity": top1_agreement(teacher, module, calib),
+            "fidelity": calib_fidelity(teacher, module, calib),
             "latency": None,
         }
         if cfg.check_latency:
@@ -347,15 +348,15 @@ def _check_runs(teacher: nn.Module, module: nn.Module, example: torch.Tensor, na
         )
 
 
-def top1_agreement(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
-    """How often the pruned model's top-1 class matches the original's on the calibration samples."""
+def calib_fidelity(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
+    """`Fidelity` of the pruned model against the original on the calibration samples (agreement as a fraction)."""
     if calib is None:
         return None
     with torch.no_grad():
         ref, out = reference(calib), module(calib)
     if ref.ndim != 2:
         return None
-    return {"top1_agreement": float((ref.argmax(1) == out.argmax(1)).float().mean()), "samples": int(len(calib))}
+    return measure_fidelity(ref.numpy(), out.numpy()).to_dict()
 
 
 def compare_latency(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.metrics import measure_fidelity, size_ratio
 from edgecnn.profiling.stats import LatencyStats
 from edgecnn.profiling.timing import TimingProtocol, compare_interleaved, measure
 from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
@@ -41,7 +42,7 @@ class ProfileResult:
     memory: dict[str, Any] = field(default_factory=dict)  # role -> memory dict
     roofline: dict[str, Any] = field(default_factory=dict)  # role -> roofline entry
     sessions: dict[str, Any] = field(default_factory=dict)  # role -> session.describe()
-    fidelity: dict[str, float] | None = None  # optimized vs baseline outputs on the profiling input
+    fidelity: dict[str, Any] | None = None  # Fidelity.to_dict(): optimized vs baseline outputs on the profiling input
     protocol: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)  # the host
     device_environment: dict[str, Any] | None = None  # the remote device (agent) when there is one
@@ -58,9 +59,11 @@ class ProfileResult:
 
     @property
     def size_ratio(self) -> float | None:
-        b = (self.memory.get("baseline") or {}).get("file_bytes")
-        o = (self.memory.get("optimized") or {}).get("file_bytes")
-        return b / o if b and o else None
+        """Optimized file size / baseline file size (`edgecnn.metrics.size_ratio`: < 1 is smaller)."""
+        return size_ratio(
+            (self.memory.get("optimized") or {}).get("file_bytes"),
+            (self.memory.get("baseline") or {}).get("file_bytes"),
+        )
 
     def _side(self, role: str, stats: LatencyStats | None, *, include_times: bool) -> dict[str, Any] | None:
         if stats is None:
@@ -328,9 +331,7 @@ def profile(
                 s.close()
         fidelity = None
         if "baseline" in outputs and outputs["baseline"] and outputs["optimized"]:
-            from edgecnn.exporters.onnx import output_error
-
-            fidelity = output_error(outputs["baseline"][0], outputs["optimized"][0])
+            fidelity = measure_fidelity(outputs["baseline"][0], outputs["optimized"][0]).to_dict()
         rl = _roofline(roles, stats, backend, threads, batch) if roofline else {}
         artifact_info = _describe_model(model)
         baseline_info = _describe_model(base_model) if base_model is not None else None
