@@ -265,19 +265,23 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
 
 
 def torch_latency_change(before: ModelSpec, after: ModelSpec) -> dict[str, Any]:
-    """Batch-1 PyTorch latency before/after, timed interleaved (the machine is noisy: read the ratio)."""
-    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
-    from edgecnn.runtime import load_session
+    """Batch-1 PyTorch latency before/after: a quick `Comparison` (interleaved; on a noisy machine read the ratio)."""
+    from edgecnn.profiling.compare import compare
+    from edgecnn.profiling.timing import QUICK_PROTOCOL
 
-    protocol = TimingProtocol(warmup=3, min_iters=15, min_seconds=0.6, rounds=3)
-    x = before.example_input(1).numpy()
-    stats = compare_interleaved(
-        {"before": load_session(before, backend="torch"), "after": load_session(after, backend="torch")}, x, protocol
+    cmp = compare(
+        before,
+        after,
+        before.example_input(1).numpy(),
+        backend="torch",
+        protocol=QUICK_PROTOCOL,
+        names=("before", "after"),
     )
-    p50 = {k: round(v.p50, 4) for k, v in stats.items()}
     return {
         "backend": "torch",
-        "p50_ms_before": p50["before"],
-        "p50_ms_after": p50["after"],
-        "speedup": round(p50["before"] / p50["after"], 3) if p50["after"] > 0 else None,
+        "p50_ms_before": round(cmp.a.p50, 4),
+        "p50_ms_after": round(cmp.b.p50, 4),
+        "speedup": round(cmp.speedup, 3),
+        "ratio_ci": [round(cmp.ci_low, 3), round(cmp.ci_high, 3)],
+        "verdict": cmp.verdict(),
     }
