@@ -238,7 +238,7 @@ def _interleave_rounds(
     protocol: TimingProtocol,
     rounds_ms: dict[str, list[list[float]]] | None = None,
 ) -> dict[str, LatencyStats]:
-    """A B A B rounds for timers that run a whole protocol at once (device agent, CUDA events).
+    """A B, B A, ... rounds for timers that run a whole protocol at once (device agent, CUDA events).
 
     Each round's times are also appended to `rounds_ms[name]` when given (what a `Comparison` resamples).
     """
@@ -251,8 +251,10 @@ def _interleave_rounds(
         max_iters=max(1, protocol.max_iters // protocol.rounds),
     )
     merged: dict[str, LatencyStats] = {}
+    names = list(timers)
     for r in range(protocol.rounds):
-        for name, timer in timers.items():
+        for name in names if r % 2 == 0 else names[::-1]:  # alternate the order, as profiling.timing.time_rounds does
+            timer = timers[name]
             stats = timer(per_round if r == 0 else dataclasses.replace(per_round, warmup=1, warmup_seconds=0.0))
             if rounds_ms is not None:
                 rounds_ms.setdefault(name, []).append(list(stats.times_ms))

@@ -79,5 +79,5 @@ def test_interleave_rounds_merges_whole_protocol_timers():
         return run
 
     out = _interleave_rounds({"base": timer("base"), "opt": timer("opt")}, TimingProtocol(min_iters=12, rounds=4))
-    assert [c[0] for c in calls] == ["base", "opt"] * 4 and all(c[1] == 3 for c in calls)
+    assert [c[0] for c in calls] == ["base", "opt", "opt", "base"] * 2 and all(c[1] == 3 for c in calls)
     assert len(out["opt"].times_ms) == 12 and len(out["opt"].h2d_ms) == 12
