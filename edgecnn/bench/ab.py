@@ -1,5 +1,6 @@
-"""`ab_compare`: two model files timed interleaved in one process (A B, B A, ...), the fairest comparison on a
-noisy machine: whatever slows round k slows both, and the paired bootstrap cancels it."""
+"""`ab_compare`: two model files compared in one process: a `profiling.compare.Comparison` (interleaved rounds
+A B, B A, ..., the fairest comparison on a noisy machine: whatever slows round k slows both, and the paired
+bootstrap cancels it), judged with the bench's regression rule."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.bench.artifacts import input_arrays
-from edgecnn.bench.interleave import BoundSession, time_in_rounds
-from edgecnn.bench.stats import DEFAULT_METRIC, bootstrap_ratio, check_metric, decide, metric_value
+from edgecnn.bench.interleave import BoundSession
+from edgecnn.bench.stats import DEFAULT_METRIC, check_metric, decide
 from edgecnn.bench.suite import DEFAULT_PROTOCOL, TARGETS
 from edgecnn.errors import InvalidInputError
+from edgecnn.profiling.compare import compare_sessions
 from edgecnn.profiling.timing import TimingProtocol
 
 
@@ -47,7 +49,8 @@ def ab_compare(
     inputs = {k: input_arrays(art, batch=batch, seed=seed) for k, art in arts.items()}
     if [v.shape for v in inputs["A"].values()] != [v.shape for v in inputs["B"].values()]:
         raise InvalidInputError(
-            f"A and B take different inputs ({_shapes(inputs['A'])} vs {_shapes(inputs['B'])}); they are not the same model"
+            f"A and B take different inputs ({_shapes(inputs['A'])} vs {_shapes(inputs['B'])}); "
+            "they are not the same model"
         )
     with contextlib.ExitStack() as stack:
         sessions = {
@@ -56,16 +59,26 @@ def ab_compare(
             )
             for k, art in arts.items()
         }
-        rounds = time_in_rounds(sessions, protocol)
-    est = bootstrap_ratio(rounds["A"], rounds["B"], metric=metric, confidence=confidence, seed=seed, paired=True)
+        cmp = compare_sessions(
+            sessions["A"],
+            sessions["B"],
+            None,
+            protocol=protocol,
+            names=("A", "B"),
+            metric=metric,
+            confidence=confidence,
+            seed=seed,
+            batch=batch,
+        )
+    est = cmp.estimate
     decision = decide(est, max_regression=max_regression)
     return {
         "schema": "edgecnn.bench.ab",
         "schema_version": 1,
         "metric": metric,
         "max_regression": max_regression,
-        "a": {**_describe(arts["A"]), "value_ms": metric_value([t for r in rounds["A"] for t in r], metric)},
-        "b": {**_describe(arts["B"]), "value_ms": metric_value([t for r in rounds["B"] for t in r], metric)},
+        "a": {**_describe(arts["A"]), "value_ms": est.baseline_value},
+        "b": {**_describe(arts["B"]), "value_ms": est.current_value},
         "latency": est.to_dict(),
         "verdict": decision.verdict,
         "reason": decision.reason,
@@ -74,7 +87,7 @@ def ab_compare(
         "threads": threads,
         "batch": batch,
         "protocol": protocol.to_dict(),
-        "rounds_ms": rounds,
+        "rounds_ms": cmp.rounds_ms,
         "environment": fingerprint(threads=threads),
     }
 

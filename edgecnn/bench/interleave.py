@@ -1,19 +1,17 @@
 """Time every case of a suite in interleaved rounds with the shared protocol, keeping round boundaries.
 
-`compare_interleaved` is called once per round (rounds=1) so that each round's iterations stay together:
-the statistics resample rounds, not iterations. The order alternates (A B C, C B A, ...) so no case
-always runs first after the pause.
+The rounds come from `edgecnn.profiling.timing.time_rounds`, the one interleaving protocol (order
+alternating A B C, C B A, ...): the statistics resample rounds, not iterations.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
+from edgecnn.profiling.timing import TimingProtocol, time_rounds
 
 
 class BoundSession:
@@ -35,18 +33,4 @@ def time_in_rounds(
     track: Callable[[Iterable[int]], Iterable[int]] = lambda r: r,
 ) -> dict[str, list[list[float]]]:
     """Per-round iteration times (ms) for each session; each gets min_iters/min_seconds in total over the rounds."""
-    per_round = dataclasses.replace(
-        protocol,
-        rounds=1,
-        min_iters=max(1, protocol.min_iters // protocol.rounds),
-        min_seconds=protocol.min_seconds / protocol.rounds,
-    )
-    later = dataclasses.replace(per_round, warmup=min(2, protocol.warmup), warmup_seconds=0.0)
-    names = list(sessions)
-    rounds: dict[str, list[list[float]]] = {name: [] for name in names}
-    for r in track(range(protocol.rounds)):
-        order = names if r % 2 == 0 else names[::-1]
-        stats = compare_interleaved({n: sessions[n] for n in order}, None, per_round if r == 0 else later, batch=1)
-        for name in names:
-            rounds[name].append(list(stats[name].times_ms))
-    return rounds
+    return time_rounds(sessions, None, protocol, track=track)

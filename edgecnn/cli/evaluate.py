@@ -50,7 +50,7 @@ def evaluate_cmd(
     if result["fidelity"]:
         f = result["fidelity"]
         say(
-            f"fidelity vs reference: top-1 agreement {f['top1_agreement']:.2f}%, SQNR {f['sqnr_db']:.2f} dB, "
+            f"fidelity vs reference: top-1 agreement {f['top1_agreement']:.2%}, SQNR {f['sqnr_db']:.2f} dB, "
             f"cosine {f['cosine']:.5f}"
         )
     if "accuracy_delta" in result:

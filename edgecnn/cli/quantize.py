@@ -59,7 +59,7 @@ def quantize_cmd(
     max_drop: MaxAccuracyDrop = None,
     min_agreement: Annotated[
         float | None,
-        typer.Option("--min-agreement", help="Minimum top-1 agreement with fp32, percent (no labels needed)."),
+        typer.Option("--min-agreement", help="Minimum top-1 agreement with fp32, a fraction, e.g. 0.99 (no labels)."),
     ] = None,
     sensitivity: Annotated[
         bool, typer.Option("--sensitivity", help="Rank every layer by its int8 sensitivity.")
@@ -135,7 +135,7 @@ def print_report(path: Path, report: dict[str, Any]) -> None:
     if fid:
         say(
             f"fidelity vs fp32 ({report.get('evaluation', {}).get('data')}): "
-            f"top-1 agreement {fid['top1_agreement']:.2f}%, "
+            f"top-1 agreement {fid['top1_agreement']:.2%}, "
             f"SQNR {fid['sqnr_db']:.2f} dB"
         )
     acc = report.get("accuracy")

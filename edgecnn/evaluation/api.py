@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.evaluation.metrics import accuracy, fidelity
+from edgecnn.evaluation.metrics import accuracy
+from edgecnn.metrics import measure_fidelity
 from edgecnn.spec import InputSpec, ModelSpec, Preprocess
 
 log = logging.getLogger("edgecnn.evaluate")
@@ -57,7 +58,7 @@ def evaluate(
             if isinstance(reference, np.ndarray)
             else predict(as_session(reference, threads=threads), x, batch=batch)
         )
-        result["fidelity"] = fidelity(ref, logits)
+        result["fidelity"] = measure_fidelity(ref, logits).to_dict()
         if labels is not None:
             result["reference_accuracy"] = accuracy(ref, labels)
             result["accuracy_delta"] = result["accuracy"]["top1"] - result["reference_accuracy"]["top1"]

@@ -205,7 +205,7 @@ def verify(
     Default inputs: real photos (the default calibration set, another seed) for a model with image
     preprocessing, else seeded random data. Reports max abs/relative error, top-1 agreement and what ran.
     """
-    from edgecnn.exporters.onnx import output_error
+    from edgecnn.metrics import measure_fidelity
     from edgecnn.runtime import load_session
 
     if artifact.format == "tensorrt" and not _can_run_tensorrt():
@@ -227,9 +227,7 @@ def verify(
         with load_session(Artifact.from_path(reference_onnx)) as reference_session:  # type: ignore[arg-type]
             ref = _run_each(reference_session, x)
         reference = f"onnxruntime ({reference_onnx})"
-    result: dict[str, Any] = {"reference": reference, "samples": int(len(x)), **output_error(ref, out)}
-    if ref.ndim == 2 and ref.shape[1] > 1:
-        result["top1_agreement"] = float(np.mean(ref.argmax(1) == out.argmax(1)))
+    result: dict[str, Any] = {"reference": reference, **measure_fidelity(ref, out).to_dict()}
     result["runtime"] = described
     if artifact.precision == "fp32" and result["max_rel_error"] > FP32_TOLERANCE:
         log.warning(

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
+from edgecnn.metrics import measure_fidelity
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.export")
@@ -169,8 +170,8 @@ def simplify_onnx(model: Any, *, simplifier: Simplifier = "onnxslim", large: boo
         return model
 
 
-def compare_with_torch(spec: ModelSpec, artifact: Artifact, inputs: np.ndarray | None = None) -> dict[str, float]:
-    """Run the artifact in ONNX Runtime and PyTorch on the same inputs; report max abs and relative error."""
+def compare_with_torch(spec: ModelSpec, artifact: Artifact, inputs: np.ndarray | None = None) -> dict[str, Any]:
+    """Run the artifact in ONNX Runtime and PyTorch on the same inputs; their `Fidelity` (max abs/rel error, ...)."""
     from edgecnn.runtime import load_session
 
     x = inputs if inputs is not None else spec.example_input(2 if _dynamic(artifact) else 1, seed=1).numpy()
@@ -178,16 +179,7 @@ def compare_with_torch(spec: ModelSpec, artifact: Artifact, inputs: np.ndarray |
         ref = reference.run(x)[0]
     with load_session(artifact) as session:
         out = session.run(x)[0]
-    return output_error(ref, out)
-
-
-def output_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
-    """Max abs error, and that error relative to the reference output scale (max |ref|)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    out = np.asarray(out, dtype=np.float64)
-    abs_err = float(np.max(np.abs(ref - out))) if ref.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    return {"max_abs_error": abs_err, "max_rel_error": abs_err / scale if scale > 0 else abs_err}
+    return measure_fidelity(ref, out).to_dict()
 
 
 def _simplifier(simplify: bool | str) -> Simplifier:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from edgecnn.errors import InternalError, InvalidInputError
-from edgecnn.exporters.onnx import output_error
+from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext
 from edgecnn.passes.configs import DepthwiseSeparableConfig
 from edgecnn.passes.fold_bn import apply_with_shape, run_example
@@ -273,7 +273,7 @@ def _check(original: ModelSpec, new: ModelSpec, *, exact: bool, tolerance: float
     """Output error vs the input model; when every substitution is exact it must be within tolerance."""
     x = original.example_input(2, seed=1)
     with torch.no_grad():
-        err = output_error(original.module(x).numpy(), new.module(x).numpy())
+        err = measure_fidelity(original.module(x).numpy(), new.module(x).numpy()).to_dict()
     if exact and err["max_rel_error"] > tolerance:
         raise InternalError(
             f"dw_separable: exact substitution changed {original.name}'s outputs by "

@@ -17,7 +17,7 @@ import torch
 from torch import fx, nn
 
 from edgecnn.errors import InternalError, InvalidInputError
-from edgecnn.exporters.onnx import output_error
+from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import FoldBNConfig
 from edgecnn.spec import ModelSpec, as_spec
@@ -255,7 +255,7 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
     ref = run_example(original.module, x, "fold_bn").numpy()
     with torch.no_grad():
         out = folded.module(x).numpy()
-    err = output_error(ref, out)
+    err = measure_fidelity(ref, out).to_dict()
     if err["max_rel_error"] > tolerance:
         raise InternalError(
             f"fold_bn changed {original.name}'s outputs by {err['max_rel_error']:.2e} relative "
@@ -265,19 +265,23 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
 
 
 def torch_latency_change(before: ModelSpec, after: ModelSpec) -> dict[str, Any]:
-    """Batch-1 PyTorch latency before/after, timed interleaved (the machine is noisy: read the ratio)."""
-    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
-    from edgecnn.runtime import load_session
+    """Batch-1 PyTorch latency before/after: a quick `Comparison` (interleaved; on a noisy machine read the ratio)."""
+    from edgecnn.profiling.compare import compare
+    from edgecnn.profiling.timing import QUICK_PROTOCOL
 
-    protocol = TimingProtocol(warmup=3, min_iters=15, min_seconds=0.6, rounds=3)
-    x = before.example_input(1).numpy()
-    stats = compare_interleaved(
-        {"before": load_session(before, backend="torch"), "after": load_session(after, backend="torch")}, x, protocol
+    cmp = compare(
+        before,
+        after,
+        before.example_input(1).numpy(),
+        backend="torch",
+        protocol=QUICK_PROTOCOL,
+        names=("before", "after"),
     )
-    p50 = {k: round(v.p50, 4) for k, v in stats.items()}
     return {
         "backend": "torch",
-        "p50_ms_before": p50["before"],
-        "p50_ms_after": p50["after"],
-        "speedup": round(p50["before"] / p50["after"], 3) if p50["after"] > 0 else None,
+        "p50_ms_before": round(cmp.a.p50, 4),
+        "p50_ms_after": round(cmp.b.p50, 4),
+        "speedup": round(cmp.speedup, 3),
+        "ratio_ci": [round(cmp.ci_low, 3), round(cmp.ci_high, 3)],
+        "verdict": cmp.verdict(),
     }

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
+from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import Importance, PruneConfig
 from edgecnn.spec import ModelSpec, as_spec
@@ -98,7 +99,7 @@ class Prune(Pass):
                 if _out_width(module.get_submodule(n)) != w
             ],
             "steps": steps,
-            "fidelity": top1_agreement(teacher, module, calib),
+            "fidelity": calib_fidelity(teacher, module, calib),
             "latency": None,
         }
         if cfg.check_latency:
@@ -347,15 +348,15 @@ def _check_runs(teacher: nn.Module, module: nn.Module, example: torch.Tensor, na
         )
 
 
-def top1_agreement(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
-    """How often the pruned model's top-1 class matches the original's on the calibration samples."""
+def calib_fidelity(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
+    """`Fidelity` of the pruned model against the original on the calibration samples (agreement as a fraction)."""
     if calib is None:
         return None
     with torch.no_grad():
         ref, out = reference(calib), module(calib)
     if ref.ndim != 2:
         return None
-    return {"top1_agreement": float((ref.argmax(1) == out.argmax(1)).float().mean()), "samples": int(len(calib))}
+    return measure_fidelity(ref.numpy(), out.numpy()).to_dict()
 
 
 def compare_latency(
@@ -366,47 +367,49 @@ def compare_latency(
     threads: int | None = None,
     protocol: TimingProtocol | None = None,
 ) -> dict[str, Any]:
-    """Export both models to ONNX and time them side by side (interleaved) on the target's backend."""
+    """Export both models to ONNX and compare them (`profiling.compare`, quick preset) on the target's backend."""
     from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
-    from edgecnn.runtime import load_session
+    from edgecnn.profiling.compare import compare
+    from edgecnn.profiling.timing import QUICK_PROTOCOL
     from edgecnn.targets import get_target
 
     tgt = get_target(target)
-    protocol = protocol or TimingProtocol(warmup=5, min_iters=30, min_seconds=1.0, rounds=5)
     with tempfile.TemporaryDirectory(prefix="edgecnn-prune-") as tmp:
         try:
-            sessions = {
-                role: load_session(
-                    export_onnx(s, Path(tmp) / f"{role}.onnx", check=False),
-                    backend=tgt.backend,
-                    threads=threads,
-                    device=tgt.device,
-                )
-                for role, s in (("original", original), ("pruned", pruned))
-            }
+            cmp = compare(
+                *(
+                    export_onnx(s, Path(tmp) / f"{role}.onnx", check=False)
+                    for role, s in (("original", original), ("pruned", pruned))
+                ),
+                original.example_input(1).numpy(),
+                backend=tgt.backend,
+                device=tgt.device,
+                threads=threads,
+                protocol=protocol or QUICK_PROTOCOL,
+                names=("original", "pruned"),
+            )
         except UserError as exc:  # the target's runtime or device is not available here
             log.warning("prune: latency not checked on %s: %s", target, exc)
             return {"target": target, "skipped": str(exc)}
-        x = original.example_input(1).numpy()
-        stats = compare_interleaved(sessions, x, protocol)
-    speedup = stats["original"].p50 / stats["pruned"].p50
-    if speedup <= 1.0:
+    if not cmp.faster:
         log.warning(
             "prune: the pruned model is NOT faster on %s (p50 %.3f ms vs %.3f ms original, x%.2f); "
             "try round_to=16 or a different ratio",
             target,
-            stats["pruned"].p50,
-            stats["original"].p50,
-            speedup,
+            cmp.b.p50,
+            cmp.a.p50,
+            cmp.speedup,
         )
     return {
         "target": target,
         "backend": tgt.backend,
         "threads": threads,
-        "original_ms": stats["original"].summary(),
-        "pruned_ms": stats["pruned"].summary(),
-        "speedup": speedup,
-        "faster": speedup > 1.0,
-        "method": "interleaved rounds, p50 ratio",
+        "original_ms": cmp.a.summary(),
+        "pruned_ms": cmp.b.summary(),
+        "speedup": cmp.speedup,
+        "ratio": cmp.ratio,
+        "ratio_ci": [cmp.ci_low, cmp.ci_high],
+        "faster": cmp.faster,
+        "verdict": cmp.verdict(),
+        "method": cmp.to_dict()["method"],
     }

@@ -19,7 +19,7 @@ from torch.nn.utils import prune as torch_prune
 from edgecnn.errors import InvalidInputError
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import Pattern, SparsifyConfig
-from edgecnn.passes.prune import calib_batch, resolve, top1_agreement, train_arrays
+from edgecnn.passes.prune import calib_batch, calib_fidelity, resolve, train_arrays
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.passes.sparsify")
@@ -77,7 +77,7 @@ class Sparsify(Pass):
             "skipped": skipped,
             "sparsity": _overall(per_layer),
             "size": _sizes(module, done, cfg.pattern, zip_before),
-            "fidelity": top1_agreement(reference, module, calib_batch(ctx.calib_data, spec)),
+            "fidelity": calib_fidelity(reference, module, calib_batch(ctx.calib_data, spec)),
             "distill": recovery,
             "speed": SPEED_NOTE,
         }

@@ -19,6 +19,7 @@ import numpy as np
 from edgecnn.artifact import Artifact
 from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
+from edgecnn.metrics import measure_fidelity, size_ratio
 from edgecnn.pipeline.recipe import Recipe
 from edgecnn.quant.config import QuantizeStep
 from edgecnn.spec import ModelSpec
@@ -404,7 +405,6 @@ def _validate(
 ) -> dict[str, Any]:
     """Optimized outputs vs the float reference (PyTorch, or the input ONNX) on real inputs."""
     from edgecnn.evaluation.api import predict
-    from edgecnn.evaluation.metrics import fidelity
     from edgecnn.runtime import load_session
 
     if original is not None:
@@ -416,7 +416,7 @@ def _validate(
             ref, reference = predict(session, x), "input onnx (fp32)"
     check = target.validation(deployable, optimized)
     with load_session(check.artifact, backend=check.backend, threads=threads, **check.options) as session:
-        result = fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))]))
+        result = measure_fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))])).to_dict()
     result.update({"reference": reference, "runtime": check.where, "meaningful": meaningful})
     if not meaningful:
         result["reason"] = "random weights: near-flat outputs make agreement meaningless"
@@ -485,7 +485,7 @@ def _headline(report: dict[str, Any]) -> None:
             report["notes"].append(
                 f"WARNING: the optimized model is SLOWER than its float baseline ({report['speedup']:.2f}x)"
             )
-    report["size_ratio"] = o["size_bytes"] / b["size_bytes"] if b.get("size_bytes") else None
+    report["size_ratio"] = size_ratio(o["size_bytes"], b.get("size_bytes"))
     ba, oa = (b.get("accuracy") or {}).get("top1"), (o.get("accuracy") or {}).get("top1")
     report["accuracy_delta"] = oa - ba if ba is not None and oa is not None else None
     report["variants"] = [
@@ -521,7 +521,7 @@ def _gates(report: dict[str, Any], recipe: Recipe) -> None:
                 )
             )
         elif fid.get("top1_agreement") is not None and fid.get("meaningful"):
-            drop = 100.0 - fid["top1_agreement"]
+            drop = 100.0 * (1.0 - fid["top1_agreement"])  # agreement is a fraction; the gate is in points
             report["gates"].append(
                 _gate(
                     "max_accuracy_drop (100 - top-1 agreement)", g.max_accuracy_drop, drop, drop <= g.max_accuracy_drop

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.metrics import measure_fidelity, size_ratio
+from edgecnn.profiling.compare import Comparison, compare_sessions
 from edgecnn.profiling.stats import LatencyStats
-from edgecnn.profiling.timing import TimingProtocol, compare_interleaved, measure
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, measure
 from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
 
 log = logging.getLogger("edgecnn.profile")
@@ -37,11 +39,12 @@ class ProfileResult:
     artifact: dict[str, Any]
     optimized: LatencyStats
     baseline: LatencyStats | None = None
+    comparison: Comparison | None = None  # baseline (A) vs optimized (B): ratio with its interval
     baseline_artifact: dict[str, Any] | None = None
     memory: dict[str, Any] = field(default_factory=dict)  # role -> memory dict
     roofline: dict[str, Any] = field(default_factory=dict)  # role -> roofline entry
     sessions: dict[str, Any] = field(default_factory=dict)  # role -> session.describe()
-    fidelity: dict[str, float] | None = None  # optimized vs baseline outputs on the profiling input
+    fidelity: dict[str, Any] | None = None  # Fidelity.to_dict(): optimized vs baseline outputs on the profiling input
     protocol: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)  # the host
     device_environment: dict[str, Any] | None = None  # the remote device (agent) when there is one
@@ -54,13 +57,17 @@ class ProfileResult:
     @property
     def speedup(self) -> float | None:
         """Baseline median over optimized median (> 1: the optimized artifact is faster)."""
+        if self.comparison is not None:
+            return self.comparison.speedup
         return self.baseline.p50 / self.optimized.p50 if self.baseline else None
 
     @property
     def size_ratio(self) -> float | None:
-        b = (self.memory.get("baseline") or {}).get("file_bytes")
-        o = (self.memory.get("optimized") or {}).get("file_bytes")
-        return b / o if b and o else None
+        """Optimized file size / baseline file size (`edgecnn.metrics.size_ratio`: < 1 is smaller)."""
+        return size_ratio(
+            (self.memory.get("optimized") or {}).get("file_bytes"),
+            (self.memory.get("baseline") or {}).get("file_bytes"),
+        )
 
     def _side(self, role: str, stats: LatencyStats | None, *, include_times: bool) -> dict[str, Any] | None:
         if stats is None:
@@ -90,6 +97,7 @@ class ProfileResult:
             "optimized": self._side("optimized", self.optimized, include_times=include_times),
             "baseline": self._side("baseline", self.baseline, include_times=include_times),
             "speedup": self.speedup,
+            "comparison": self.comparison.to_dict() if self.comparison is not None else None,
             "size_ratio": self.size_ratio,
             "fidelity": self.fidelity,
             "environment": self.environment,
@@ -226,9 +234,14 @@ def _load(
 
 
 def _interleave_rounds(
-    timers: dict[str, Callable[[TimingProtocol], LatencyStats]], protocol: TimingProtocol
+    timers: dict[str, Callable[[TimingProtocol], LatencyStats]],
+    protocol: TimingProtocol,
+    rounds_ms: dict[str, list[list[float]]] | None = None,
 ) -> dict[str, LatencyStats]:
-    """A B A B rounds for timers that run a whole protocol at once (device agent, CUDA events)."""
+    """A B, B A, ... rounds for timers that run a whole protocol at once (device agent, CUDA events).
+
+    Each round's times are also appended to `rounds_ms[name]` when given (what a `Comparison` resamples).
+    """
     import dataclasses
 
     per_round = dataclasses.replace(
@@ -238,9 +251,13 @@ def _interleave_rounds(
         max_iters=max(1, protocol.max_iters // protocol.rounds),
     )
     merged: dict[str, LatencyStats] = {}
+    names = list(timers)
     for r in range(protocol.rounds):
-        for name, timer in timers.items():
+        for name in names if r % 2 == 0 else names[::-1]:  # alternate the order, as profiling.timing.time_rounds does
+            timer = timers[name]
             stats = timer(per_round if r == 0 else dataclasses.replace(per_round, warmup=1, warmup_seconds=0.0))
+            if rounds_ms is not None:
+                rounds_ms.setdefault(name, []).append(list(stats.times_ms))
             if name in merged:
                 merged[name].times_ms.extend(stats.times_ms)
                 if stats.h2d_ms:
@@ -256,7 +273,7 @@ def profile(
     *,
     target: str | None = None,
     baseline: Any = None,
-    protocol: TimingProtocol = TimingProtocol(),
+    protocol: TimingProtocol = DEFAULT_PROTOCOL,
     threads: int | None = None,
     batch: int = 1,
     inputs: np.ndarray | dict[str, np.ndarray] | None = None,
@@ -320,7 +337,9 @@ def profile(
                     with track_peak_rss() as first_run:
                         outputs[role] = list(s.run(x))
                     memory[role]["session_peak_rss_bytes"] += first_run["session_peak_rss_bytes"]
-            stats, remote_outputs, device_env = _time(sessions, x, protocol, backend, device, memory, channels_last)
+            stats, comparison, remote_outputs, device_env = _time(
+                sessions, x, protocol, backend, device, memory, channels_last
+            )
             outputs = outputs or remote_outputs
             described = {r: s.describe() for r, s in sessions.items()}
         finally:
@@ -328,9 +347,7 @@ def profile(
                 s.close()
         fidelity = None
         if "baseline" in outputs and outputs["baseline"] and outputs["optimized"]:
-            from edgecnn.exporters.onnx import output_error
-
-            fidelity = output_error(outputs["baseline"][0], outputs["optimized"][0])
+            fidelity = measure_fidelity(outputs["baseline"][0], outputs["optimized"][0]).to_dict()
         rl = _roofline(roles, stats, backend, threads, batch) if roofline else {}
         artifact_info = _describe_model(model)
         baseline_info = _describe_model(base_model) if base_model is not None else None
@@ -357,6 +374,7 @@ def profile(
         artifact=artifact_info,
         optimized=stats["optimized"],
         baseline=stats.get("baseline"),
+        comparison=comparison,
         baseline_artifact=baseline_info,
         memory=memory,
         roofline=rl,
@@ -379,8 +397,11 @@ def _time(
     device: str,
     memory: dict[str, Any],
     channels_last: bool,
-) -> tuple[dict[str, LatencyStats], dict[str, list[np.ndarray]], dict[str, Any] | None]:
-    """Run the timing protocol on every session, interleaved; a device agent also returns its outputs on `x`."""
+) -> tuple[dict[str, LatencyStats], Comparison | None, dict[str, list[np.ndarray]], dict[str, Any] | None]:
+    """Run the timing protocol on every session, interleaved, and compare optimized against the baseline.
+
+    A device agent also returns its outputs on `x`.
+    """
     if backend == "remote":
         results: dict[str, Any] = {}
 
@@ -394,11 +415,12 @@ def _time(
 
             return timer
 
-        stats = _interleave_rounds({n: remote_timer(n) for n in sessions}, protocol)
+        rounds: dict[str, list[list[float]]] = {}
+        stats = _interleave_rounds({n: remote_timer(n) for n in sessions}, protocol, rounds)
         device_env = results["optimized"][1]
         for st in stats.values():
             st.environment = device_env
-        return stats, {n: r[0] for n, r in results.items()}, device_env
+        return stats, _comparison(stats, rounds, protocol), {n: r[0] for n, r in results.items()}, device_env
     outputs: dict[str, list[np.ndarray]] = {}  # the caller ran the local sessions already
     if backend == "torch" and device.startswith("cuda"):
         from edgecnn.profiling.cuda import measure_torch_cuda
@@ -411,12 +433,30 @@ def _time(
 
             return timer
 
-        return _interleave_rounds({n: cuda_timer(n) for n in sessions}, protocol), outputs, None
+        rounds = {}
+        stats = _interleave_rounds({n: cuda_timer(n) for n in sessions}, protocol, rounds)
+        return stats, _comparison(stats, rounds, protocol), outputs, None
     if len(sessions) == 1:
-        return {"optimized": measure(sessions["optimized"], x, protocol)}, outputs, None
-    # baseline first: in A B A B rounds the order is fixed, so let the reference take the first slot
-    ordered = {n: sessions[n] for n in ("baseline", "optimized")}
-    return compare_interleaved(ordered, x, protocol), outputs, None
+        return {"optimized": measure(sessions["optimized"], x, protocol)}, None, outputs, None
+    cmp = compare_sessions(
+        sessions["baseline"], sessions["optimized"], x, protocol=protocol, names=("baseline", "optimized")
+    )
+    return {"baseline": cmp.a, "optimized": cmp.b}, cmp, outputs, None
+
+
+def _comparison(
+    stats: dict[str, LatencyStats], rounds: dict[str, list[list[float]]], protocol: TimingProtocol
+) -> Comparison | None:
+    if "baseline" not in stats:
+        return None
+    return Comparison.from_rounds(
+        rounds["baseline"],
+        rounds["optimized"],
+        a=stats["baseline"],
+        b=stats["optimized"],
+        names=("baseline", "optimized"),
+        protocol=protocol,
+    )
 
 
 def _roofline(

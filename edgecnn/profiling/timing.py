@@ -1,14 +1,17 @@
 """The one timing protocol: warm-up, then timed iterations until a minimum count AND duration are reached.
 
-`compare_interleaved` runs several sessions in alternating rounds (A B A B ...) so machine drift hits
-all of them alike; its results are meant to be read as ratios.
+`TimingProtocol()`'s defaults are the single source of timing settings; `QUICK_PROTOCOL` is the one shorter
+preset, for the quick "is it faster?" checks a pass or quantize() may make (the profile stage of a pipeline
+uses the full protocol). `time_rounds` is the one way several sessions are timed against each other: in
+interleaved rounds (A B, B A, ...) so machine drift hits all of them alike, keeping each round's times
+apart so ratio statistics can resample rounds (`edgecnn.profiling.compare.Comparison`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +56,11 @@ class TimingProtocol:
         return cls(**data)
 
 
+DEFAULT_PROTOCOL = TimingProtocol()
+# the one short preset: a quick check inside a pass or quantize(), several of which may run per call
+QUICK_PROTOCOL = TimingProtocol(warmup=5, min_iters=20, min_seconds=1.0, rounds=4)
+
+
 def _warm_up(run: Callable[[], Any], protocol: TimingProtocol) -> None:
     start = time.perf_counter()
     n = 0
@@ -66,7 +74,7 @@ def _runner(session: Any, inputs: Any) -> Callable[[], Any]:
 
 
 def measure(
-    session: Any, inputs: Any, protocol: TimingProtocol = TimingProtocol(), *, batch: int | None = None
+    session: Any, inputs: Any, protocol: TimingProtocol = DEFAULT_PROTOCOL, *, batch: int | None = None
 ) -> LatencyStats:
     """Time `session.run(inputs)` under `protocol`; returns per-iteration times in milliseconds."""
     run = _runner(session, inputs)
@@ -87,37 +95,58 @@ def measure(
     )
 
 
-def compare_interleaved(
-    sessions: dict[str, Any], inputs: Any, protocol: TimingProtocol = TimingProtocol(), *, batch: int | None = None
-) -> dict[str, LatencyStats]:
-    """Time several sessions on the same inputs in interleaved rounds; each gets min_iters/min_seconds in total."""
+def time_rounds(
+    sessions: dict[str, Any],
+    inputs: Any,
+    protocol: TimingProtocol = DEFAULT_PROTOCOL,
+    *,
+    track: Callable[[Iterable[int]], Iterable[int]] | None = None,
+) -> dict[str, list[list[float]]]:
+    """Per-round iteration times (ms) of several sessions timed in interleaved rounds on the same inputs.
+
+    Every session is warmed up once; then in each round each session in turn gets a pause (the previous
+    runtime's spinning threads settle), one untimed call and a timed block of min_iters/rounds iterations
+    and min_seconds/rounds seconds. The order alternates between rounds (A B, B A, ...) so no session
+    always runs first after the pause. `track` wraps the round iterator (a progress bar).
+    """
     per_round_iters = max(1, protocol.min_iters // protocol.rounds)
     per_round_s = protocol.min_seconds / protocol.rounds
     runs = {name: _runner(s, inputs) for name, s in sessions.items()}
     for run in runs.values():
         _warm_up(run, protocol)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(protocol.rounds):
-        for name, run in runs.items():
+    names = list(runs)
+    rounds: dict[str, list[list[float]]] = {name: [] for name in names}
+    for r in (track or (lambda it: it))(range(protocol.rounds)):
+        for name in names if r % 2 == 0 else names[::-1]:
+            run = runs[name]
             time.sleep(protocol.pause_s)
             run()  # one untimed call after the pause re-warms caches and thread pools
+            times: list[float] = []
             start = time.perf_counter()
-            n = 0
-            while n < per_round_iters or time.perf_counter() - start < per_round_s:
+            while len(times) < per_round_iters or time.perf_counter() - start < per_round_s:
                 t0 = time.perf_counter()
                 run()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-                n += 1
+                times.append((time.perf_counter() - t0) * 1e3)
+            rounds[name].append(times)
+    return rounds
+
+
+def compare_interleaved(
+    sessions: dict[str, Any], inputs: Any, protocol: TimingProtocol = DEFAULT_PROTOCOL, *, batch: int | None = None
+) -> dict[str, LatencyStats]:
+    """`time_rounds` pooled into one LatencyStats per session (read them as ratios: see `profiling.compare`)."""
+    rounds = time_rounds(sessions, inputs, protocol)
     b = batch or _batch_of(inputs)
-    return {
-        name: LatencyStats(
-            t,
-            batch=b,
-            warmup=protocol.warmup,
-            threads=getattr(getattr(sessions[name], "options", None), "threads", None),
-        )
-        for name, t in times.items()
-    }
+    return {name: pooled_stats(r, sessions[name], protocol, batch=b) for name, r in rounds.items()}
+
+
+def pooled_stats(rounds: list[list[float]], session: Any, protocol: TimingProtocol, *, batch: int) -> LatencyStats:
+    return LatencyStats(
+        [t for r in rounds for t in r],
+        batch=batch,
+        warmup=protocol.warmup,
+        threads=getattr(getattr(session, "options", None), "threads", None),
+    )
 
 
 def _batch_of(inputs: Any) -> int:

@@ -66,7 +66,7 @@ def quantize(
     target: picks the int8 preset (U8S8 for onnxruntime/openvino/arm, symmetric S8S8 for tensorrt/cuda)
     and the backend the latency check runs on; `preset` ("u8s8", "s8s8_symmetric") overrides it.
     calib_data: an image folder, .npy/.npz, arrays, or None for the default photos (1-D models need arrays).
-    max_accuracy_drop (points, needs labelled eval_data) or min_agreement (% top-1 agreement with fp32):
+    max_accuracy_drop (points, needs labelled eval_data) or min_agreement (top-1 agreement with fp32, a fraction):
     keep the most sensitive layers in float until it holds.
     eval_data: what the checks run on: a path, an array, or an (x, labels) tuple; default: calibration samples.
     advanced: the rare knobs (`AdvancedQuantization`: calibration method, equalize, bias correction, op types,
@@ -373,7 +373,7 @@ class _Int8Run:
     def _equalize(self, fp32: Path, scorer: Scorer, relu6_as_relu: bool) -> Path:
         import onnx
 
-        from edgecnn.evaluation.metrics import fidelity
+        from edgecnn.metrics import measure_fidelity
         from edgecnn.quant.equalize import EqualizeConfig
         from edgecnn.quant.equalize import equalize as cle
 
@@ -381,8 +381,8 @@ class _Int8Run:
         model, rep = cle(onnx.load(str(fp32)), EqualizeConfig(relu6_as_relu=relu6_as_relu))
         path = self.work / "fp32.equalized.onnx"
         onnx.save(model, str(path))
-        check = fidelity(scorer.reference, _fp32_logits(path, scorer.x, self.threads))
-        rep["fp32_check"] = {"sqnr_db_vs_original": check["sqnr_db"], "top1_agreement": check["top1_agreement"]}
+        check = measure_fidelity(scorer.reference, _fp32_logits(path, scorer.x, self.threads))
+        rep["fp32_check"] = {"sqnr_db_vs_original": check.sqnr_db, "top1_agreement": check.top1_agreement}
         self.report["steps"].append({"type": "equalize", "report": rep, "seconds": round(time.perf_counter() - t0, 2)})
         self._unequalized = fp32
         return path

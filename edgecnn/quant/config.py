@@ -30,7 +30,9 @@ class QuantizeOptions(Config):
     max_accuracy_drop: float | None = Field(
         None, description="points of top-1 (needs labelled eval data): keep sensitive layers in float until it holds"
     )
-    min_agreement: float | None = Field(None, description="% top-1 agreement with fp32, the budget without labels")
+    min_agreement: float | None = Field(
+        None, ge=0, le=1, description="top-1 agreement with fp32, a fraction (0.99 = 99%): the budget without labels"
+    )
 
 
 class AdvancedQuantization(Config):

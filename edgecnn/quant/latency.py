@@ -1,4 +1,8 @@
-"""Is the quantized model actually faster? fp32 and the candidate timed side by side on the target backend."""
+"""Is the quantized model actually faster? fp32 and the candidate compared side by side on the target backend.
+
+A `Comparison` (the one timing protocol, interleaved rounds, ratio with an interval) with the quick preset:
+quantize() may compare several candidates in one call.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import UserError
-from edgecnn.profiling.timing import TimingProtocol, compare_interleaved
-
-# short enough to run for several candidates inside quantize(); benchmarks use longer protocols
-QUICK_PROTOCOL = TimingProtocol(warmup=5, min_iters=20, min_seconds=1.0, rounds=4)
+from edgecnn.profiling.compare import compare
+from edgecnn.profiling.timing import QUICK_PROTOCOL, TimingProtocol
 
 
 def compare_latency(
@@ -24,26 +26,30 @@ def compare_latency(
     threads: int | None = None,
     protocol: TimingProtocol = QUICK_PROTOCOL,
 ) -> dict[str, Any]:
-    """Median latencies of fp32 and candidate (interleaved rounds) and their ratio; `skipped` when it cannot run here."""
-    from edgecnn.runtime import load_session
-
+    """fp32 vs candidate: p50s, ratio candidate/fp32 with its interval; `skipped` when it cannot run here."""
     try:
-        sessions = {
-            "fp32": load_session(fp32, backend=backend, device=device, threads=threads),
-            "candidate": load_session(candidate, backend=backend, device=device, threads=threads),
-        }
+        cmp = compare(
+            fp32,
+            candidate,
+            x,
+            backend=backend,
+            device=device,
+            threads=threads,
+            protocol=protocol,
+            names=("fp32", "candidate"),
+        )
     except UserError as exc:  # backend or device not available on this machine
         return {"skipped": f"cannot time on {backend}/{device} here: {exc}"}
-    stats = compare_interleaved(sessions, x, protocol)
-    fp32_ms, cand_ms = stats["fp32"].p50, stats["candidate"].p50
     return {
         "backend": backend,
         "device": device,
         "threads": threads,
-        "fp32_p50_ms": fp32_ms,
-        "p50_ms": cand_ms,
-        "ratio": cand_ms / fp32_ms,
-        "speedup": fp32_ms / cand_ms,
-        "faster": cand_ms < fp32_ms,
-        "iterations": len(stats["candidate"].times_ms),
+        "fp32_p50_ms": cmp.a.p50,
+        "p50_ms": cmp.b.p50,
+        "ratio": cmp.ratio,
+        "ratio_ci": [cmp.ci_low, cmp.ci_high],
+        "speedup": cmp.speedup,
+        "faster": cmp.faster,
+        "verdict": cmp.verdict(),
+        "iterations": len(cmp.b.times_ms),
     }

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.evaluation.metrics import accuracy, fidelity
+from edgecnn.evaluation.metrics import accuracy
+from edgecnn.metrics import measure_fidelity
 from edgecnn.quant.ptq import PTQConfig, quantizable_nodes, quantize_qdq
 
 log = logging.getLogger("edgecnn.quant")
@@ -36,7 +37,7 @@ class Scorer:
         from edgecnn.runtime import load_session
 
         logits = predict(load_session(path, threads=self.threads), self.x)
-        out = fidelity(self.reference, logits)
+        out = measure_fidelity(self.reference, logits).to_dict()
         if self.labels is not None:
             out["top1"] = accuracy(logits, self.labels)["top1"]
         return out
@@ -48,7 +49,10 @@ class Scorer:
 
 @dataclass(frozen=True)
 class Budget:
-    """The accuracy budget: a max top-1 drop in points (needs labels), else a min top-1 agreement with fp32 (%)."""
+    """The accuracy budget: a max top-1 drop in points (needs labels), else a min top-1 agreement with fp32.
+
+    min_agreement is a fraction in [0, 1], like `Fidelity.top1_agreement`.
+    """
 
     max_accuracy_drop: float | None = None
     min_agreement: float | None = None
@@ -56,8 +60,10 @@ class Budget:
     def __post_init__(self) -> None:
         if self.max_accuracy_drop is not None and self.max_accuracy_drop < 0:
             raise InvalidInputError(f"max_accuracy_drop must be >= 0 points, got {self.max_accuracy_drop}")
-        if self.min_agreement is not None and not 0 <= self.min_agreement <= 100:
-            raise InvalidInputError(f"min_agreement is a percentage in [0, 100], got {self.min_agreement}")
+        if self.min_agreement is not None and not 0 <= self.min_agreement <= 1:
+            raise InvalidInputError(
+                f"min_agreement is a fraction in [0, 1] (0.99 means 99% top-1 agreement), got {self.min_agreement}"
+            )
 
     @property
     def active(self) -> bool:
@@ -78,9 +84,11 @@ class Budget:
                 "value": drop,
                 "passed": drop <= self.max_accuracy_drop,
             }
-        value = metrics["top1_agreement"]
+        value = metrics.get("top1_agreement")
+        if value is None:
+            raise InvalidInputError("min_agreement needs class logits (outputs of shape [N, classes])")
         return {
-            "name": "top1_agreement_percent",
+            "name": "top1_agreement",
             "threshold": self.min_agreement,
             "value": value,
             "passed": value >= self.min_agreement,

@@ -50,7 +50,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
     if fid.get("top1_agreement") is not None:
         note = "" if fid.get("meaningful", True) else " (random weights: not meaningful)"
-        rows.append(("top-1 agreement vs float", "100%", f"{fid['top1_agreement']:.2f}%{note}"))
+        rows.append(("top-1 agreement vs float", "100%", f"{fid['top1_agreement']:.2%}{note}"))
     return rows
 
 

@@ -15,7 +15,6 @@ from edgecnn.evaluation.digits import top1, torch_predict
 from edgecnn.passes import PASSES
 from edgecnn.passes.base import PassContext
 from edgecnn.passes.prune import Prune, prune
-from edgecnn.profiling.stats import LatencyStats
 from edgecnn.zoo.loader import load_model
 
 
@@ -162,9 +161,9 @@ def test_latency_check_times_both_models_and_warns_when_not_faster(monkeypatch, 
     assert latency["speedup"] == pytest.approx(latency["original_ms"]["p50"] / latency["pruned_ms"]["p50"])
 
     def slower(sessions, inputs, protocol):
-        return {"original": LatencyStats([1.0, 1.0]), "pruned": LatencyStats([2.0, 2.0])}
+        return {"original": [[1.0, 1.0]] * 3, "pruned": [[2.0, 2.0]] * 3}
 
-    monkeypatch.setattr("edgecnn.profiling.timing.compare_interleaved", slower)
+    monkeypatch.setattr("edgecnn.profiling.compare.time_rounds", slower)
     with caplog.at_level(logging.WARNING, logger="edgecnn.passes.prune"):
         _, step = prune(spec, ratio=0.3, return_report=True)
     assert step["report"]["latency"]["faster"] is False and step["report"]["latency"]["speedup"] == 0.5

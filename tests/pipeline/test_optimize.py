@@ -46,7 +46,7 @@ def test_optimize_api_on_a_trained_model_reports_accuracy_latency_and_bundle(dig
     )
     assert report["accuracy_delta"] > -1.0, "int8 lost more than the budget on a trained model"
     assert result.gates_passed
-    assert report["fidelity"]["meaningful"] and report["fidelity"]["top1_agreement"] > 95
+    assert report["fidelity"]["meaningful"] and report["fidelity"]["top1_agreement"] > 0.95
     assert report["speedup"] == pytest.approx(
         report["baseline"]["latency_ms"]["p50"] / report["optimized"]["latency_ms"]["p50"]
     )

@@ -8,7 +8,7 @@ import pytest
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.api import _interleave_rounds
 from edgecnn.profiling.stats import LatencyStats
-from edgecnn.profiling.timing import TimingProtocol, compare_interleaved, measure
+from edgecnn.profiling.timing import TimingProtocol, compare_interleaved, measure, time_rounds
 
 
 class FakeSession:
@@ -51,14 +51,21 @@ def test_measure_honours_warmup_count_seconds_and_minimums():
     assert warm >= 5 and sum(st.times_ms) >= 45  # both phases ran for their minimum duration
 
 
-def test_compare_interleaved_alternates_sessions_in_rounds():
+def test_compare_interleaved_alternates_sessions_and_their_order_in_rounds():
     log: list[str] = []
     p = TimingProtocol(warmup=1, min_iters=6, min_seconds=0.0, rounds=3, pause_s=0.0)
     out = compare_interleaved({"a": FakeSession("a", log), "b": FakeSession("b", log)}, np.zeros(1), p)
     assert len(out["a"].times_ms) == len(out["b"].times_ms) == 6
     timed = log[2:]  # after one warm-up call each
-    blocks = [timed[i] for i in range(len(timed)) if i == 0 or timed[i] != timed[i - 1]]
-    assert blocks == ["a", "b"] * 3
+    blocks = [timed[i : i + 3] for i in range(0, len(timed), 3)]  # one untimed + 2 timed calls per block
+    assert [b[0] for b in blocks] == ["a", "b", "b", "a", "a", "b"] and all(len(set(b)) == 1 for b in blocks)
+
+
+def test_time_rounds_keeps_round_boundaries():
+    log: list[str] = []
+    p = TimingProtocol(warmup=0, min_iters=8, min_seconds=0.0, rounds=4, pause_s=0.0)
+    rounds = time_rounds({"a": FakeSession("a", log), "b": FakeSession("b", log)}, np.zeros(1), p)
+    assert [len(r) for r in rounds["a"]] == [len(r) for r in rounds["b"]] == [2, 2, 2, 2]
 
 
 def test_interleave_rounds_merges_whole_protocol_timers():
@@ -72,5 +79,5 @@ def test_interleave_rounds_merges_whole_protocol_timers():
         return run
 
     out = _interleave_rounds({"base": timer("base"), "opt": timer("opt")}, TimingProtocol(min_iters=12, rounds=4))
-    assert [c[0] for c in calls] == ["base", "opt"] * 4 and all(c[1] == 3 for c in calls)
+    assert [c[0] for c in calls] == ["base", "opt", "opt", "base"] * 2 and all(c[1] == 3 for c in calls)
     assert len(out["opt"].times_ms) == 12 and len(out["opt"].h2d_ms) == 12
