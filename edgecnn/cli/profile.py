@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli.options import AsJson, Device, Out, Threads, Token
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 
 
 def _model(ref: str) -> Any:
@@ -115,10 +116,16 @@ def profile(
         Path | None,
         typer.Option("--input", help="Real input data as a .npy array (default: random of the model's shape)."),
     ] = None,
-    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up iterations.")] = 10,
-    min_iters: Annotated[int, typer.Option("--min-iters", help="Minimum timed iterations.")] = 50,
-    min_seconds: Annotated[float, typer.Option("--min-seconds", help="Minimum timed seconds.")] = 1.0,
-    rounds: Annotated[int, typer.Option("--rounds", help="Interleaved rounds when a baseline is timed too.")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up iterations.")] = DEFAULT_PROTOCOL.warmup,
+    min_iters: Annotated[
+        int, typer.Option("--min-iters", help="Minimum timed iterations.")
+    ] = DEFAULT_PROTOCOL.min_iters,
+    min_seconds: Annotated[
+        float, typer.Option("--min-seconds", help="Minimum timed seconds.")
+    ] = DEFAULT_PROTOCOL.min_seconds,
+    rounds: Annotated[
+        int, typer.Option("--rounds", help="Interleaved rounds when a baseline is timed too.")
+    ] = DEFAULT_PROTOCOL.rounds,
     roofline: Annotated[
         bool,
         typer.Option("--roofline/--no-roofline", help="Report achieved MAC/s against this machine's measured peak."),
@@ -132,7 +139,6 @@ def profile(
     from edgecnn.errors import InvalidInputError
     from edgecnn.fileio import atomic_write_text
     from edgecnn.profiling.api import profile as run_profile
-    from edgecnn.profiling.timing import TimingProtocol
 
     inputs = None
     if input_npy is not None:

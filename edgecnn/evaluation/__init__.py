@@ -1,1 +1,1 @@
-"""Accuracy and fidelity metrics, evaluation data. The public entry point is `edgecnn.evaluate(...)` (`evaluation.api`)."""
+"""Accuracy on labelled data and evaluation datasets. The public entry point is `edgecnn.evaluate(...)` (`api`)."""

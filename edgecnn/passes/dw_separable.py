@@ -159,7 +159,8 @@ def _nothing_selected(layers: list[dict[str, Any]], cfg: DepthwiseSeparableConfi
     best_error = min(p["rel_error"] for p in layers)
     return (
         f"dw_separable: the config selects no layer: {len(layers)} candidates, best MAC saving {best_saving:.2f} "
-        f"(min_mac_saving={cfg.min_mac_saving}), lowest reconstruction error {best_error:.3g} (max_error={cfg.max_error})"
+        f"(min_mac_saving={cfg.min_mac_saving}), lowest reconstruction error {best_error:.3g} "
+        f"(max_error={cfg.max_error})"
     )
 
 

@@ -61,7 +61,8 @@ class Prune(Pass):
         calib = calib_batch(ctx.calib_data, spec)
         if cfg.importance in DATA_AWARE and calib is None:
             raise InvalidInputError(
-                f"prune: importance='{cfg.importance}' is data-aware and needs calib_data (images shaped like the model input)"
+                f"prune: importance='{cfg.importance}' is data-aware and needs calib_data "
+                "(images shaped like the model input)"
             )
         train = train_arrays(ctx.train_data) if cfg.distill_between else None
         if cfg.distill_between and train is None:
@@ -136,7 +137,7 @@ def prune(
     ctx: PassContext | None = None,
     return_report: bool = False,
 ) -> Any:
-    """Remove `ratio` of the output channels of every prunable layer group; returns the same kind (ModelSpec or nn.Module).
+    """Remove `ratio` of the output channels of every prunable layer group; returns a ModelSpec or nn.Module as given.
 
     importance: "l1"/"l2" weight magnitude, "bn_scale" (BatchNorm gamma), or the data-aware "taylor" and
     "activation", which need `calib_data` (an array of model inputs). `per_layer` maps module names to
@@ -246,8 +247,9 @@ def build_pruner(
     missing = [n for n, m in module.named_modules() if m in order and m not in traced]
     if missing:
         raise InvalidInputError(
-            f"{name}: cannot trace the model's graph for pruning: layers {', '.join(missing[:5])} are not in the autograd "
-            "graph (a forward under torch.no_grad, .detach(), numpy or a custom autograd op); pruning them would break the model"
+            f"{name}: cannot trace the model's graph for pruning: layers {', '.join(missing[:5])} are not in the "
+            "autograd graph (a forward under torch.no_grad, .detach(), numpy or a custom autograd op); pruning them "
+            "would break the model"
         )
     return pruner
 

@@ -28,7 +28,8 @@ _LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 SPEED_NOTE = (
     "Sparsity changes no tensor shape: ONNX Runtime, OpenVINO and PyTorch on the CPU run this model at dense speed. "
     "Only runtimes with sparse kernels turn the zeros into speed: the 2:4 pattern on NVIDIA sparse tensor cores "
-    "(TensorRT with sparsity enabled, Ampere GPUs or newer); unstructured sparsity mainly saves storage (compressed size)."
+    "(TensorRT with sparsity enabled, Ampere GPUs or newer); unstructured sparsity mainly saves storage "
+    "(compressed size)."
 )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgecnn.config import ConfigError
 from edgecnn.errors import InvalidInputError, UserError, close_matches
 from edgecnn.pipeline.steps import STEP_TYPES, StepConfig, parse_step, step_config_schema, step_names
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 from edgecnn.targets import TARGETS
 
 SCHEMA_VERSION = 1
@@ -55,10 +56,16 @@ class GatesSection(_Strict):
 class ProfileSection(_Strict):
     threads: int | None = Field(None, ge=1, description="default: all physical cores")
     batch: int = Field(1, ge=1)
-    warmup: int = Field(10, ge=0)
-    min_iters: int = Field(50, ge=1)
-    min_seconds: float = Field(1.0, ge=0)
-    rounds: int = Field(5, ge=1)
+    warmup: int = Field(DEFAULT_PROTOCOL.warmup, ge=0)
+    min_iters: int = Field(DEFAULT_PROTOCOL.min_iters, ge=1)
+    min_seconds: float = Field(DEFAULT_PROTOCOL.min_seconds, ge=0)
+    rounds: int = Field(DEFAULT_PROTOCOL.rounds, ge=1)
+
+    def protocol(self) -> TimingProtocol:
+        """This section as the timing protocol the profile stage runs."""
+        return TimingProtocol(
+            warmup=self.warmup, min_iters=self.min_iters, min_seconds=self.min_seconds, rounds=self.rounds
+        )
 
 
 class Recipe(_Strict):

@@ -276,9 +276,8 @@ def _check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # DecodeError, ValidationError, ...: all mean the file is not a usable model
-        raise InvalidInputError(
-            f"{path} is not a valid ONNX model: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__}"
-        ) from None
+        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(f"{path} is not a valid ONNX model: {why}") from None
 
 
 def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, Any]:
@@ -440,10 +439,9 @@ def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> d
 
 def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib: np.ndarray, recipe: Recipe):
     from edgecnn.profiling.api import profile
-    from edgecnn.profiling.timing import TimingProtocol
 
     p = recipe.profile
-    protocol = TimingProtocol(warmup=p.warmup, min_iters=p.min_iters, min_seconds=p.min_seconds, rounds=p.rounds)
+    protocol = p.protocol()
     x = np.ascontiguousarray(calib[: p.batch])
     return profile(
         optimized,

@@ -13,14 +13,14 @@ import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
-from edgecnn.profiling.timing import TimingProtocol, _warm_up
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, _warm_up
 from edgecnn.runtime.base import feed
 
 
 def measure_torch_cuda(
     session: Any,
     inputs: np.ndarray | dict[str, np.ndarray],
-    protocol: TimingProtocol = TimingProtocol(),
+    protocol: TimingProtocol = DEFAULT_PROTOCOL,
     *,
     channels_last: bool = False,
 ) -> tuple[LatencyStats, dict[str, Any]]:

@@ -248,7 +248,9 @@ def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, 
         "unit": "GMAC/s",
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "measurements": int((old or {}).get("measurements", 0)) + 1,
-        "workload": f"{PEAK_LAYERS}x conv3x3 {PEAK_CHANNELS}->{PEAK_CHANNELS} at {PEAK_SIZE}x{PEAK_SIZE}, batch 1, best decile",
+        "workload": (
+            f"{PEAK_LAYERS}x conv3x3 {PEAK_CHANNELS}->{PEAK_CHANNELS} at {PEAK_SIZE}x{PEAK_SIZE}, batch 1, best decile"
+        ),
     }
     machine["peaks"][entry] = peak
     atomic_write_text(path, json.dumps(cache, indent=2))

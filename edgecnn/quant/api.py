@@ -33,8 +33,6 @@ from edgecnn.targets import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
 log = logging.getLogger("edgecnn.quant")
 
 EVAL_SAMPLES = 64  # calibration samples the fidelity checks run on when no eval_data is given
-# targets where the activation format may be swapped for speed (TensorRT / CUDA require symmetric int8)
-_FORMAT_SWAPPABLE = ("onnxruntime", "openvino", "arm")
 
 
 @dataclass
@@ -138,7 +136,7 @@ def _quantize(
                 op_types=adv.op_types or None,
                 nodes_to_exclude=adv.nodes_to_exclude,
                 reduce_range=rr,
-                keep_removable_activations=tgt.name == "tensorrt",
+                keep_removable_activations=tgt.keeps_removable_activations,
             )
             run = _Int8Run(source, work, config, report, tgt=tgt, threads=threads, seed=seed)
             final = run.execute(calib_data, eval_x, eval_y, adv, budget=budget)
@@ -479,14 +477,15 @@ class _Int8Run:
         )
         if not best["faster"]:
             self.report["warnings"].append(
-                f"int8 is SLOWER than fp32 on {self.tgt.backend}: {best['p50_ms']:.3f} ms vs {best['fp32_p50_ms']:.3f} ms "
-                f"(ratio {best['ratio']:.2f}); tried {', '.join(self.report['latency']['candidates'])}"
+                f"int8 is SLOWER than fp32 on {self.tgt.backend}: {best['p50_ms']:.3f} ms vs "
+                f"{best['fp32_p50_ms']:.3f} ms (ratio {best['ratio']:.2f}); "
+                f"tried {', '.join(self.report['latency']['candidates'])}"
             )
         return best_path
 
     def _alternatives(self, config: PTQConfig) -> list[tuple[str, PTQConfig]]:
         out = []
-        if self.tgt.name in _FORMAT_SWAPPABLE:
+        if not self.tgt.fixed_activation_format:
             other = S8S8_SYMMETRIC if config.profile.activation_type == "uint8" else U8S8
             out.append((other.name, config.with_changes(profile=other)))
         out.append(("compute_ops_only", config.with_changes(op_types=COMPUTE_OPS)))

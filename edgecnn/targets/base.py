@@ -90,6 +90,11 @@ class Target:
     runs_on_agent: ClassVar[bool] = False
     # an ONNX file can be timed for this target in this process (the benchmarks time ONNX files)
     times_onnx_here: ClassVar[bool] = True
+    # the runtime needs exactly `quant`'s activation format (GPU runtimes: symmetric int8); CPU runtimes run
+    # both, so quantize also measures the other format and keeps the faster
+    fixed_activation_format: ClassVar[bool] = False
+    # keep Relu/Clip after quantized convs in the QDQ graph (TensorRT fuses them itself; ORT's quantizer drops them)
+    keeps_removable_activations: ClassVar[bool] = False
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         """The target's deployable baseline and optimized artifacts (written under `out`), and where to time them."""

@@ -16,6 +16,7 @@ class CudaTarget(Target):
     backend = "onnxruntime"
     device = "cuda"
     description = "PyTorch / ONNX Runtime CUDA (fp16/bf16)"
+    fixed_activation_format = True
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         import onnxruntime as ort

@@ -30,6 +30,8 @@ class TensorRTTarget(Target):
     description = "TensorRT engine on an NVIDIA GPU (explicit QDQ, symmetric int8)"
     default_for_formats = ("tensorrt",)
     times_onnx_here = False  # it times engines, built on their GPU
+    fixed_activation_format = True
+    keeps_removable_activations = True
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         build = CONVERTERS.get("tensorrt")

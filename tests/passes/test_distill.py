@@ -1,4 +1,4 @@
-"""distill: the student learns the teacher (unlabeled, labeled, feature loss), data forms, recipe-step use, bad input."""
+"""distill: the student learns the teacher (unlabeled, labeled, feature loss), data forms, recipe steps, bad input."""
 
 from __future__ import annotations
 

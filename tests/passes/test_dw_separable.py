@@ -1,4 +1,4 @@
-"""dw_separable: exact low-rank init, geometry preserved, selection modes, MAC accounting, zoo + ONNX, digits recovery."""
+"""dw_separable: exact low-rank init, geometry kept, selection modes, MAC accounting, zoo + ONNX, digits recovery."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fold_bn: graph-traced folding on tiny models, the zoo (64x64, all models in the slow test), and real digits accuracy."""
+"""fold_bn: graph-traced folding on tiny models, the zoo (64x64; every model in the slow test), real digits accuracy."""
 
 from __future__ import annotations
 

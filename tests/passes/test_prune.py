@@ -29,7 +29,7 @@ def pruned_resnet18(resnet18_64):
 
 
 class Branchy(nn.Module):
-    """Depthwise conv, squeeze-excitation, a concatenation and a residual add: every coupling the pruner must respect."""
+    """Depthwise conv, squeeze-excitation, a concatenation and a residual add: every coupling pruning must respect."""
 
     def __init__(self) -> None:
         super().__init__()
