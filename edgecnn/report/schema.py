@@ -140,9 +140,11 @@ class Side(_Strict):
 
 class Fidelity(_Open):
     """The optimized model vs the float reference on the same real inputs (`top{k}_overlap` has k = min(5,
-    classes)). `top1_agreement` carries no unit assumption here: the producer defines it (fraction or percent)."""
+    classes)); the measurements are `edgecnn.metrics.Fidelity`'s."""
 
-    top1_agreement: float | None = Field(None, ge=0)
+    top1_agreement: float | None = Field(None, ge=0, le=1, description="a fraction of the inputs, in [0, 1]")
+    max_abs_error: float | None = Field(None, ge=0)
+    max_rel_error: float | None = Field(None, ge=0)
     sqnr_db: float | None = Field(None, description="Infinity when the outputs are identical")
     cosine: float | None = None
     kl: float | None = None
