@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 
+from edgecnn.agent.server import serve
 from edgecnn.errors import EdgeCNNError
 
 
@@ -31,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle connection is closed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    from edgecnn.agent.server import serve
 
     try:
         serve(

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn import __version__
+from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError, UserError
+from edgecnn.profiling.environment import fingerprint
+from edgecnn.profiling.memory import track_peak_rss
+from edgecnn.profiling.timing import TimingProtocol, measure
+from edgecnn.runtime import BACKENDS, SessionOptions
 from edgecnn.runtime import protocol as P
 
 log = logging.getLogger("edgecnn.agent")
@@ -157,8 +162,6 @@ class _Connection:
         return True
 
     def _hello(self) -> dict[str, Any]:
-        from edgecnn.profiling.environment import fingerprint
-        from edgecnn.runtime import BACKENDS
 
         return {
             "agent": f"edgecnn {__version__}",
@@ -172,9 +175,6 @@ class _Connection:
         }
 
     def _load(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from edgecnn.artifact import Artifact
-        from edgecnn.profiling.memory import track_peak_rss
-        from edgecnn.runtime import BACKENDS, SessionOptions
 
         files = msg.get("files")
         if not isinstance(files, list) or not files:
@@ -237,8 +237,6 @@ class _Connection:
         return {"outputs": P.encode_arrays(list(outputs))}
 
     def _profile(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from edgecnn.profiling.environment import fingerprint
-        from edgecnn.profiling.timing import TimingProtocol, measure
 
         session = self._session(msg)
         inputs = P.decode_arrays(msg.get("inputs"))

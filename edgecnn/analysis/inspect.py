@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edgecnn.analysis.probe import analysis_mode
 from edgecnn.errors import InvalidInputError
 from edgecnn.spec import InputSpec, ModelSpec, as_spec
 
@@ -139,7 +140,6 @@ def inspect_model(model: ModelSpec | nn.Module | str, *, input_shape: tuple[int,
     """
     import torch
 
-    from edgecnn.analysis.probe import analysis_mode
     from edgecnn.analysis.trace import walk
 
     if isinstance(model, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgecnn.analysis.inspect import inspect_model
 from edgecnn.spec import ModelSpec, as_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,7 +20,6 @@ def count_params_macs(
     `edgecnn.analysis.macs`); parameters shared by several layers are counted once. MACs are None for
     a TorchScript module, whose layers cannot be observed (rather than reporting a false 0).
     """
-    from edgecnn.analysis.inspect import inspect_model
 
     spec = as_spec(spec_or_module, input_shape=input_shape)
     shape = tuple(input_shape) if input_shape is not None else spec.input.shape

@@ -8,13 +8,16 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from edgecnn.artifact import Artifact
 from edgecnn.bench.artifacts import input_arrays
 from edgecnn.bench.interleave import BoundSession
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric, decide
 from edgecnn.bench.suite import DEFAULT_PROTOCOL, TARGETS
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.compare import compare_sessions
+from edgecnn.profiling.environment import fingerprint
 from edgecnn.profiling.timing import TimingProtocol
+from edgecnn.runtime import load_session
 
 
 def ab_compare(
@@ -35,9 +38,6 @@ def ab_compare(
     The verdict treats A as the baseline: "regression" when B is slower than A by more than max_regression
     with the whole interval beyond it, "pass" when the interval stays below, else "inconclusive".
     """
-    from edgecnn.artifact import Artifact
-    from edgecnn.profiling.environment import fingerprint
-    from edgecnn.runtime import load_session
 
     check_metric(metric)
     if target not in TARGETS:

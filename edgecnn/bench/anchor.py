@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.runtime import load_session
+
 ANCHOR_ID = "reference-workload"
 DESCRIPTION = "3x (Conv 3x3 16->16 + Relu) at 24x24, ONNX Runtime, 1 thread"
 _SHAPE = (1, 16, 24, 24)
@@ -49,7 +51,6 @@ def write_anchor_model(path: Path) -> Path:
 
 def anchor_session(work_dir: Path):
     """(session, inputs) for the reference workload."""
-    from edgecnn.runtime import load_session
 
     path = write_anchor_model(Path(work_dir) / "reference-workload.onnx")
     x = np.random.default_rng(0).standard_normal(_SHAPE).astype(np.float32)

@@ -17,8 +17,14 @@ from edgecnn.bench.artifacts import ArtifactBuilder, BuiltModel, input_arrays
 from edgecnn.bench.gates import evaluate_gates
 from edgecnn.bench.interleave import BoundSession, time_in_rounds
 from edgecnn.bench.results import SCHEMA, SCHEMA_VERSION
+from edgecnn.bench.stats import metric_value
 from edgecnn.bench.suite import TARGETS, Case, Suite, load_suite
+from edgecnn.evaluation.digits import Split, top1
+from edgecnn.fileio import sha256_file
+from edgecnn.profiling.environment import fingerprint
+from edgecnn.profiling.stats import LatencyStats
 from edgecnn.progress import track
+from edgecnn.runtime import load_session
 
 log = logging.getLogger("edgecnn.bench")
 
@@ -67,7 +73,6 @@ def _session(
     case: Case, built: BuiltModel, seed: int, wrap: SessionWrapper | None, opened: contextlib.ExitStack
 ) -> BoundSession:
     """The case's session, closed when `opened` closes (a wrapper around it need not know how)."""
-    from edgecnn.runtime import load_session
 
     backend, device = TARGETS[case.target]
     session = opened.enter_context(load_session(built.artifact, backend=backend, threads=case.threads, device=device))
@@ -79,7 +84,6 @@ def _session(
 def _accuracy(session: Any, built: BuiltModel) -> dict[str, Any] | None:
     if built.eval_x is None:
         return None
-    from edgecnn.evaluation.digits import Split, top1
 
     return {
         "top1": top1(lambda x: session.run(x)[0], Split(built.eval_x, built.eval_y)),
@@ -91,7 +95,6 @@ def _accuracy(session: Any, built: BuiltModel) -> dict[str, Any] | None:
 def _case_result(
     case: Case, built: BuiltModel, session: BoundSession, rounds: list[list[float]], accuracy: dict[str, Any] | None
 ) -> dict[str, Any]:
-    from edgecnn.profiling.stats import LatencyStats
 
     stats = LatencyStats([t for r in rounds for t in r], batch=case.batch, threads=case.threads)
     art = built.artifact
@@ -117,8 +120,6 @@ def _case_result(
 
 def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[list[float]]) -> dict[str, Any]:
     import edgecnn
-    from edgecnn.fileio import sha256_file
-    from edgecnn.profiling.environment import fingerprint
 
     threads = sorted({c.threads for c in suite.cases if c.threads}) or None
     return {
@@ -148,7 +149,6 @@ def _results(suite: Suite, cases: list[dict[str, Any]], reference_rounds: list[l
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Per case: id, metric value, p50, p90, iterations, accuracy (for the CLI table and Markdown)."""
-    from edgecnn.bench.stats import metric_value
 
     rows = []
     for case in results["cases"]:

@@ -34,6 +34,7 @@ from edgecnn.bench.stats import DEFAULT_METRIC, check_metric
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.timing import TimingProtocol
 from edgecnn.targets import all_targets
+from edgecnn.zoo.registry import MODELS, resolve_name
 
 # the targets an ONNX file is timed for in this process, each as (backend, device): asked of the targets
 TARGETS = {t.name: t.timing("onnx") for t in all_targets() if t.times_onnx_here}
@@ -245,7 +246,6 @@ def _protocol(raw: Any, where: str) -> TimingProtocol:
 
 
 def _check_zoo_name(model: str, where: str) -> None:
-    from edgecnn.zoo.registry import MODELS, resolve_name
 
     if resolve_name(model) not in MODELS:
         from edgecnn.errors import close_matches

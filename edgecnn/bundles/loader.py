@@ -17,8 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.artifact import Artifact
 from edgecnn.bundles.manifest import RUNTIME_OF_FORMAT, inside, read_manifest, verify_files, version_tuple
 from edgecnn.errors import InvalidInputError, MissingDependencyError
+from edgecnn.preprocess import load_image, preprocess_image
+from edgecnn.runtime import load_session
 from edgecnn.spec import Preprocess
 
 log = logging.getLogger("edgecnn.bundle")
@@ -91,7 +94,6 @@ class Predictor:
         return [[(labels[i], float(p[i])) for i in np.argsort(-p)[:top_k]] for p in probs]
 
     def _images(self, images: Sequence[Any]) -> np.ndarray:
-        from edgecnn.preprocess import load_image, preprocess_image
 
         if self.preprocess is None:
             raise InvalidInputError("this bundle has no preprocessing in its manifest: pass preprocessed float arrays")
@@ -197,8 +199,6 @@ def _open(
     precision: str | None,
     check_runtime: bool,
 ) -> Any:
-    from edgecnn.artifact import Artifact
-    from edgecnn.runtime import load_session
 
     runtime = entry["runtime"]["name"]
     if runtime != RUNTIME_OF_FORMAT.get(entry["format"]):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgecnn import __version__
 from edgecnn.artifact import Artifact
 from edgecnn.bundles.manifest import BUNDLE_FORMAT, MANIFEST, RUNTIME_OF_FORMAT, SCHEMA_VERSION
 from edgecnn.errors import InvalidInputError
@@ -78,7 +79,6 @@ def _assemble(
     labels: list[str] | None,
     layout: str | None,
 ) -> None:
-    from edgecnn import __version__
 
     (root / "models").mkdir(parents=True)
     entries, used = [], set()

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.agent.__main__ import announce
+from edgecnn.agent.server import serve as run_agent
 from edgecnn.cli.options import Token
 
 
@@ -23,8 +25,6 @@ def serve(
     ] = 300.0,
 ) -> None:
     """Serve profiling requests: receive a model and a timing protocol, time it here, send the numbers back."""
-    from edgecnn.agent.__main__ import announce
-    from edgecnn.agent.server import serve as run_agent
 
     try:
         run_agent(

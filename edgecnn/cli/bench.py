@@ -13,6 +13,17 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.bench.ab import ab_compare
+from edgecnn.bench.compare import compare_results
+from edgecnn.bench.render import comparison_junit, comparison_markdown, results_markdown
+from edgecnn.bench.results import load_results, write_results
+from edgecnn.bench.runner import run_suite, summary_rows
+from edgecnn.bench.stats import DEFAULT_METRIC
+from edgecnn.bench.suite import DEFAULT_PROTOCOL
+from edgecnn.cli.console import console, escape, say
+from edgecnn.errors import GateFailedError, InvalidInputError
+from edgecnn.fileio import atomic_write_text
+
 Metric = Annotated[
     str | None,
     typer.Option(
@@ -25,7 +36,6 @@ MaxRegression = Annotated[str, typer.Option("--max-regression", help="Allowed sl
 
 def parse_fraction(text: str, *, what: str) -> float:
     """'10%' -> 0.10; '0.1' -> 0.1; a bare number of 1 or more is read as a percentage ('10' -> 0.10)."""
-    from edgecnn.errors import InvalidInputError
 
     raw = text.strip()
     try:
@@ -55,12 +65,6 @@ def run_cmd(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown summary.")] = None,
 ) -> None:
     """Run a benchmark suite; exit 3 when one of its gates fails."""
-    from edgecnn.bench.render import results_markdown
-    from edgecnn.bench.results import write_results
-    from edgecnn.bench.runner import run_suite, summary_rows
-    from edgecnn.cli.console import console, say
-    from edgecnn.errors import GateFailedError
-    from edgecnn.fileio import atomic_write_text
 
     results = run_suite(suite, work_dir=work_dir, rounds=rounds)
     write_results(results, out)
@@ -110,12 +114,6 @@ def compare_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
 ) -> None:
     """Compare CURRENT with BASELINE case by case; exit 3 on a regression, a missing case or a failed gate."""
-    from edgecnn.bench.compare import compare_results
-    from edgecnn.bench.render import comparison_junit, comparison_markdown
-    from edgecnn.bench.results import load_results
-    from edgecnn.cli.console import console
-    from edgecnn.errors import GateFailedError
-    from edgecnn.fileio import atomic_write_text
 
     cmp = compare_results(
         load_results(baseline),
@@ -162,13 +160,6 @@ def ab_cmd(
     """Time A and B interleaved in one process; exit 3 when B is slower than A beyond --max-regression."""
     import dataclasses
 
-    from edgecnn.bench.ab import ab_compare
-    from edgecnn.bench.stats import DEFAULT_METRIC
-    from edgecnn.bench.suite import DEFAULT_PROTOCOL
-    from edgecnn.cli.console import say
-    from edgecnn.errors import GateFailedError
-    from edgecnn.fileio import atomic_write_text
-
     per_round_iters = max(1, DEFAULT_PROTOCOL.min_iters // DEFAULT_PROTOCOL.rounds)
     protocol = dataclasses.replace(
         DEFAULT_PROTOCOL,
@@ -205,8 +196,6 @@ def ab_cmd(
 def _print_run(console, results, rows) -> None:
     from rich.table import Table
 
-    from edgecnn.cli.console import escape
-
     table = Table(title=f"bench {results['suite']['name']} ({results['metric']} latency, ms)")
     for col in ("case", results["metric"], "p50", "p90", "iterations", "top-1", "MB"):
         table.add_column(col, justify="left" if col == "case" else "right")
@@ -227,8 +216,6 @@ def _print_run(console, results, rows) -> None:
 
 def _print_comparison(console, cmp) -> None:
     from rich.table import Table
-
-    from edgecnn.cli.console import escape
 
     table = Table(title=f"bench compare {cmp.suite}: {cmp.metric}, max regression {cmp.max_regression:.0%}")
     for col in ("case", "baseline", "current", "ratio", "interval", "verdict"):

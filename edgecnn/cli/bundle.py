@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.bundles.writer import write_bundle
+from edgecnn.cli.console import say
+from edgecnn.errors import InvalidInputError
+
 
 def bundle_cmd(
     artifacts: Annotated[
@@ -24,9 +28,6 @@ def bundle_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Bundle name (default: the model's).")] = None,
 ) -> None:
     """Write a deployment bundle: artifacts, manifest.json (IO, preprocessing, labels, versions, sha256), README."""
-    from edgecnn.bundles.writer import write_bundle
-    from edgecnn.cli.console import say
-    from edgecnn.errors import InvalidInputError
 
     spec = None
     if model:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.bundles.loader import load
+from edgecnn.cli.console import say
 from edgecnn.cli.options import AsJson, Threads
 
 
@@ -25,9 +27,6 @@ def bundle_run_cmd(
 ) -> None:
     """Verify a bundle (sha256, runtime version) and classify images with it, without PyTorch."""
     import numpy as np
-
-    from edgecnn.bundles.loader import load
-    from edgecnn.cli.console import say
 
     predictor = load(bundle, artifact=artifact, threads=threads)
     results = []

@@ -10,11 +10,13 @@ from typing import Any
 import typer
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.fileio import atomic_path, atomic_write_text
+from edgecnn.quant.calibration import load_calibration
+from edgecnn.zoo.loader import load_model
 
 
 def load_spec(model: str, weights: str | None = "auto", arch: str | None = None, **kwargs: Any) -> Any:
     """The zoo loader behind every command that takes a model (family aliases resolve there)."""
-    from edgecnn.zoo.loader import load_model
 
     return load_model(model, weights=weights or "auto", arch=arch, **kwargs)
 
@@ -34,14 +36,12 @@ def per_layer(items: list[str]) -> dict[str, float]:
 
 
 def calibration(source: str | None, spec: Any, size: int) -> Any:
-    from edgecnn.quant.calibration import load_calibration
 
     return load_calibration(source, spec, size=size)
 
 
 def finish(spec: Any, step: dict[str, Any], out: Path | None, report_path: Path | None, as_json: bool, show) -> None:
     """Save the model (if --out), write the report (if --report), then print JSON or the human summary."""
-    from edgecnn.fileio import atomic_write_text
 
     if out is not None:
         step["report"]["output"] = str(save_model(spec, out))
@@ -57,8 +57,6 @@ def finish(spec: Any, step: dict[str, Any], out: Path | None, report_path: Path 
 def save_model(spec: Any, out: Path) -> Path:
     """.onnx: checked ONNX export; .pt/.ts: TorchScript (`edgecnn` loads it back by path); .pth: state dict."""
     import torch
-
-    from edgecnn.fileio import atomic_path
 
     suffix = out.suffix.lower()
     if suffix == ".onnx":

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from edgecnn.cli.console import say
 from edgecnn.cli.options import AsJson, Threads
+from edgecnn.evaluation.api import evaluate
 
 
 def evaluate_cmd(
@@ -29,7 +31,6 @@ def evaluate_cmd(
     as_json: AsJson = False,
 ) -> None:
     """Accuracy (top-1/top-5) on labelled data and fidelity (agreement, SQNR, cosine) against a float reference."""
-    from edgecnn.evaluation.api import evaluate
 
     model: Any = artifact
     if not Path(artifact).exists():
@@ -40,7 +41,6 @@ def evaluate_cmd(
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return
-    from edgecnn.cli.console import say
 
     say(f"samples: {result['samples']}")
     if result["accuracy"]:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.cli.console import console, escape
 from edgecnn.cli.options import (
     Arch,
     AsJson,
@@ -19,6 +20,9 @@ from edgecnn.cli.options import (
     Weights,
     parse_shape,
 )
+from edgecnn.errors import InvalidInputError
+from edgecnn.exporters.api import export
+from edgecnn.zoo.loader import load_model
 
 
 def export_cmd(
@@ -65,7 +69,6 @@ def export_cmd(
     as_json: AsJson = False,
 ) -> None:
     """Export a model for a target (ONNX, OpenVINO IR, TensorRT engine) and check it against the reference."""
-    from edgecnn.exporters.api import export
 
     source = (
         model if model.lower().endswith(".onnx") else _load(model, weights=weights, arch=arch, input_shape=input_shape)
@@ -92,14 +95,12 @@ def export_cmd(
 
 
 def _load(model: str, *, weights: str, arch: str | None, input_shape: str | None):
-    from edgecnn.zoo.loader import load_model
 
     shape = parse_shape(input_shape) if input_shape else None
     return load_model(model, weights=weights, arch=arch, input_shape=shape)
 
 
 def _ints(text: str | None, count: int | None, flag: str) -> tuple[int, ...] | None:
-    from edgecnn.errors import InvalidInputError
 
     if not text:
         return None
@@ -114,8 +115,6 @@ def _ints(text: str | None, count: int | None, flag: str) -> tuple[int, ...] | N
 
 def _print(artifact) -> None:
     from rich.table import Table
-
-    from edgecnn.cli.console import console, escape
 
     prov = artifact.provenance
     table = Table(title=escape(f"exported for {artifact.target}"), show_header=False)

@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.analysis.inspect import inspect_model
+from edgecnn.cli.console import console, escape, say
 from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Weights, parse_shape
 from edgecnn.errors import InvalidInputError
+from edgecnn.zoo.loader import load_model
 
 __all__ = ["inspect", "parse_shape"]  # parse_shape moved to cli/options.py; kept importable from here
 
@@ -31,8 +34,6 @@ def inspect(
     as_json: AsJson = False,
 ) -> None:
     """Inspect a model layer by layer: k, s, p, d, groups, shapes, receptive field, params, MACs, memory."""
-    from edgecnn.analysis.inspect import inspect_model
-    from edgecnn.zoo.loader import load_model
 
     if sum(v is not None for v in (input_size, input_shape, input_length)) > 1:
         raise InvalidInputError("give only one of --input-size, --input-shape and --input-length")
@@ -81,8 +82,6 @@ def _shape_text(shape) -> str:
 def _print(result) -> None:
     from rich.console import Console
     from rich.table import Table
-
-    from edgecnn.cli.console import console, escape, say
 
     table = Table(title=f"{escape(result.model)}  input {'x'.join(map(str, result.input.shape))}", show_lines=False)
     for col in ("#", "layer", "type", "k", "s", "p", "d", "g", "input", "output", "RF", "jump", "params", "MACs"):

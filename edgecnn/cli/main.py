@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from edgecnn import __version__
+from edgecnn import __version__, progress
 from edgecnn.cli import (
     agent,
     bench,
@@ -32,7 +32,9 @@ from edgecnn.cli import (
     sparsify,
     trt_rules,
 )
+from edgecnn.cli.console import err_console, error
 from edgecnn.cli.options import ShapeCommand
+from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
 
 app = typer.Typer(
     name="edgecnn",
@@ -62,9 +64,6 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     from rich.logging import RichHandler
-
-    from edgecnn import progress
-    from edgecnn.cli.console import err_console
 
     progress.use_console(err_console)  # library progress bars share the CLI's stderr console
     # edgecnn's own progress at INFO; other libraries (ORT's quantizer, matplotlib) only when they warn
@@ -101,8 +100,6 @@ agent_app.command("serve")(agent.serve)
 
 def run() -> None:
     """Console-script entry point: user errors become one line and exit 2; bugs exit 1 with a hint."""
-    from edgecnn.cli.console import err_console, error
-    from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
 
     try:
         app(standalone_mode=False)

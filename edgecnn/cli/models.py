@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+from edgecnn.analysis.summary import count_params_macs
+from edgecnn.cli.console import console, err_console, escape
 from edgecnn.cli.options import AsJson
+from edgecnn.zoo import list_models, load_model
+from edgecnn.zoo.registry import aliases_of
 
 
 def models(as_json: AsJson = False) -> None:
@@ -13,11 +17,6 @@ def models(as_json: AsJson = False) -> None:
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
-
-    from edgecnn.analysis.summary import count_params_macs
-    from edgecnn.cli.console import console, err_console, escape
-    from edgecnn.zoo import list_models, load_model
-    from edgecnn.zoo.registry import aliases_of
 
     rows = []
     entries = list_models()

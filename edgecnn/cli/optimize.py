@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.cli.console import console, escape, say
 from edgecnn.cli.options import (
     Arch,
     AsJson,
@@ -27,6 +28,11 @@ from edgecnn.cli.options import (
     Weights,
     parse_shape,
 )
+from edgecnn.errors import GateFailedError
+from edgecnn.pipeline.build import build_recipe
+from edgecnn.pipeline.runner import failed_gates_message, run_recipe
+from edgecnn.pipeline.shipped import resolve_recipe
+from edgecnn.report.markdown import summary_rows
 
 
 def optimize(
@@ -73,9 +79,6 @@ def optimize(
 
     Defaults when neither flags nor --recipe say: target onnxruntime, 300 calibration samples, BatchNorm folded.
     """
-    from edgecnn.errors import GateFailedError
-    from edgecnn.pipeline.build import build_recipe
-    from edgecnn.pipeline.shipped import resolve_recipe
 
     rec = build_recipe(
         model,
@@ -102,7 +105,6 @@ def optimize(
     if dry_run:
         typer.echo(rec.to_yaml(), nl=False)
         return
-    from edgecnn.pipeline.runner import failed_gates_message, run_recipe
 
     result = run_recipe(rec, out_dir=out)
     if as_json:
@@ -131,9 +133,6 @@ def measured_where(report: dict) -> str:
 def print_summary(result) -> None:
     """The closing table: float baseline vs optimized, then what was written and what was not done."""
     from rich.table import Table
-
-    from edgecnn.cli.console import console, escape, say
-    from edgecnn.report.markdown import summary_rows
 
     report = result.report
     table = Table(title=escape(f"{report['model']['name']} -> {report['target']} ({measured_where(report)})"))

@@ -8,8 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from edgecnn.cli.console import console, err_console, escape, say
 from edgecnn.cli.options import AsJson, Device, Out, Threads, Token
+from edgecnn.errors import InvalidInputError
+from edgecnn.fileio import atomic_write_text
+from edgecnn.profiling.api import profile as run_profile
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
+from edgecnn.zoo import load_model
 
 
 def _model(ref: str) -> Any:
@@ -19,7 +24,6 @@ def _model(ref: str) -> Any:
         from edgecnn.artifact import Artifact
 
         return Artifact.from_path(path)
-    from edgecnn.zoo import load_model
 
     return load_model(ref)
 
@@ -30,8 +34,6 @@ def _fmt_ms(v: float | None) -> str:
 
 def _print_table(d: dict[str, Any]) -> None:
     from rich.table import Table
-
-    from edgecnn.cli.console import console, escape, say
 
     sides = [(r, d[r]) for r in ("baseline", "optimized") if d.get(r)]
     table = Table(title=escape(f"edgecnn profile: target {d['target']} ({d['backend']} on {d['device']})"))
@@ -136,10 +138,6 @@ def profile(
     """Profile an artifact: latency statistics, memory, roofline, and the speed-up over its float baseline."""
     import numpy as np
 
-    from edgecnn.errors import InvalidInputError
-    from edgecnn.fileio import atomic_write_text
-    from edgecnn.profiling.api import profile as run_profile
-
     inputs = None
     if input_npy is not None:
         try:
@@ -167,6 +165,5 @@ def profile(
         typer.echo(json.dumps(d, indent=2, default=str))
         return
     _print_table(result.to_dict(include_times=False))
-    from edgecnn.cli.console import err_console, say
 
     say(f"wrote {path}", to=err_console)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli.common import calibration, finish, load_spec, per_layer
+from edgecnn.cli.console import console, escape, say
 from edgecnn.cli.options import (
     Arch,
     AsJson,
@@ -99,7 +100,6 @@ def prune_cmd(
 
 
 def print_prune(report: dict[str, Any]) -> None:
-    from edgecnn.cli.console import console, escape, say
 
     p, m = report["params"], report["macs"]
     say(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from edgecnn.cli.console import console, escape, say
 from edgecnn.cli.options import (
     Arch,
     AsJson,
@@ -25,6 +26,9 @@ from edgecnn.cli.options import (
     Weights,
 )
 from edgecnn.cli.options import names as _names
+from edgecnn.fileio import atomic_write_text
+from edgecnn.quant.api import quantize
+from edgecnn.quant.config import AdvancedQuantization
 
 
 def quantize_cmd(
@@ -77,9 +81,6 @@ def quantize_cmd(
     The int8 format follows the target: U8S8 for onnxruntime, openvino and arm; symmetric S8S8 for tensorrt and
     cuda. With --max-accuracy-drop (needs --eval-data) sensitive layers are kept in float.
     """
-    from edgecnn.fileio import atomic_write_text
-    from edgecnn.quant.api import quantize
-    from edgecnn.quant.config import AdvancedQuantization
 
     source: Any = model
     if not model.lower().endswith(".onnx"):
@@ -120,7 +121,6 @@ def quantize_cmd(
 
 def print_report(path: Path, report: dict[str, Any]) -> None:
     """A short human summary; warnings (slower int8, missed budget) in red."""
-    from edgecnn.cli.console import console, escape, say
 
     console.print(
         f"[bold]{escape(report['precision'])}[/] model for {escape(report['target'])}: {escape(path)}", highlight=False

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.cli.console import console, escape, say
+from edgecnn.pipeline.shipped import describe, resolve_recipe, shipped_recipes
+
 
 def recipes(
     schema: Annotated[bool, typer.Option("--schema", help="Print the recipe JSON schema.")] = False,
@@ -16,8 +19,6 @@ def recipes(
     ] = None,
 ) -> None:
     """List shipped recipes (recipes/*.yaml)."""
-    from edgecnn.cli.console import console, escape, say
-    from edgecnn.pipeline.shipped import describe, resolve_recipe, shipped_recipes
 
     if schema:
         from edgecnn.pipeline.recipe import recipe_json_schema

@@ -10,6 +10,7 @@ import typer
 
 from edgecnn.cli.console import say
 from edgecnn.errors import InternalError, InvalidInputError
+from edgecnn.report.build import validate_report
 
 
 def report_cmd(
@@ -27,7 +28,6 @@ def report_cmd(
         return
     if validate is None:
         raise InvalidInputError("give --schema (print the report.json schema) or --validate FILE")
-    from edgecnn.report.build import validate_report
 
     if not validate.is_file():
         raise InvalidInputError(f"report not found: {validate}")

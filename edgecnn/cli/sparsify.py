@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli.common import finish, load_spec, per_layer
+from edgecnn.cli.console import say
 from edgecnn.cli.options import Arch, AsJson, DryRun, Model, Out, ReportPath, Weights
 from edgecnn.cli.prune import Layer, Protect
 
@@ -51,7 +52,6 @@ def sparsify_cmd(
 
 
 def print_sparsify(report: dict[str, Any]) -> None:
-    from edgecnn.cli.console import say
 
     size = report["size"]
     say(

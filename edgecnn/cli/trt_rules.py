@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.cli.console import say
+from edgecnn.errors import InvalidInputError
+from edgecnn.exporters.trt_rules import check_tensorrt_qdq
+
 
 def trt_rules_cmd(onnx_file: Annotated[Path, typer.Argument(help="A QDQ ONNX model.", show_default=False)]) -> None:
     """Check a QDQ ONNX model against TensorRT's explicit-quantization rules (exit 2 if it breaks them)."""
-    from edgecnn.cli.console import say
-    from edgecnn.errors import InvalidInputError
-    from edgecnn.exporters.trt_rules import check_tensorrt_qdq
 
     if not onnx_file.exists():
         raise InvalidInputError(f"ONNX model not found: {onnx_file}")

@@ -9,9 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
+from edgecnn.evaluation.digits import load_digits, load_digits_1d
 from edgecnn.evaluation.metrics import accuracy
 from edgecnn.metrics import measure_fidelity
+from edgecnn.quant.calibration import check_shape, input_spec_of_onnx, load_image_folder, read_array_file
+from edgecnn.runtime import load_session
 from edgecnn.spec import InputSpec, ModelSpec, Preprocess
 
 log = logging.getLogger("edgecnn.evaluate")
@@ -82,7 +86,6 @@ def as_session(model: Any, *, threads: int | None = None) -> Any:
     """An already-loaded session passes through; anything else goes to `edgecnn.runtime.load_session`."""
     if hasattr(model, "run") and hasattr(model, "input_names"):
         return model
-    from edgecnn.runtime import load_session
 
     return load_session(model, threads=threads)
 
@@ -91,7 +94,6 @@ def load_eval_data(
     data: Any, model: Any, *, size: int | None = None, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(inputs, labels or None) from an array, .npy/.npz, image folder or "digits"."""
-    from edgecnn.quant.calibration import check_shape, load_image_folder, read_array_file
 
     input_spec, pre = model_io(model)
     if isinstance(data, str) and data == "digits":
@@ -132,12 +134,10 @@ def model_io(model: Any) -> tuple[InputSpec | None, Preprocess | None]:
     """The input spec and preprocessing of a ModelSpec, an Artifact (from its provenance) or an ONNX file."""
     if isinstance(model, ModelSpec):
         return model.input, model.preprocess
-    from edgecnn.artifact import Artifact
 
     path = model.path if isinstance(model, Artifact) else Path(model) if isinstance(model, (str, os.PathLike)) else None
     if path is None or path.suffix.lower() != ".onnx":
         return None, None
-    from edgecnn.quant.calibration import input_spec_of_onnx
 
     pre = None
     if isinstance(model, Artifact):
@@ -157,7 +157,6 @@ def _fixed_batch(session: Any) -> int | None:
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    from edgecnn.quant.calibration import read_array_file
 
     with np.load(path, allow_pickle=False) as z:
         y = next((np.asarray(z[k]) for k in ("y", "labels", "targets") if k in z.files), None)
@@ -165,7 +164,6 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _digits(input_spec: InputSpec | None) -> tuple[np.ndarray, np.ndarray]:
-    from edgecnn.evaluation.digits import load_digits, load_digits_1d
 
     if input_spec is None:
         raise InvalidInputError("'digits' needs the model's input shape (give a ModelSpec or an ONNX file)")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgecnn.errors import MissingDependencyError
+from edgecnn.zoo.loader import load_model
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,6 @@ def torch_predict(module):
 
 def trained_digits_model(name: str = "smallcnn", *, epochs: int = 8, seed: int = 0):
     """A zoo reference model trained on digits: returns (ModelSpec, train split, test split)."""
-    from edgecnn.zoo.loader import load_model
 
     spec = load_model(name, weights="random")
     if spec.input.layout == "NCL":

@@ -15,10 +15,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edgecnn.artifact import Artifact
+from edgecnn.artifact import Artifact, _onnx_precision
 from edgecnn.errors import InvalidInputError, UserError
+from edgecnn.exporters.onnx import export_onnx, save_onnx
+from edgecnn.exporters.tensorrt import BatchRange, _cannot_build_reason, export_tensorrt
+from edgecnn.metrics import measure_fidelity
+from edgecnn.quant.api import quantize
+from edgecnn.quant.calibration import input_spec_of_onnx
 from edgecnn.quant.config import AdvancedQuantization
-from edgecnn.spec import ModelSpec
+from edgecnn.runtime import load_session
+from edgecnn.spec import ModelSpec, as_spec
 from edgecnn.targets import TARGETS, get_target
 
 log = logging.getLogger("edgecnn.export")
@@ -128,8 +134,6 @@ def _model_onnx(
     **onnx_options: Any,
 ) -> Path:
     """The ONNX the target converts: the source or a fresh fp32 export, quantized when int8/fp16 is asked."""
-    from edgecnn.artifact import _onnx_precision
-    from edgecnn.exporters.onnx import export_onnx
 
     final_is_onnx = tgt.export_format == "onnx"
     source_precision = _onnx_precision(onnx_source) if onnx_source else "fp32"
@@ -175,7 +179,6 @@ def _to_target(
         from edgecnn.exporters.openvino import export_openvino
 
         return export_openvino(onnx_path, out, compress_to_fp16=precision == "fp16")
-    from edgecnn.exporters.tensorrt import BatchRange, export_tensorrt
 
     batch = BatchRange(*batch_range) if batch_range else None
     return export_tensorrt(onnx_path, out, precision=precision, batch=batch, build=build_engine)  # type: ignore[arg-type]
@@ -185,7 +188,6 @@ def _quantize(
     onnx_path: Path, *, target: str, precision: str, calib: Any, out: Path, advanced: AdvancedQuantization
 ) -> Any:
     """Quantize with `edgecnn.quantize` (the target's QDQ profile); returns its QuantizationResult."""
-    from edgecnn.quant.api import quantize
 
     return quantize(
         str(onnx_path), target=target, precision=precision, calib_data=calib, out=str(out), advanced=advanced
@@ -205,8 +207,6 @@ def verify(
     Default inputs: real photos (the default calibration set, another seed) for a model with image
     preprocessing, else seeded random data. Reports max abs/relative error, top-1 agreement and what ran.
     """
-    from edgecnn.metrics import measure_fidelity
-    from edgecnn.runtime import load_session
 
     if artifact.format == "tensorrt" and not _can_run_tensorrt():
         return {"skipped": "no TensorRT/GPU here to run the engine"}
@@ -247,7 +247,6 @@ def _check_inputs(spec: ModelSpec | None, reference_onnx: Path | None, seed: int
         return load_calibration(None, spec, size=CHECK_SAMPLES, seed=seed + 1)
     if spec is not None:
         return spec.example_input(CHECK_SAMPLES, seed=seed + 1).numpy()
-    from edgecnn.quant.calibration import input_spec_of_onnx
 
     shape = input_spec_of_onnx(reference_onnx).with_batch(CHECK_SAMPLES).shape  # type: ignore[arg-type]
     return np.random.default_rng(seed + 1).standard_normal(shape).astype(np.float32)
@@ -272,7 +271,6 @@ def _resolve_model(model: Any, input_shape: tuple[int, ...] | None) -> tuple[Mod
         from edgecnn.zoo.loader import load_model
 
         return load_model(str(model), input_shape=input_shape), None
-    from edgecnn.spec import as_spec
 
     return as_spec(model, input_shape=input_shape), None
 
@@ -286,8 +284,6 @@ def _copy_to(source: Path, out: Path) -> Path:
         return source
     import onnx
 
-    from edgecnn.exporters.onnx import save_onnx
-
     return save_onnx(onnx.load(str(source)), out, external_data=source.with_name(source.name + ".data").exists())
 
 
@@ -298,6 +294,5 @@ def _check_suffix(out: Path, export_format: str) -> None:
 
 
 def _can_run_tensorrt() -> bool:
-    from edgecnn.exporters.tensorrt import _cannot_build_reason
 
     return _cannot_build_reason() is None

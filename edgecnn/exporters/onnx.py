@@ -15,6 +15,7 @@ import numpy as np
 from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.metrics import measure_fidelity
+from edgecnn.runtime import load_session
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.export")
@@ -172,7 +173,6 @@ def simplify_onnx(model: Any, *, simplifier: Simplifier = "onnxslim", large: boo
 
 def compare_with_torch(spec: ModelSpec, artifact: Artifact, inputs: np.ndarray | None = None) -> dict[str, Any]:
     """Run the artifact in ONNX Runtime and PyTorch on the same inputs; their `Fidelity` (max abs/rel error, ...)."""
-    from edgecnn.runtime import load_session
 
     x = inputs if inputs is not None else spec.example_input(2 if _dynamic(artifact) else 1, seed=1).numpy()
     with load_session(spec, backend="torch") as reference:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edgecnn.artifact import Artifact, Precision
+from edgecnn.artifact import Artifact, Precision, _onnx_precision
 from edgecnn.errors import InvalidInputError, require
 from edgecnn.exporters.staging import staged
 from edgecnn.spec import ModelSpec
@@ -31,7 +31,6 @@ def export_openvino(onnx_path: str | Path, out: str | Path, *, compress_to_fp16:
     at compile time (the openvino backend forces f32 unless told otherwise).
     """
     ov = require("openvino", extra="openvino", why="needed to write OpenVINO IR")
-    from edgecnn.artifact import _onnx_precision
 
     onnx_path, out = Path(onnx_path), _xml_path(out)
     try:

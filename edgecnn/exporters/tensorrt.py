@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from edgecnn.artifact import Artifact
+from edgecnn.artifact import Artifact, _onnx_precision
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 from edgecnn.exporters.staging import staged
+from edgecnn.exporters.trt_rules import check_tensorrt_qdq
 from edgecnn.fileio import atomic_write_text
 
 log = logging.getLogger("edgecnn.export")
@@ -60,8 +61,6 @@ def export_tensorrt(
     True requires them; False only prepares. Returns the engine Artifact when built, else the ONNX Artifact
     with `provenance["engine_built"] = False` and `provenance["build_commands"]`.
     """
-    from edgecnn.artifact import _onnx_precision
-    from edgecnn.exporters.trt_rules import check_tensorrt_qdq
 
     onnx_path, out = Path(onnx_path), _engine_path(out)
     if not onnx_path.exists():

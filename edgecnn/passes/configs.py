@@ -11,6 +11,7 @@ from pydantic import StrictInt, field_validator, model_validator
 
 from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
+from edgecnn.targets import get_target
 
 Importance = Literal["l1", "l2", "bn_scale", "taylor", "activation"]
 IMPORTANCES: tuple[str, ...] = ("l1", "l2", "bn_scale", "taylor", "activation")
@@ -166,7 +167,6 @@ class PruneConfig(TorchStep):
             )
         if self.threads is not None and self.threads < 1:
             raise InvalidInputError(f"prune: threads must be at least 1, got {self.threads}")
-        from edgecnn.targets import get_target
 
         get_target(self.target)  # unknown targets fail here, listing the known ones
         return self

@@ -20,6 +20,8 @@ from edgecnn.errors import InternalError, InvalidInputError
 from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import FoldBNConfig
+from edgecnn.profiling.compare import compare
+from edgecnn.profiling.timing import QUICK_PROTOCOL
 from edgecnn.spec import ModelSpec, as_spec
 
 log = logging.getLogger("edgecnn.passes.fold_bn")
@@ -266,8 +268,6 @@ def _check(original: ModelSpec, folded: ModelSpec, tolerance: float) -> dict[str
 
 def torch_latency_change(before: ModelSpec, after: ModelSpec) -> dict[str, Any]:
     """Batch-1 PyTorch latency before/after: a quick `Comparison` (interleaved; on a noisy machine read the ratio)."""
-    from edgecnn.profiling.compare import compare
-    from edgecnn.profiling.timing import QUICK_PROTOCOL
 
     cmp = compare(
         before,

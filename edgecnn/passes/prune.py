@@ -22,11 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgecnn.analysis.summary import count_params_macs
 from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
+from edgecnn.exporters.onnx import export_onnx
 from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import Importance, PruneConfig
+from edgecnn.passes.distill import distill
+from edgecnn.profiling.compare import compare
+from edgecnn.profiling.timing import QUICK_PROTOCOL
 from edgecnn.spec import ModelSpec, as_spec
+from edgecnn.targets import get_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgecnn.profiling.timing import TimingProtocol
@@ -318,7 +324,6 @@ def _distill(
     student: nn.Module, teacher: nn.Module, train: tuple[np.ndarray, np.ndarray | None], epochs: int, ctx: PassContext
 ) -> dict[str, Any]:
     """Recover accuracy by distilling from the original; weights are copied back so the pruner's graph stays valid."""
-    from edgecnn.passes.distill import distill
 
     x, y = train
     trained, step = distill(
@@ -330,7 +335,6 @@ def _distill(
 
 
 def _measure(spec: ModelSpec) -> dict[str, int]:
-    from edgecnn.analysis.summary import count_params_macs
 
     params, macs = count_params_macs(spec)
     return {"params": int(params), "macs": int(macs)}
@@ -370,10 +374,6 @@ def compare_latency(
     protocol: TimingProtocol | None = None,
 ) -> dict[str, Any]:
     """Export both models to ONNX and compare them (`profiling.compare`, quick preset) on the target's backend."""
-    from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.profiling.compare import compare
-    from edgecnn.profiling.timing import QUICK_PROTOCOL
-    from edgecnn.targets import get_target
 
     tgt = get_target(target)
     with tempfile.TemporaryDirectory(prefix="edgecnn-prune-") as tmp:

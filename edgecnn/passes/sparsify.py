@@ -19,6 +19,7 @@ from torch.nn.utils import prune as torch_prune
 from edgecnn.errors import InvalidInputError
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import Pattern, SparsifyConfig
+from edgecnn.passes.distill import distill
 from edgecnn.passes.prune import calib_batch, calib_fidelity, resolve, train_arrays
 from edgecnn.spec import ModelSpec
 
@@ -159,7 +160,6 @@ def _masked_distill(
 ) -> dict[str, Any]:
     """Projected fine-tuning: a pre-forward hook zeroes the pruned weights again before every forward, so the
     optimizer's updates to them never take effect (as NVIDIA ASP re-masks after every step)."""
-    from edgecnn.passes.distill import distill
 
     masks = {name: (layer.weight.detach() != 0) for name, layer in layers.items()}
 

@@ -16,14 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgecnn.analysis.summary import count_params_macs
 from edgecnn.artifact import Artifact
+from edgecnn.bundles.writer import write_bundle
 from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
+from edgecnn.evaluation.api import evaluate, load_eval_data, predict
+from edgecnn.fileio import sha256_file
 from edgecnn.metrics import measure_fidelity, size_ratio
+from edgecnn.passes import PASSES
+from edgecnn.passes.base import PassContext
 from edgecnn.pipeline.recipe import Recipe
+from edgecnn.profiling.api import profile
+from edgecnn.profiling.environment import fingerprint
+from edgecnn.quant.api import quantize
+from edgecnn.quant.calibration import input_spec_of_onnx, load_calibration
 from edgecnn.quant.config import QuantizeStep
-from edgecnn.spec import ModelSpec
+from edgecnn.report.build import new_report, validate_report, write_report
+from edgecnn.runtime import load_session
+from edgecnn.spec import ModelSpec, Preprocess, as_spec
 from edgecnn.targets import get_target
+from edgecnn.zoo.loader import load_model
 
 if TYPE_CHECKING:
     from edgecnn.report.schema import Report
@@ -74,7 +87,6 @@ class OptimizationResult:
     @property
     def typed_report(self) -> Report:
         """The report as the typed `edgecnn.report.schema.Report` (what report.json holds)."""
-        from edgecnn.report.build import validate_report
 
         return validate_report(self.report)
 
@@ -107,8 +119,6 @@ def run_recipe(
 ) -> OptimizationResult:
     """Run a validated recipe. `model`, `calib_data` and `eval_data` override the recipe's (API use:
     in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`."""
-    from edgecnn.profiling.environment import fingerprint
-    from edgecnn.report.build import new_report, validate_report, write_report
 
     out = Path(out_dir)
     target = get_target(recipe.target)
@@ -246,7 +256,6 @@ def _fmt(v: Any) -> str:
 
 
 def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
-    from edgecnn.spec import as_spec
 
     if model is not None:
         shape = tuple(recipe.model.input_shape) if recipe.model.input_shape else None
@@ -258,7 +267,6 @@ def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
             raise InvalidInputError(f"ONNX model not found: {path}")
         _check_onnx(path)
         return None, path
-    from edgecnn.zoo.loader import load_model
 
     shape = tuple(recipe.model.input_shape) if recipe.model.input_shape else None
     return load_model(
@@ -293,7 +301,6 @@ def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, An
             "input": None,
             "weights": "file",
         }
-    from edgecnn.analysis.summary import count_params_macs
 
     params, macs = count_params_macs(spec)
     return {**spec.describe(), "params": params, "macs": macs}
@@ -302,8 +309,6 @@ def _model_dict(spec: ModelSpec | None, onnx_input: Path | None) -> dict[str, An
 def _io_spec(spec: ModelSpec | None, onnx_input: Path | None):
     if spec is not None:
         return spec.input, spec.preprocess
-    from edgecnn.quant.calibration import input_spec_of_onnx
-    from edgecnn.spec import Preprocess
 
     input_spec = input_spec_of_onnx(onnx_input)
     return input_spec, (
@@ -314,7 +319,6 @@ def _io_spec(spec: ModelSpec | None, onnx_input: Path | None):
 
 
 def _calibration(recipe: Recipe, input_spec, preprocess, override) -> np.ndarray:
-    from edgecnn.quant.calibration import load_calibration
 
     source = override if override is not None else recipe.data.calib
     return load_calibration(source, input_spec, preprocess=preprocess, size=recipe.data.calib_size, seed=recipe.seed)
@@ -324,7 +328,6 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
     source = override if override is not None else recipe.data.eval
     if source is None:
         return None
-    from edgecnn.evaluation.api import load_eval_data
 
     x, y = load_eval_data(source, model)
     if y is None:
@@ -335,8 +338,6 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
 def _run_torch_steps(
     spec: ModelSpec, steps: list[StepBase], calib: np.ndarray, recipe: Recipe, report: dict
 ) -> ModelSpec:
-    from edgecnn.passes import PASSES
-    from edgecnn.passes.base import PassContext
 
     ctx = PassContext(calib_data=calib, train_data=calib, seed=recipe.seed, teacher=spec)
     ctx.seed_everything()
@@ -358,7 +359,6 @@ def _quantize(
     seed: int,
     threads: int | None,
 ) -> Artifact:
-    from edgecnn.quant.api import quantize
 
     advanced = step.advanced
     defaults = {"calib_size": len(calib), "seed": seed, "threads": threads}  # the recipe's, unless the step sets them
@@ -403,8 +403,6 @@ def _validate(
     threads: int | None,
 ) -> dict[str, Any]:
     """Optimized outputs vs the float reference (PyTorch, or the input ONNX) on real inputs."""
-    from edgecnn.evaluation.api import predict
-    from edgecnn.runtime import load_session
 
     if original is not None:
         # threads stay the process's: the torch backend would set them globally
@@ -426,7 +424,6 @@ def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> d
     if evaluation is None:
         reason = "no labelled data (--eval-data)"
         return {"baseline": {"top1": None, "reason": reason}, "optimized": {"top1": None, "reason": reason}}
-    from edgecnn.evaluation.api import evaluate
 
     x, y = evaluation
     out = {}
@@ -438,7 +435,6 @@ def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> d
 
 
 def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib: np.ndarray, recipe: Recipe):
-    from edgecnn.profiling.api import profile
 
     p = recipe.profile
     protocol = p.protocol()
@@ -456,7 +452,6 @@ def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib
 
 
 def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -> dict[str, Any]:
-    from edgecnn.analysis.summary import count_params_macs
 
     params, macs = count_params_macs(spec) if spec is not None else (None, None)
     side: dict[str, Any] = {"latency_ms": None, "throughput": None, "times_ms": None, "memory": None}
@@ -555,8 +550,6 @@ def _gate(
 
 def _bundle(deployable: Artifact, optimized: Artifact, spec: ModelSpec | None, out: Path) -> dict[str, Any]:
     """A device bundle of what runs on the target (an ONNX or OpenVINO model; engines are built on the device)."""
-    from edgecnn.bundles.writer import write_bundle
-    from edgecnn.fileio import sha256_file
 
     portable = deployable if deployable.format in ("onnx", "openvino") else optimized
     path = write_bundle([portable], out / "bundle", spec=spec)

@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.metrics import measure_fidelity, size_ratio
 from edgecnn.profiling.compare import Comparison, compare_sessions
+from edgecnn.profiling.environment import fingerprint, physical_cores
+from edgecnn.profiling.memory import file_bytes, track_peak_rss, weight_bytes
+from edgecnn.profiling.roofline import get_peak, model_macs, roofline_entry
 from edgecnn.profiling.stats import LatencyStats
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, measure
+from edgecnn.runtime import load_session
 from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
 
 log = logging.getLogger("edgecnn.profile")
@@ -124,7 +129,6 @@ def _describe_model(model: Any) -> dict[str, Any]:
 
 def _as_model(obj: Any, what: str) -> Any:
     """An Artifact, a ModelSpec, or (from a path or nn.Module) one of those."""
-    from edgecnn.artifact import Artifact
 
     if isinstance(obj, (str, Path)):
         return Artifact.from_path(obj)
@@ -223,8 +227,6 @@ def _shape_from_file(path: Path) -> list[int] | None:
 def _load(
     model: Any, backend: str, device: str, threads: int | None, precision: str | None, extra: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
-    from edgecnn.profiling.memory import track_peak_rss
-    from edgecnn.runtime import load_session
 
     with track_peak_rss() as rss:
         session = load_session(model, backend=backend, threads=threads, device=device, precision=precision, **extra)
@@ -293,8 +295,6 @@ def profile(
     precision: the optimized session's runtime precision (PyTorch "fp16"/"bf16" on CUDA, OpenVINO "bf16"/"auto");
     the baseline always runs fp32. channels_last: NHWC memory format for PyTorch on CUDA.
     """
-    from edgecnn.profiling.environment import fingerprint, physical_cores
-    from edgecnn.profiling.memory import file_bytes, weight_bytes
 
     if batch < 1:
         raise InvalidInputError(f"batch must be at least 1, got {batch}")
@@ -462,7 +462,6 @@ def _comparison(
 def _roofline(
     roles: dict[str, Any], stats: dict[str, LatencyStats], backend: str, threads: int | None, batch: int
 ) -> dict[str, Any]:
-    from edgecnn.profiling.roofline import get_peak, model_macs, roofline_entry
 
     peak = get_peak(backend, threads=threads) if threads else None
     out = {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgecnn.profiling.stats import LatencyStats, RatioEstimate, bootstrap_ratio, check_metric
+from edgecnn.profiling.stats import LatencyStats, RatioEstimate, bootstrap_ratio, check_metric, metric_value
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, _batch_of, pooled_stats, time_rounds
+from edgecnn.runtime import load_session
 
 DEFAULT_METRIC = "p50"  # the statistic of a Comparison unless its caller asks for another (the bench uses p10)
 DEFAULT_CONFIDENCE = 0.95
@@ -87,7 +88,6 @@ class Comparison:
     @property
     def estimate(self) -> RatioEstimate:
         """The ratio as the bench's `RatioEstimate` (baseline = A, current = B)."""
-        from edgecnn.profiling.stats import metric_value
 
         rounds = (len(self.rounds_ms.get(self.names[0], [])), len(self.rounds_ms.get(self.names[1], [])))
         return RatioEstimate(
@@ -170,7 +170,6 @@ def compare(
 
     Raises the runtime's UserError when the backend or device is not available here.
     """
-    from edgecnn.runtime import load_session
 
     sessions: list[Any] = []
     try:

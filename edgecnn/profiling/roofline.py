@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from edgecnn.fileio import atomic_write_text
+from edgecnn.profiling.environment import fingerprint, machine_key
+from edgecnn.profiling.timing import TimingProtocol, measure
+from edgecnn.runtime import load_session
+from edgecnn.spec import InputSpec, ModelSpec
 
 log = logging.getLogger("edgecnn.profile")
 
@@ -174,7 +178,6 @@ def quantize_u8s8(
 
 
 def _time_gmacs(session: Any, x: Any, seconds: float) -> float:
-    from edgecnn.profiling.timing import TimingProtocol, measure
 
     stats = measure(session, x, TimingProtocol(warmup=2, min_iters=5, min_seconds=seconds))
     # the best decile, not the median: the peak is what the hardware can do when nobody else is using it
@@ -183,7 +186,6 @@ def _time_gmacs(session: Any, x: Any, seconds: float) -> float:
 
 def measure_peak(backend: str, *, threads: int, seconds: float = 1.0) -> dict[str, float | None]:
     """Measure fp32 and int8 GMAC/s of `backend` ("onnxruntime", "openvino", "torch") with `threads` threads."""
-    from edgecnn.runtime import load_session
 
     x = np.random.default_rng(1).standard_normal((1, PEAK_CHANNELS, PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edgecnn-peak-") as tmp:
@@ -203,9 +205,6 @@ def _torch_peak(x: np.ndarray, threads: int, seconds: float) -> float:
     import torch
     from torch import nn
 
-    from edgecnn.runtime import load_session
-    from edgecnn.spec import InputSpec, ModelSpec
-
     torch.manual_seed(0)
     layers: list[nn.Module] = []
     for _ in range(PEAK_LAYERS):
@@ -221,7 +220,6 @@ def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, 
     `refresh` measures again and keeps the better of the old and new values. None for backends whose
     peak is not measured here (remote devices, GPUs).
     """
-    from edgecnn.profiling.environment import fingerprint, machine_key
 
     if backend not in (*ONNX_PEAK_BACKENDS, "torch"):
         return None

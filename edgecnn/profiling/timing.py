@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
 
 
@@ -31,7 +32,6 @@ class TimingProtocol:
     warmup_seconds: float = 0.0  # keep warming up until this long has passed too (lets clocks and caches settle)
 
     def __post_init__(self) -> None:
-        from edgecnn.errors import InvalidInputError
 
         if self.warmup < 0 or self.min_iters < 1 or self.max_iters < self.min_iters or self.rounds < 1:
             raise InvalidInputError(
@@ -45,7 +45,6 @@ class TimingProtocol:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimingProtocol:
-        from edgecnn.errors import InvalidInputError
 
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known

@@ -21,14 +21,23 @@ import numpy as np
 
 from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
+from edgecnn.evaluation.api import load_eval_data, predict
+from edgecnn.exporters.onnx import export_onnx
 from edgecnn.fileio import atomic_path
-from edgecnn.quant.calibration import DEFAULT_SIZE, load_calibration
+from edgecnn.metrics import measure_fidelity
+from edgecnn.profiling.environment import fingerprint
+from edgecnn.quant.bias_correction import correct_biases
+from edgecnn.quant.calibration import DEFAULT_SIZE, input_spec_of_onnx, load_calibration
 from edgecnn.quant.config import AdvancedQuantization, Precision, Preset, QuantizeOptions, split_advanced
+from edgecnn.quant.equalize import EqualizeConfig
+from edgecnn.quant.equalize import equalize as cle
+from edgecnn.quant.fp16 import convert_fp16
 from edgecnn.quant.latency import compare_latency
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
-from edgecnn.spec import InputSpec, ModelSpec, Preprocess
-from edgecnn.targets import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile
+from edgecnn.runtime import load_session
+from edgecnn.spec import InputSpec, ModelSpec, Preprocess, as_spec
+from edgecnn.targets import PROFILES, S8S8_SYMMETRIC, U8S8, QuantProfile, get_target
 
 log = logging.getLogger("edgecnn.quant")
 
@@ -94,7 +103,6 @@ def _quantize(
     precision = opts.precision
     seed = adv.seed or 0
     threads = adv.threads
-    from edgecnn.targets import get_target
 
     tgt = get_target(target)
     qprofile = _profile(preset, tgt.quant)
@@ -178,7 +186,6 @@ class _Source:
 
 
 def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None) -> _Source:
-    from edgecnn.quant.calibration import input_spec_of_onnx
 
     if isinstance(model, Artifact) or isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
         artifact = model if isinstance(model, Artifact) else Artifact.from_path(model)
@@ -201,8 +208,6 @@ def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None)
         from edgecnn.zoo.loader import load_model
 
         model = load_model(model)
-    from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.spec import as_spec
 
     spec: ModelSpec = as_spec(model, input_shape=input_shape, name=type(model).__name__)
     export_onnx(spec, dest, check=False)  # the export folds BatchNorm and simplifies the graph
@@ -241,8 +246,6 @@ def _reduce_range(requested: bool | None, tgt: Any) -> tuple[bool, str]:
         return False, f"target {tgt.name} runs on {tgt.device}: full 8-bit weights"
     import platform
 
-    from edgecnn.profiling.environment import fingerprint
-
     if platform.machine().lower() not in ("x86_64", "amd64", "i686"):
         return False, f"{platform.machine()} CPU: no int16 saturation in its int8 kernels"
     flags = set(fingerprint().get("flags") or [])
@@ -260,15 +263,12 @@ def _eval_data(data: Any, source: _Source) -> tuple[np.ndarray | None, np.ndarra
         data = data[0]  # (x, None): inputs without labels
     if data is None:
         return None, None
-    from edgecnn.evaluation.api import load_eval_data
 
     spec_like = Artifact(path=source.path, format="onnx", provenance={"model": source.describe})
     return load_eval_data(data, spec_like)
 
 
 def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
-    from edgecnn.evaluation.api import predict
-    from edgecnn.runtime import load_session
 
     return predict(load_session(path, threads=threads), x)
 
@@ -371,10 +371,6 @@ class _Int8Run:
     def _equalize(self, fp32: Path, scorer: Scorer, relu6_as_relu: bool) -> Path:
         import onnx
 
-        from edgecnn.metrics import measure_fidelity
-        from edgecnn.quant.equalize import EqualizeConfig
-        from edgecnn.quant.equalize import equalize as cle
-
         t0 = time.perf_counter()
         model, rep = cle(onnx.load(str(fp32)), EqualizeConfig(relu6_as_relu=relu6_as_relu))
         path = self.work / "fp32.equalized.onnx"
@@ -397,7 +393,6 @@ class _Int8Run:
     ) -> tuple[Path, Path, dict[str, Any]]:
         """Correct, re-quantize, and keep the result only if fidelity improved (the correction ignores the
         activation-quantization error it interacts with, so on some models it does not help)."""
-        from edgecnn.quant.bias_correction import correct_biases
 
         t0 = time.perf_counter()
         corrected_fp32 = self.work / "model.bias_corrected.prepared.onnx"
@@ -505,7 +500,6 @@ def _fp16(
     threads: int | None,
     check_latency: bool,
 ) -> Path:
-    from edgecnn.quant.fp16 import convert_fp16
 
     path = work / "fp16.onnx"
     t0 = time.perf_counter()

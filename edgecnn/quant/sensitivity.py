@@ -14,9 +14,12 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.evaluation.api import predict
 from edgecnn.evaluation.metrics import accuracy
 from edgecnn.metrics import measure_fidelity
+from edgecnn.progress import track
 from edgecnn.quant.ptq import PTQConfig, quantizable_nodes, quantize_qdq
+from edgecnn.runtime import load_session
 
 log = logging.getLogger("edgecnn.quant")
 
@@ -33,8 +36,6 @@ class Scorer:
     threads: int | None = None
 
     def score(self, path: str | Path) -> dict[str, Any]:
-        from edgecnn.evaluation.api import predict
-        from edgecnn.runtime import load_session
 
         logits = predict(load_session(path, threads=self.threads), self.x)
         out = measure_fidelity(self.reference, logits).to_dict()
@@ -117,7 +118,6 @@ def layer_sensitivity(
     layers = layers if layers is not None else quantizable_nodes(prepared)
     variant = Path(workdir) / "sensitivity.onnx"
     rows = []
-    from edgecnn.progress import track
 
     for name in track(layers, f"sensitivity ({mode})"):
         cfg = (

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from edgecnn import __version__
 from edgecnn.errors import InternalError
 from edgecnn.fileio import atomic_write_text
+from edgecnn.report.markdown import render_markdown
 from edgecnn.report.schema import REPORT_SCHEMA_VERSION, Report, report_json_schema
 
 __all__ = [
@@ -112,7 +113,6 @@ def write_report(report: dict[str, Any] | Report, out_dir: str | Path, *, html: 
     Nothing is written when the report does not validate. The JSON is the validated model's; the Markdown
     and HTML are rendered from that same data.
     """
-    from edgecnn.report.markdown import render_markdown
 
     data = validate_report(report).to_dict()
     texts = {"json": json.dumps(data, indent=2) + "\n", "md": render_markdown(data)}

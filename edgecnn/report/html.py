@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+from edgecnn.profiling.plots import latency_plot_data_uri
 from edgecnn.report.markdown import summary_rows
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -30,7 +31,6 @@ def latency_plot(report: dict[str, Any]) -> str | None:
     b, o = report.get("baseline") or {}, report.get("optimized") or {}
     if not b.get("times_ms") or not o.get("times_ms"):
         return None
-    from edgecnn.profiling.plots import latency_plot_data_uri
 
     uri = latency_plot_data_uri(
         {"float baseline": b["times_ms"], "optimized": o["times_ms"]},

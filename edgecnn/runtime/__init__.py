@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.runtime.base import BACKENDS, Backend, Session, SessionBase, SessionOptions
 
@@ -37,7 +38,6 @@ def load_session(
     The backend is inferred from the artifact's format when not given. simulate_qdq (onnxruntime only): compute
     every Q/DQ pair as written, in float, as TensorRT does (see `edgecnn.runtime.onnxruntime`).
     """
-    from edgecnn.artifact import Artifact
 
     if isinstance(artifact, (str, Path)):
         artifact = Artifact.from_path(artifact)

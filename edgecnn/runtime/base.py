@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from edgecnn.errors import InvalidInputError
 from edgecnn.registry import Registry
 
 
@@ -72,7 +73,6 @@ BACKENDS: Registry[Backend] = Registry("backend")
 
 def feed(names: Sequence[str], inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Normalise `inputs` to a name->array dict."""
-    from edgecnn.errors import InvalidInputError
 
     if isinstance(inputs, dict):
         missing = set(names) - set(inputs)
