@@ -140,7 +140,7 @@ def test_models_json(capsys, monkeypatch):
     from edgecnn import zoo
 
     # two entries keep this fast; the full list is exercised by the slow test below
-    monkeypatch.setattr(zoo, "list_models", lambda: [zoo.MODELS.get("smallcnn"), zoo.MODELS.get("tcn1d")])
+    monkeypatch.setattr("edgecnn.cli.models.list_models", lambda: [zoo.MODELS.get("smallcnn"), zoo.MODELS.get("tcn1d")])
     code, out, err = cli(capsys, monkeypatch, "models", "--json")
     assert code == 0, err
     rows = json.loads(out)
@@ -159,7 +159,9 @@ def test_models_json(capsys, monkeypatch):
 def test_models_table_shows_the_family_alias(capsys, monkeypatch):
     from edgecnn import zoo
 
-    monkeypatch.setattr(zoo, "list_models", lambda: [zoo.MODELS.get("mobilenet_v2"), zoo.MODELS.get("smallcnn")])
+    monkeypatch.setattr(
+        "edgecnn.cli.models.list_models", lambda: [zoo.MODELS.get("mobilenet_v2"), zoo.MODELS.get("smallcnn")]
+    )
     code, out, err = cli(capsys, monkeypatch, "models")
     assert code == 0, err
     row = next(line for line in out.splitlines() if "mobilenet_v2" in line)
@@ -192,12 +194,11 @@ def test_optimize_with_a_family_alias_says_which_model_it_chose(capsys, monkeypa
 
 def test_errors_keep_their_square_brackets(capsys, monkeypatch):
     from edgecnn.errors import UserError
-    from edgecnn.zoo import loader
 
     def refuse(*args, **kwargs):
         raise UserError('TensorRT is not installed: pip install "edgecnn[tensorrt]" on an NVIDIA GPU machine')
 
-    monkeypatch.setattr(loader, "load_model", refuse)
+    monkeypatch.setattr("edgecnn.cli.inspect.load_model", refuse)
     code, _, err = cli(capsys, monkeypatch, "inspect", "smallcnn")
     _user_error(code, err)
     assert 'pip install "edgecnn[tensorrt]"' in err
