@@ -1,4 +1,18 @@
-"""Shared fixtures and backend-aware skipping for the marked tests."""
+"""Shared fixtures and backend-aware skipping for the marked tests.
+
+Shared fixtures: each name means one thing in every folder (folder conftests add only what is theirs, under
+names that say what it is). The models are session-scoped and shared: a test that mutates one copies it first
+(`spec.copy()`), e.g. before loading it on CUDA or in fp16 (TorchSession moves the module in place).
+
+    lenet_spec          ModelSpec: an untrained LeNet-5 seeded with torch.manual_seed(0), input (1, 1, 32, 32)
+    lenet_onnx          Artifact: lenet_spec exported to fp32 ONNX (lenet.onnx), static batch 1, checked
+                        against PyTorch at export
+    lenet_onnx_dynamic  Artifact: the same fp32 ONNX export with a dynamic batch axis (any batch size)
+    lenet_input         np.ndarray: a seeded (1, 1, 32, 32) float32 input (standard normal, numpy seed 0), fresh
+                        for each test
+    digits_smallcnn     (ModelSpec, train split, test split): smallcnn trained on scikit-learn's digits
+    digits_lenet        (ModelSpec, train split, test split): lenet5 trained on digits
+"""
 
 from __future__ import annotations
 
@@ -45,6 +59,30 @@ def lenet_spec():
 
     torch.manual_seed(0)
     return load_model("lenet5", weights="random")
+
+
+@pytest.fixture(scope="session")
+def lenet_onnx(lenet_spec, tmp_path_factory):
+    """lenet_spec as an fp32 ONNX Artifact with a static batch of 1, checked against PyTorch at export."""
+    from edgecnn.exporters.onnx import export_onnx
+
+    return export_onnx(lenet_spec, tmp_path_factory.mktemp("lenet") / "lenet.onnx")
+
+
+@pytest.fixture(scope="session")
+def lenet_onnx_dynamic(lenet_spec, tmp_path_factory):
+    """lenet_spec as an fp32 ONNX Artifact with a dynamic batch axis."""
+    from edgecnn.exporters.onnx import export_onnx
+
+    return export_onnx(lenet_spec, tmp_path_factory.mktemp("lenet_dynamic") / "lenet.onnx", dynamic_batch=True)
+
+
+@pytest.fixture
+def lenet_input():
+    """A seeded (1, 1, 32, 32) float32 input for the LeNet models: a fresh array for each test."""
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
 
 
 @pytest.fixture(scope="session")

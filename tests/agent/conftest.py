@@ -63,19 +63,3 @@ def agent(tmp_path_factory):
     proc, url = start_agent(argv, env=env, cwd=str(Path(__file__).resolve().parents[2]))
     yield url, tmp, proc
     stop_agent(proc)
-
-
-@pytest.fixture(scope="module")
-def lenet_onnx(tmp_path_factory):
-    """A small fp32 ONNX model (LeNet-5, seeded weights) and its input."""
-    import numpy as np
-    import torch
-
-    from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.zoo import load_model
-
-    torch.manual_seed(0)
-    spec = load_model("lenet5", weights="random")
-    art = export_onnx(spec, tmp_path_factory.mktemp("model") / "lenet5.onnx", check=False)
-    x = np.random.default_rng(0).standard_normal((1, 1, 32, 32)).astype(np.float32)
-    return art, spec, x

@@ -43,14 +43,13 @@ def _raw(url: str, *, hello: bool = True) -> socket.socket:
     return sock
 
 
-def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx):
+def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx, lenet_input):
     url, _, _ = agent
-    art, _, x = lenet_onnx
-    s = _remote(art, url)
+    s = _remote(lenet_onnx, url)
     try:
-        local = load_session(art, threads=1).run(x)[0]
-        np.testing.assert_allclose(s.run(x)[0], local, atol=1e-5, rtol=0)
-        stats, outs, fp = s.profile(x, QUICK)
+        local = load_session(lenet_onnx, threads=1).run(lenet_input)[0]
+        np.testing.assert_allclose(s.run(lenet_input)[0], local, atol=1e-5, rtol=0)
+        stats, outs, fp = s.profile(lenet_input, QUICK)
         np.testing.assert_allclose(outs[0], local, atol=1e-5, rtol=0)
         times = LatencyStats.from_dict(stats).times_ms
         assert len(times) >= QUICK.min_iters and all(t > 0 for t in times)
@@ -60,33 +59,36 @@ def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx):
         s.close()
 
 
-def test_profile_api_through_the_agent_compares_with_the_baseline(agent, lenet_onnx):
+def test_profile_api_through_the_agent_compares_with_the_baseline(agent, lenet_onnx, lenet_input):
     import edgecnn
 
     url, _, _ = agent
-    art, _, x = lenet_onnx
-    r = edgecnn.profile(art, baseline=art, device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x)
+    r = edgecnn.profile(
+        lenet_onnx, baseline=lenet_onnx, device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=lenet_input
+    )
     d = r.to_dict()
     assert d["backend"] == "remote" and d["target"] == "arm"
     assert d["baseline"]["iterations"] >= QUICK.min_iters and d["optimized"]["iterations"] >= QUICK.min_iters
     assert d["fidelity"]["max_abs_error"] == 0.0  # the same model on the same device
     assert d["device_environment"]["arch"] and r.speedup > 0
-    np.testing.assert_allclose(r.outputs["optimized"][0], load_session(art).run(x)[0], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        r.outputs["optimized"][0], load_session(lenet_onnx).run(lenet_input)[0], atol=1e-5, rtol=0
+    )
 
 
-def test_wrong_token_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx):
+def test_wrong_token_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx, lenet_input):
     url, _, _ = agent
     with pytest.raises(AgentError, match="wrong token") as info:
-        load_session(lenet_onnx[0], backend="remote", device=url, token="not-the-token")
+        load_session(lenet_onnx, backend="remote", device=url, token="not-the-token")
     assert info.value.kind == "auth"
     sock = _raw(url, hello=False)  # skipping hello is refused too
     P.send_message(sock, {"type": "run", "model_id": "x", "inputs": []})
     assert P.recv_message(sock)["error"]["kind"] == "auth"
     sock.close()
-    assert_serving(url, *lenet_onnx[::2])
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
-def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx, tmp_path):
+def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_onnx, lenet_input, tmp_path):
     url, _, _ = agent
     limit = int(MAX_UPLOAD_MB * 2**20)
     # the client checks the agent's advertised limit before sending
@@ -110,7 +112,7 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
     reply = P.recv_message(sock)
     assert reply["error"]["kind"] == "user" and "exceeds the agent's limit" in reply["error"]["message"]
     sock.close()
-    assert_serving(url, *lenet_onnx[::2])
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
 @pytest.mark.parametrize(
@@ -128,12 +130,15 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
         ),
     ],
 )
-def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(agent, lenet_onnx, body, expected):
+def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(
+    agent, lenet_onnx, lenet_input, body, expected
+):
     url, _, _ = agent
-    art, _, x = lenet_onnx
     sock = _raw(url)
     if b'"run"' in body:  # needs a loaded model so the array itself is what fails
-        P.send_message(sock, {"type": "load", "files": [{"name": art.path.name, "data": base64_of(art.path)}]})
+        P.send_message(
+            sock, {"type": "load", "files": [{"name": lenet_onnx.path.name, "data": base64_of(lenet_onnx.path)}]}
+        )
         model_id = P.recv_message(sock)["model_id"]
         body = body.replace(b'"x"', f'"{model_id}"'.encode())
     sock.sendall(P.HEADER.pack(len(body)) + body)
@@ -143,7 +148,7 @@ def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(agent, 
     P.send_message(sock, {"type": "bye"})
     assert P.recv_message(sock)["ok"]
     sock.close()
-    assert_serving(url, art, x)
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
 def base64_of(path) -> str:
@@ -152,37 +157,36 @@ def base64_of(path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def test_a_model_that_does_not_load_is_a_clear_error(agent, lenet_onnx, tmp_path):
+def test_a_model_that_does_not_load_is_a_clear_error(agent, lenet_onnx, lenet_input, tmp_path):
     url, _, _ = agent
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"this is not an onnx model")
     with pytest.raises(AgentError, match="cannot load"):
         load_session(Artifact(path=bad, format="onnx"), backend="remote", device=url, token=TOKEN)
-    assert_serving(url, *lenet_onnx[::2])
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
-def test_uploads_land_in_a_temp_dir_that_is_removed(agent, lenet_onnx):
+def test_uploads_land_in_a_temp_dir_that_is_removed(agent, lenet_onnx, lenet_input):
     url, tmp, _ = agent
-    art, _, x = lenet_onnx
-    s = _remote(art, url)
-    s.run(x)
+    s = _remote(lenet_onnx, url)
+    s.run(lenet_input)
     live = list(tmp.glob("edgecnn-agent-*"))
-    assert live and any(p.name == art.path.name for d in live for p in d.rglob("*"))
+    assert live and any(p.name == lenet_onnx.path.name for d in live for p in d.rglob("*"))
     s.close()
     deadline = time.monotonic() + 10  # the agent cleans up right after answering "bye"
     while list(tmp.glob("edgecnn-agent-*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not list(tmp.glob("edgecnn-agent-*"))
-    assert_serving(url, art, x)
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
-def test_idle_connection_times_out_and_the_agent_keeps_serving(agent, lenet_onnx):
+def test_idle_connection_times_out_and_the_agent_keeps_serving(agent, lenet_onnx, lenet_input):
     url, _, _ = agent
     client = AgentClient(url, token=TOKEN)
     time.sleep(IDLE_TIMEOUT_S + 1.0)
     with pytest.raises(DeviceUnavailableError, match="lost"):
         client.request({"type": "bye"})
-    assert_serving(url, *lenet_onnx[::2])
+    assert_serving(url, lenet_onnx, lenet_input)
 
 
 def test_host_side_timeout_and_unreachable_agent_are_clear_errors(monkeypatch, lenet_onnx):
@@ -199,28 +203,35 @@ def test_host_side_timeout_and_unreachable_agent_are_clear_errors(monkeypatch, l
         AgentClient("http://example.org", token="t")
     monkeypatch.delenv("EDGECNN_AGENT_TOKEN", raising=False)
     with pytest.raises(InvalidInputError, match="token"):
-        load_session(lenet_onnx[0], backend="remote", device=f"tcp://127.0.0.1:{port}")
+        load_session(lenet_onnx, backend="remote", device=f"tcp://127.0.0.1:{port}")
 
 
-def test_profile_through_the_agent_rejects_what_it_cannot_run(agent, lenet_onnx):
+def test_profile_through_the_agent_rejects_what_it_cannot_run(agent, lenet_onnx, lenet_spec):
     import edgecnn
 
     url, _, _ = agent
-    art, spec, _ = lenet_onnx
     with pytest.raises(InvalidInputError, match="export the PyTorch model first"):
-        edgecnn.profile(spec, device=url, token=TOKEN)
+        edgecnn.profile(lenet_spec, device=url, token=TOKEN)
     with pytest.raises(InvalidInputError, match="target is arm, onnxruntime or openvino"):
-        edgecnn.profile(art, target="tensorrt", device=url, token=TOKEN)
+        edgecnn.profile(lenet_onnx, target="tensorrt", device=url, token=TOKEN)
 
 
 @pytest.mark.openvino
-def test_openvino_runs_on_the_agent_when_asked(agent, lenet_onnx):
+def test_openvino_runs_on_the_agent_when_asked(agent, lenet_onnx, lenet_input):
     import edgecnn
 
     url, _, _ = agent
-    art, _, x = lenet_onnx
     r = edgecnn.profile(
-        art, target="openvino", device=url, token=TOKEN, threads=1, protocol=QUICK, inputs=x, roofline=False
+        lenet_onnx,
+        target="openvino",
+        device=url,
+        token=TOKEN,
+        threads=1,
+        protocol=QUICK,
+        inputs=lenet_input,
+        roofline=False,
     )
     assert r.sessions["optimized"]["device"]["backend"] == "openvino" and r.target == "openvino"
-    np.testing.assert_allclose(r.outputs["optimized"][0], load_session(art).run(x)[0], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        r.outputs["optimized"][0], load_session(lenet_onnx).run(lenet_input)[0], atol=1e-4, rtol=0
+    )

@@ -1,9 +1,8 @@
-"""Synthetic results files (no timing needed) and one tiny real model file for the end-to-end tests."""
+"""Synthetic results files (no timing needed); the end-to-end tests time the shared `lenet_onnx_dynamic`."""
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,20 +83,6 @@ def make_results(cases: list[dict], *, suite: str = "unit", env: dict | None = N
         "cases": cases,
         "gates": gates or [],
     }
-
-
-@pytest.fixture(scope="session")
-def tiny_onnx(tmp_path_factory) -> Path:
-    """lenet5 (random weights) as a dynamic-batch ONNX file: about 0.05 ms per inference."""
-    import torch
-
-    from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.zoo.loader import load_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("bench-models") / "lenet5.onnx"
-    export_onnx(load_model("lenet5", weights="random"), path, dynamic_batch=True, check=False)
-    return path
 
 
 @pytest.fixture

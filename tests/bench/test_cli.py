@@ -24,9 +24,9 @@ def cli(monkeypatch, *args: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def suite_file(tmp_path_factory, tiny_onnx):
+def suite_file(tmp_path_factory, lenet_onnx_dynamic):
     folder = tmp_path_factory.mktemp("suite")
-    (folder / "tiny.onnx").write_bytes(tiny_onnx.read_bytes())
+    (folder / "tiny.onnx").write_bytes(lenet_onnx_dynamic.path.read_bytes())
     data = {
         "name": "tiny",
         "protocol": FAST,
@@ -124,15 +124,25 @@ def test_run_exits_3_when_a_gate_fails(monkeypatch, suite_file, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["gates"][0]["verdict"] == "fail"
 
 
-def test_ab_interleaved(monkeypatch, tiny_onnx, tmp_path):
+def test_ab_interleaved(monkeypatch, lenet_onnx_dynamic, tmp_path):
     copy = tmp_path / "b.onnx"
-    copy.write_bytes(tiny_onnx.read_bytes())
+    copy.write_bytes(lenet_onnx_dynamic.path.read_bytes())
     out = tmp_path / "ab.json"
     code = cli(
-        monkeypatch, "bench", "ab", str(tiny_onnx), str(copy), "--rounds", "4", "--seconds", "0.4", "--json", str(out)
+        monkeypatch,
+        "bench",
+        "ab",
+        str(lenet_onnx_dynamic.path),
+        str(copy),
+        "--rounds",
+        "4",
+        "--seconds",
+        "0.4",
+        "--json",
+        str(out),
     )
     result = json.loads(out.read_text())
     assert code == (3 if result["verdict"] == "regression" else 0)
     assert len(result["rounds_ms"]["A"]) == len(result["rounds_ms"]["B"]) == 4
     assert result["latency"]["ci_low"] <= result["latency"]["ratio"] <= result["latency"]["ci_high"]
-    assert cli(monkeypatch, "bench", "ab", str(tiny_onnx), str(tiny_onnx)) == 2
+    assert cli(monkeypatch, "bench", "ab", str(lenet_onnx_dynamic.path), str(lenet_onnx_dynamic.path)) == 2

@@ -23,10 +23,10 @@ from edgecnn.runtime import load_session
 X = np.random.default_rng(1).standard_normal((2, 1, 32, 32)).astype(np.float32)
 
 
-def test_manifest_describes_everything_a_device_needs(lenet_spec, lenet_artifact, tmp_path):
+def test_manifest_describes_everything_a_device_needs(lenet_spec, lenet_onnx, tmp_path):
     import onnxruntime
 
-    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+    out = edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec)
     manifest = json.loads((out / "manifest.json").read_text())
     entry = manifest["artifacts"][0]
     assert manifest["format"] == "edgecnn-bundle" and manifest["edgecnn_version"] == edgecnn.__version__
@@ -42,11 +42,11 @@ def test_manifest_describes_everything_a_device_needs(lenet_spec, lenet_artifact
     assert "edgecnn.bundle" in (out / "README.md").read_text()
 
 
-def test_loaded_bundle_predicts_like_the_artifact_from_arrays_and_images(lenet_spec, lenet_artifact, tmp_path):
+def test_loaded_bundle_predicts_like_the_artifact_from_arrays_and_images(lenet_spec, lenet_onnx, tmp_path):
     from PIL import Image
 
-    predictor = edgecnn.bundles.load(edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec))
-    expected = np.concatenate([load_session(lenet_artifact).run(X[i : i + 1])[0] for i in range(2)])
+    predictor = edgecnn.bundles.load(edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec))
+    expected = np.concatenate([load_session(lenet_onnx).run(X[i : i + 1])[0] for i in range(2)])
     np.testing.assert_allclose(predictor.predict(X), expected, rtol=1e-5, atol=1e-6)  # batch 2 on a batch-1 model
     image = (np.random.default_rng(2).random((40, 48, 3)) * 255).astype(np.uint8)
     Image.fromarray(image).save(tmp_path / "img.png")
@@ -56,15 +56,15 @@ def test_loaded_bundle_predicts_like_the_artifact_from_arrays_and_images(lenet_s
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] and top[0][0] == str(int(from_array.argmax()))
 
 
-def test_zip_bundle_loads(lenet_spec, lenet_artifact, tmp_path):
-    out = edgecnn.bundle([lenet_artifact], tmp_path / "b", spec=lenet_spec, zip=True)
+def test_zip_bundle_loads(lenet_spec, lenet_onnx, tmp_path):
+    out = edgecnn.bundle([lenet_onnx], tmp_path / "b", spec=lenet_spec, zip=True)
     assert out.suffix == ".zip" and zipfile.is_zipfile(out)
     assert sorted(zipfile.ZipFile(out).namelist()) == ["README.md", "manifest.json", "models/lenet.onnx"]
     assert edgecnn.bundles.load(out).predict(X[:1]).shape == (1, 10)
 
 
-def test_corrupted_file_fails_the_sha256_check(lenet_spec, lenet_artifact, tmp_path):
-    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+def test_corrupted_file_fails_the_sha256_check(lenet_spec, lenet_onnx, tmp_path):
+    out = edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec)
     model = out / "models" / "lenet.onnx"
     data = bytearray(model.read_bytes())
     data[-10] ^= 0xFF
@@ -74,8 +74,8 @@ def test_corrupted_file_fails_the_sha256_check(lenet_spec, lenet_artifact, tmp_p
 
 
 @pytest.mark.parametrize("bad_name", ["../evil.txt", "/tmp/evil.txt", "models/../../evil.txt"])
-def test_zip_with_unsafe_paths_is_refused(lenet_spec, lenet_artifact, tmp_path, bad_name):
-    good = edgecnn.bundle(lenet_artifact, tmp_path / "b.zip", spec=lenet_spec)
+def test_zip_with_unsafe_paths_is_refused(lenet_spec, lenet_onnx, tmp_path, bad_name):
+    good = edgecnn.bundle(lenet_onnx, tmp_path / "b.zip", spec=lenet_spec)
     bad = tmp_path / "bad.zip"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
         for info in src.infolist():
@@ -86,8 +86,8 @@ def test_zip_with_unsafe_paths_is_refused(lenet_spec, lenet_artifact, tmp_path, 
     assert not (tmp_path.parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
 
-def test_older_runtime_than_the_bundle_was_made_with_is_refused(lenet_spec, lenet_artifact, tmp_path):
-    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+def test_older_runtime_than_the_bundle_was_made_with_is_refused(lenet_spec, lenet_onnx, tmp_path):
+    out = edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec)
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["artifacts"][0]["runtime"]["version"] = "999.1.0"
     (out / "manifest.json").write_text(json.dumps(manifest))
@@ -96,24 +96,24 @@ def test_older_runtime_than_the_bundle_was_made_with_is_refused(lenet_spec, lene
     assert edgecnn.bundles.load(out, check_runtime=False).predict(X[:1]).shape == (1, 10)
 
 
-def test_failed_write_keeps_the_earlier_bundle(lenet_spec, lenet_artifact, tmp_path):
-    out = edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec)
+def test_failed_write_keeps_the_earlier_bundle(lenet_spec, lenet_onnx, tmp_path):
+    out = edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec)
     before = (out / "manifest.json").read_text()
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"garbage that is not ONNX")
     with pytest.raises(InvalidInputError, match="broken.onnx is not a readable ONNX model"):
-        edgecnn.bundle([lenet_artifact, Artifact(path=broken, format="onnx")], out, spec=lenet_spec)
+        edgecnn.bundle([lenet_onnx, Artifact(path=broken, format="onnx")], out, spec=lenet_spec)
     assert (out / "manifest.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "broken.onnx"]
     edgecnn.bundles.load(out)
 
 
-def test_bad_inputs_are_user_errors(lenet_spec, lenet_artifact, tmp_path):
+def test_bad_inputs_are_user_errors(lenet_spec, lenet_onnx, tmp_path):
     with pytest.raises(InvalidInputError, match="bundle not found"):
         edgecnn.bundles.load(tmp_path / "nothing")
     with pytest.raises(InvalidInputError, match="nothing to bundle"):
         edgecnn.bundle([], tmp_path / "b")
-    predictor = edgecnn.bundles.load(edgecnn.bundle(lenet_artifact, tmp_path / "b", spec=lenet_spec))
+    predictor = edgecnn.bundles.load(edgecnn.bundle(lenet_onnx, tmp_path / "b", spec=lenet_spec))
     with pytest.raises(InvalidInputError, match="no artifact named 'x'"):
         edgecnn.bundles.load(tmp_path / "b", artifact="x")
     with pytest.raises(InvalidInputError, match="cannot make a model input"):
@@ -147,16 +147,16 @@ def _predict_torch_free(bundle, x, tmp_path):
     return run.stdout.strip(), np.load(tmp_path / "y.npy")
 
 
-def test_loader_predicts_in_a_process_where_torch_cannot_be_imported(lenet_spec, lenet_artifact, tmp_path):
-    out = edgecnn.bundle(lenet_artifact, tmp_path / "b.zip", spec=lenet_spec)
+def test_loader_predicts_in_a_process_where_torch_cannot_be_imported(lenet_spec, lenet_onnx, tmp_path):
+    out = edgecnn.bundle(lenet_onnx, tmp_path / "b.zip", spec=lenet_spec)
     backend, y = _predict_torch_free(out, X, tmp_path)
     assert backend == "onnxruntime"
     np.testing.assert_allclose(y, load_session(lenet_spec).run(X)[0], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.openvino
-def test_openvino_bundle_predicts_without_torch(lenet_spec, lenet_artifact, tmp_path):
-    ir = edgecnn.export(lenet_artifact.path, target="openvino", out=tmp_path / "ov" / "lenet.xml", check=False)
+def test_openvino_bundle_predicts_without_torch(lenet_spec, lenet_onnx, tmp_path):
+    ir = edgecnn.export(lenet_onnx.path, target="openvino", out=tmp_path / "ov" / "lenet.xml", check=False)
     out = edgecnn.bundle(ir, tmp_path / "b", spec=lenet_spec)
     assert sorted(json.loads((out / "manifest.json").read_text())["files"]) == [
         "README.md",
@@ -211,7 +211,7 @@ def test_onnx_with_external_data_bundles_and_loads(lenet_spec, tmp_path):
     )
 
 
-def test_cli_bundle_and_bundle_run(lenet_artifact, tmp_path):
+def test_cli_bundle_and_bundle_run(lenet_onnx, tmp_path):
     from PIL import Image
     from typer.testing import CliRunner
 
@@ -224,7 +224,7 @@ def test_cli_bundle_and_bundle_run(lenet_artifact, tmp_path):
         app,
         [
             "bundle",
-            str(lenet_artifact.path),
+            str(lenet_onnx.path),
             "--model",
             "lenet5",
             "--labels",

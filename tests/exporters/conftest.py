@@ -1,9 +1,10 @@
-"""Fixtures for the export tests: a small LeNet as fp32 ONNX and as QDQ int8 ONNX (both kinds).
+"""Fixtures for the export tests: the digits at 1x32x32 and the shared LeNet as QDQ int8 ONNX (both kinds).
 
-Structural tests use an untrained LeNet (built in milliseconds); tests that judge int8 agreement use the
-digits-trained one from the top-level conftest. The QDQ models come from ONNX Runtime's quantize_static
-directly, so these tests do not depend on the quantizer's defaults: symmetric int8 with float biases
-(what TensorRT takes) and the usual asymmetric uint8 activations (what TensorRT must refuse).
+Structural tests use the untrained LeNet of the top-level conftest (`lenet_spec`, and `lenet_onnx` for its
+fp32 ONNX); tests that judge int8 agreement use the digits-trained one (`digits_lenet`). The QDQ models come
+from ONNX Runtime's quantize_static directly, so these tests do not depend on the quantizer's defaults:
+symmetric int8 with float biases (what TensorRT takes) and the usual asymmetric uint8 activations (what
+TensorRT must refuse).
 """
 
 from __future__ import annotations
@@ -42,21 +43,8 @@ def digits_1ch():
 
 
 @pytest.fixture(scope="session")
-def lenet(lenet_spec):
-    """The shared untrained LeNet-5 (tests/conftest.py), under the name these tests use."""
-    return lenet_spec
-
-
-@pytest.fixture(scope="session")
-def lenet_onnx(lenet, tmp_path_factory):
-    from edgecnn.exporters.onnx import export_onnx
-
-    return export_onnx(lenet, tmp_path_factory.mktemp("lenet") / "lenet.onnx")
-
-
-@pytest.fixture(scope="session")
 def lenet_qdq(lenet_onnx, digits_1ch, tmp_path_factory):
-    """(symmetric int8 QDQ path, asymmetric uint8 QDQ path) of the LeNet."""
+    """(symmetric int8 QDQ path, asymmetric uint8 QDQ path) of lenet_onnx."""
     folder = tmp_path_factory.mktemp("lenet_qdq")
     sym, asym = folder / "lenet_sym.onnx", folder / "lenet_asym.onnx"
     qdq_model(lenet_onnx.path, sym, digits_1ch[0].x[:32], symmetric=True)

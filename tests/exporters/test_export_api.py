@@ -15,8 +15,8 @@ from edgecnn.exporters.trt_rules import TensorRTRulesError
 NO_TENSORRT = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
 
 
-def test_export_onnxruntime_fp32_is_checked_against_pytorch(lenet, tmp_path):
-    art = edgecnn.export(lenet, target="onnxruntime", out=tmp_path / "m.onnx")
+def test_export_onnxruntime_fp32_is_checked_against_pytorch(lenet_spec, tmp_path):
+    art = edgecnn.export(lenet_spec, target="onnxruntime", out=tmp_path / "m.onnx")
     check = art.provenance["check"]
     assert art.format == "onnx" and art.precision == "fp32" and art.target == "onnxruntime"
     assert check["reference"] == "pytorch" and check["max_rel_error"] < 1e-4 and check["top1_agreement"] == 1.0
@@ -44,10 +44,10 @@ def test_onnx_file_input_is_checked_against_itself(lenet_onnx, tmp_path):
         ({"target": "tpu", "out": "m.onnx"}, UnknownNameError, "unknown target 'tpu'"),
     ],
 )
-def test_bad_requests_are_user_errors(lenet, tmp_path, kwargs, error, message):
+def test_bad_requests_are_user_errors(lenet_spec, tmp_path, kwargs, error, message):
     kwargs["out"] = tmp_path / kwargs["out"]
     with pytest.raises(error, match=message):
-        edgecnn.export(lenet, **kwargs)
+        edgecnn.export(lenet_spec, **kwargs)
 
 
 @NO_TENSORRT
@@ -75,9 +75,9 @@ def test_tensorrt_int8_without_tensorrt_writes_checked_qdq_onnx_and_the_build_co
 
 
 @NO_TENSORRT
-def test_tensorrt_dynamic_batch_gets_an_optimization_profile_in_the_command(lenet, tmp_path):
+def test_tensorrt_dynamic_batch_gets_an_optimization_profile_in_the_command(lenet_spec, tmp_path):
     art = edgecnn.export(
-        lenet,
+        lenet_spec,
         target="tensorrt",
         precision="fp16",
         out=tmp_path / "m.engine",
@@ -148,10 +148,10 @@ def _wide_env():
     return {**os.environ, "COLUMNS": "250"}
 
 
-def test_int8_export_quantizes_through_edgecnn_quantize(lenet, digits_1ch, tmp_path):
+def test_int8_export_quantizes_through_edgecnn_quantize(lenet_spec, digits_1ch, tmp_path):
     train, test = digits_1ch
     art = edgecnn.export(
-        lenet,
+        lenet_spec,
         target="onnxruntime",
         precision="int8",
         out=tmp_path / "q.onnx",

@@ -12,24 +12,24 @@ from edgecnn.runtime import load_session
 
 
 @pytest.mark.parametrize("simplifier", ["onnxslim", "onnxsim", "none"])
-def test_each_simplifier_gives_a_checked_model_that_matches_torch(lenet, digits_1ch, tmp_path, simplifier):
-    spec = lenet
+def test_each_simplifier_gives_a_checked_model_that_matches_torch(lenet_spec, digits_1ch, tmp_path, simplifier):
+    spec = lenet_spec
     art = export_onnx(spec, tmp_path / "m.onnx", simplify=simplifier, inputs=digits_1ch[1].x[:1])
     assert art.provenance["simplifier"] == simplifier
     assert art.provenance["check"]["max_rel_error"] < 1e-4
     assert art.provenance["nodes"]["final"] <= art.provenance["nodes"]["exported"]
 
 
-def test_unknown_simplifier_is_a_user_error(lenet, tmp_path):
+def test_unknown_simplifier_is_a_user_error(lenet_spec, tmp_path):
     with pytest.raises(InvalidInputError, match="unknown simplifier 'magic'"):
-        export_onnx(lenet, tmp_path / "m.onnx", simplify="magic")
+        export_onnx(lenet_spec, tmp_path / "m.onnx", simplify="magic")
 
 
-def test_default_opset_is_the_installed_exporters(lenet, tmp_path):
+def test_default_opset_is_the_installed_exporters(lenet_spec, tmp_path):
     import onnx
     from torch.onnx import _constants
 
-    art = export_onnx(lenet, tmp_path / "m.onnx", check=False)
+    art = export_onnx(lenet_spec, tmp_path / "m.onnx", check=False)
     assert (
         art.provenance["opset"]
         == default_opset()
@@ -38,8 +38,8 @@ def test_default_opset_is_the_installed_exporters(lenet, tmp_path):
     assert onnx.load(str(art.path)).opset_import[0].version == default_opset()
 
 
-def test_named_io_and_dynamic_batch(lenet, digits_1ch, tmp_path):
-    spec = lenet
+def test_named_io_and_dynamic_batch(lenet_spec, digits_1ch, tmp_path):
+    spec = lenet_spec
     art = export_onnx(
         spec, tmp_path / "m.onnx", dynamic_batch=True, input_names=["image"], output_names=["scores"], opset=17
     )
@@ -52,8 +52,8 @@ def test_named_io_and_dynamic_batch(lenet, digits_1ch, tmp_path):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_external_data_goes_to_a_side_file_that_loads(lenet, digits_1ch, tmp_path):
-    spec = lenet
+def test_external_data_goes_to_a_side_file_that_loads(lenet_spec, digits_1ch, tmp_path):
+    spec = lenet_spec
     art = export_onnx(spec, tmp_path / "m.onnx", external_data=True, inputs=digits_1ch[1].x[:1])
     assert [p.name for p in art.files] == ["m.onnx", "m.onnx.data"]
     assert (tmp_path / "m.onnx").stat().st_size < 20_000 < (tmp_path / "m.onnx.data").stat().st_size
@@ -68,8 +68,8 @@ class _Unexportable(torch.nn.Module):
         raise RuntimeError("this model fails while being traced")
 
 
-def test_failed_export_keeps_the_earlier_file_and_leaves_no_temporaries(lenet, tmp_path):
-    spec = lenet
+def test_failed_export_keeps_the_earlier_file_and_leaves_no_temporaries(lenet_spec, tmp_path):
+    spec = lenet_spec
     target = tmp_path / "m.onnx"
     export_onnx(spec, target, check=False)
     before = target.read_bytes()

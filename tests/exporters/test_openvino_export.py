@@ -13,8 +13,8 @@ from edgecnn.runtime import load_session
 pytestmark = pytest.mark.openvino
 
 
-def test_fp32_ir_matches_torch_and_runs_in_f32(lenet, tmp_path):
-    art = edgecnn.export(lenet, target="openvino", out=tmp_path / "m.xml")
+def test_fp32_ir_matches_torch_and_runs_in_f32(lenet_spec, tmp_path):
+    art = edgecnn.export(lenet_spec, target="openvino", out=tmp_path / "m.xml")
     assert [p.name for p in art.files] == ["m.xml", "m.bin"] and art.precision == "fp32"
     check = art.provenance["check"]
     assert check["max_rel_error"] < 1e-4 and check["top1_agreement"] == 1.0

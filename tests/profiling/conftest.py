@@ -1,4 +1,4 @@
-"""Small ONNX models for the profiling tests, and a private peak cache per test session."""
+"""A private, pre-seeded peak cache for each profiling test (the LeNet models come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,17 +21,3 @@ def _private_cache(tmp_path, monkeypatch):
     }
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "peak.json").write_text(json.dumps({machine_key(fp): {"cpu": fp["cpu"], "peaks": peaks}}))
-
-
-@pytest.fixture(scope="module")
-def lenet(tmp_path_factory):
-    """(ModelSpec, fp32 ONNX Artifact with dynamic batch) of a seeded LeNet-5."""
-    import torch
-
-    from edgecnn.exporters.onnx import export_onnx
-    from edgecnn.zoo import load_model
-
-    torch.manual_seed(0)
-    spec = load_model("lenet5", weights="random")
-    art = export_onnx(spec, tmp_path_factory.mktemp("lenet") / "lenet5.onnx", dynamic_batch=True, check=False)
-    return spec, art

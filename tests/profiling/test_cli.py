@@ -11,16 +11,15 @@ from typer.testing import CliRunner
 from edgecnn.cli.main import app
 
 
-def test_profile_prints_json_and_writes_it(lenet, tmp_path):
-    _, art = lenet
+def test_profile_prints_json_and_writes_it(lenet_onnx_dynamic, tmp_path):
     out = tmp_path / "result.json"
     res = CliRunner().invoke(
         app,
         [
             "profile",
-            str(art.path),
+            str(lenet_onnx_dynamic.path),
             "--baseline",
-            str(art.path),
+            str(lenet_onnx_dynamic.path),
             "--threads",
             "1",
             "--min-iters",
@@ -43,13 +42,12 @@ def test_profile_prints_json_and_writes_it(lenet, tmp_path):
     assert json.loads(res.stdout)["optimized"]["latency_ms"]["p50"] == d["optimized"]["latency_ms"]["p50"]
 
 
-def test_profile_table_and_user_errors(lenet, tmp_path):
-    _, art = lenet
+def test_profile_table_and_user_errors(lenet_onnx_dynamic, tmp_path):
     res = CliRunner().invoke(
         app,
         [
             "profile",
-            str(art.path),
+            str(lenet_onnx_dynamic.path),
             "--threads",
             "1",
             "--min-iters",
@@ -63,7 +61,7 @@ def test_profile_table_and_user_errors(lenet, tmp_path):
     assert res.exit_code == 0 and "p50 ms" in res.stdout and "throughput" in res.stdout
     for argv, message in (
         (["profile", str(tmp_path / "none.onnx")], "artifact not found"),
-        (["profile", str(art.path), "--target", "nope"], "unknown target"),
+        (["profile", str(lenet_onnx_dynamic.path), "--target", "nope"], "unknown target"),
         (["agent", "serve", "--port", "0"], "needs a shared token"),
     ):
         proc = subprocess.run(

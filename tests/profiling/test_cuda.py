@@ -24,15 +24,14 @@ def _gpu_script():
     return module
 
 
-def test_cuda_timer_refuses_a_cpu_session(lenet):
+def test_cuda_timer_refuses_a_cpu_session(lenet_spec, lenet_onnx_dynamic):
     from edgecnn.profiling.cuda import measure_torch_cuda
     from edgecnn.runtime import load_session
 
-    spec, art = lenet
     with pytest.raises(InvalidInputError, match="device='cuda'"):
-        measure_torch_cuda(load_session(spec, threads=1), spec.example_input(1).numpy(), QUICK)
+        measure_torch_cuda(load_session(lenet_spec, threads=1), lenet_spec.example_input(1).numpy(), QUICK)
     with pytest.raises(InvalidInputError, match="device='cuda'"):
-        measure_torch_cuda(load_session(art, threads=1), spec.example_input(1).numpy(), QUICK)
+        measure_torch_cuda(load_session(lenet_onnx_dynamic, threads=1), lenet_spec.example_input(1).numpy(), QUICK)
 
 
 def test_gpu_script_plan_and_arguments(capsys):
@@ -97,10 +96,10 @@ def test_gpu_script_report_and_cross_runtime_speedup():
 
 
 @pytest.mark.cuda
-def test_cuda_events_time_fp16_against_fp32_with_copies_apart(lenet):
+def test_cuda_events_time_fp16_against_fp32_with_copies_apart(lenet_spec):
     import edgecnn
 
-    spec, _ = lenet
+    spec = lenet_spec.copy()  # the torch sessions move the module to CUDA (and fp16) in place
     r = edgecnn.profile(
         spec, target="cuda", baseline=spec, precision="fp16", protocol=QUICK, roofline=False, channels_last=True
     )

@@ -18,16 +18,19 @@ def test_peak_rss_sees_an_allocation_inside_the_block():
     )
 
 
-def test_file_and_weight_bytes(lenet, tmp_path):
+def test_file_and_weight_bytes(lenet_spec, lenet_onnx_dynamic, tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    spec, art = lenet
-    model = onnx.load(str(art.path))
+    model = onnx.load(str(lenet_onnx_dynamic.path))
     expected = sum(numpy_helper.to_array(i).nbytes for i in model.graph.initializer)
-    assert onnx_weight_bytes(art.path) == weight_bytes(art) == expected
-    assert torch_weight_bytes(spec.module) == weight_bytes(spec) == sum(p.numel() * 4 for p in spec.module.parameters())
-    assert file_bytes(art.path) == art.path.stat().st_size
+    assert onnx_weight_bytes(lenet_onnx_dynamic.path) == weight_bytes(lenet_onnx_dynamic) == expected
+    assert (
+        torch_weight_bytes(lenet_spec.module)
+        == weight_bytes(lenet_spec)
+        == sum(p.numel() * 4 for p in lenet_spec.module.parameters())
+    )
+    assert file_bytes(lenet_onnx_dynamic.path) == lenet_onnx_dynamic.path.stat().st_size
     (tmp_path / "m.xml").write_text("<net/>")
     (tmp_path / "m.bin").write_bytes(b"\0" * 1000)
     assert file_bytes(tmp_path / "m.xml") == 1006 and weight_bytes(tmp_path / "m.xml") == 1000

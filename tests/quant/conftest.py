@@ -1,4 +1,7 @@
-"""Tiny models for the quantization tests: a depthwise-separable net (random) and LeNet trained on digits."""
+"""The quantization tests' own model, `tiny_dw_*`: a random depthwise-separable net with uneven channels.
+
+The digits-trained LeNet these tests also use is `digits_lenet` from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 import pytest
 
 
-def _tiny_module():
+def _tiny_dw_module():
     from torch import nn
 
     class Tiny(nn.Module):
@@ -33,14 +36,14 @@ def _tiny_module():
 
 
 @pytest.fixture(scope="session")
-def tiny_spec():
+def tiny_dw_spec():
     """A random-weight depthwise-separable model at 3x16x16, with channel ranges made deliberately uneven."""
     import torch
 
     from edgecnn.spec import InputSpec, ModelSpec, Preprocess
 
     torch.manual_seed(0)
-    module = _tiny_module()().eval()
+    module = _tiny_dw_module()().eval()
     with torch.no_grad():
         scale = torch.logspace(-1.5, 1.0, 8)  # depthwise channels spanning ~30x: what CLE is for
         module.features[3].weight.mul_(scale[:, None, None, None])
@@ -54,12 +57,14 @@ def tiny_spec():
 
 
 @pytest.fixture(scope="session")
-def tiny_onnx(tiny_spec, tmp_path_factory):
+def tiny_dw_onnx(tiny_dw_spec, tmp_path_factory):
+    """tiny_dw_spec as an fp32 ONNX Artifact (static batch 1)."""
     from edgecnn.exporters.onnx import export_onnx
 
-    return export_onnx(tiny_spec, tmp_path_factory.mktemp("tiny") / "tiny.onnx")
+    return export_onnx(tiny_dw_spec, tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
 @pytest.fixture(scope="session")
-def tiny_calib():
+def tiny_dw_calib():
+    """32 seeded random calibration inputs for the tiny_dw model, (32, 3, 16, 16) float32."""
     return np.random.default_rng(0).standard_normal((32, 3, 16, 16)).astype(np.float32)

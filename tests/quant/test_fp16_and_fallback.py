@@ -10,11 +10,11 @@ import edgecnn
 from edgecnn.errors import InvalidInputError
 
 
-def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_onnx, tiny_calib, tmp_path):
+def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
+        tiny_dw_onnx,
         precision="fp16",
-        calib_data=tiny_calib,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "h.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
@@ -26,11 +26,11 @@ def test_fp16_keeps_io_fp32_and_follows_fp32(tiny_onnx, tiny_calib, tmp_path):
     assert result.report["fidelity"]["sqnr_db"] > 40 and result.report["fidelity"]["top1_agreement"] == 1.0
 
 
-def test_fp16_with_fp16_io(tiny_onnx, tiny_calib, tmp_path):
+def test_fp16_with_fp16_io(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
+        tiny_dw_onnx,
         precision="fp16",
-        calib_data=tiny_calib,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "h16.onnx",
         advanced=edgecnn.AdvancedQuantization(keep_io_types=False, check_latency=False),
     )
@@ -50,10 +50,10 @@ def test_fp16_accuracy_on_digits(digits_lenet, tmp_path):
     assert abs(result.report["accuracy"]["drop_points"]) <= 0.5
 
 
-def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
+def test_sensitivity_ranks_every_layer(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "s.onnx",
         advanced=edgecnn.AdvancedQuantization(sensitivity=True, check_latency=False),
     )
@@ -63,10 +63,10 @@ def test_sensitivity_ranks_every_layer(tiny_onnx, tiny_calib, tmp_path):
     assert sqnr == sorted(sqnr)  # most sensitive (lowest SQNR with only it quantized) first
 
 
-def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_calib, tmp_path):
+def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     loose = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         min_agreement=0.0,
         out=tmp_path / "a.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
@@ -74,8 +74,8 @@ def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_cali
     assert loose.report["fallback"]["float_layers"] == [] and loose.report["fallback"]["budget"]["passed"]
     # an impossible SQNR-like demand via agreement 100% on a random model: layers go float one by one
     strict = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         min_agreement=1.0,
         out=tmp_path / "b.onnx",
         advanced=edgecnn.AdvancedQuantization(max_float_layers=4, check_latency=False),
@@ -88,30 +88,30 @@ def test_fallback_keeps_layers_float_until_the_budget_holds(tiny_onnx, tiny_cali
     assert fb["budget"]["passed"] == (fb["budget"]["value"] >= 1.0)
 
 
-def test_fallback_with_all_layers_float_restores_fp32(tiny_onnx, tiny_calib, tmp_path):
+def test_fallback_with_all_layers_float_restores_fp32(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     from edgecnn.quant.ptq import quantizable_nodes
 
-    layers = quantizable_nodes(tiny_onnx.path)
+    layers = quantizable_nodes(tiny_dw_onnx.path)
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "f.onnx",
         advanced=edgecnn.AdvancedQuantization(nodes_to_exclude=tuple(layers), check_latency=False),
     )
     assert result.report["graph"]["compute_nodes_int8"] == 0
 
 
-def test_accuracy_budget_needs_labels(tiny_onnx, tiny_calib, tmp_path):
+def test_accuracy_budget_needs_labels(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     with pytest.raises(InvalidInputError, match="labelled"):
         edgecnn.quantize(
-            tiny_onnx,
-            calib_data=tiny_calib,
+            tiny_dw_onnx,
+            calib_data=tiny_dw_calib,
             max_accuracy_drop=1.0,
             out=tmp_path / "x.onnx",
             advanced=edgecnn.AdvancedQuantization(check_latency=False),
         )
     with pytest.raises(InvalidInputError, match="max_accuracy_drop"):
-        edgecnn.quantize(tiny_onnx, calib_data=tiny_calib, max_accuracy_drop=-1.0, out=tmp_path / "x.onnx")
+        edgecnn.quantize(tiny_dw_onnx, calib_data=tiny_dw_calib, max_accuracy_drop=-1.0, out=tmp_path / "x.onnx")
 
 
 def test_accuracy_budget_on_digits(digits_lenet, tmp_path):

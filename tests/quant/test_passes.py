@@ -11,8 +11,8 @@ from edgecnn.quant.equalize import EqualizeConfig, equalize
 from edgecnn.runtime import load_session
 
 
-def test_cle_keeps_the_function_and_evens_out_channel_ranges(tiny_onnx, tiny_calib, tmp_path):
-    model = onnx.load(str(tiny_onnx.path))
+def test_cle_keeps_the_function_and_evens_out_channel_ranges(tiny_dw_onnx, tiny_dw_calib, tmp_path):
+    model = onnx.load(str(tiny_dw_onnx.path))
     before = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     model, report = equalize(model, EqualizeConfig())
     assert report["pairs"] == 2  # conv -> relu -> depthwise, depthwise -> relu -> pointwise
@@ -20,8 +20,8 @@ def test_cle_keeps_the_function_and_evens_out_channel_ranges(tiny_onnx, tiny_cal
     assert spread["after"] < spread["before"]
     path = tmp_path / "eq.onnx"
     onnx.save(model, str(path))
-    ref = load_session(tiny_onnx).run(tiny_calib[:1])[0]
-    out = load_session(path).run(tiny_calib[:1])[0]
+    ref = load_session(tiny_dw_onnx).run(tiny_dw_calib[:1])[0]
+    out = load_session(path).run(tiny_dw_calib[:1])[0]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
     after = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     assert any(not np.allclose(before[k], after[k]) for k in before)
@@ -53,10 +53,10 @@ def test_cle_skips_relu6_unless_asked(tmp_path):
     assert [n.op_type for n in model.graph.node] == ["Conv", "Relu", "Conv"]
 
 
-def test_quantize_reports_the_measured_effect_of_both_passes(tiny_onnx, tiny_calib, tmp_path):
+def test_quantize_reports_the_measured_effect_of_both_passes(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "p.onnx",
         advanced=edgecnn.AdvancedQuantization(equalize=True, bias_correction=True, check_latency=False),
     )
@@ -72,14 +72,14 @@ def test_quantize_reports_the_measured_effect_of_both_passes(tiny_onnx, tiny_cal
     assert result.report["fidelity"]["sqnr_db"] == kept_sqnr >= bc["effect"]["sqnr_db"]["without"]
 
 
-def test_cle_helps_per_tensor_weights_of_uneven_depthwise_channels(tiny_onnx, tiny_calib, tmp_path):
+def test_cle_helps_per_tensor_weights_of_uneven_depthwise_channels(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     """Per-tensor weights are where CLE pays off (per-channel scales already absorb uneven channel ranges)."""
     from edgecnn.targets import QuantProfile
 
     per_tensor = QuantProfile("u8s8_per_tensor", activation_type="uint8", activation_symmetric=False, per_channel=False)
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         preset=per_tensor,
         out=tmp_path / "e.onnx",
         advanced=edgecnn.AdvancedQuantization(equalize=True, reduce_range=False, check_latency=False),
@@ -88,20 +88,20 @@ def test_cle_helps_per_tensor_weights_of_uneven_depthwise_channels(tiny_onnx, ti
     assert effect["with"] > effect["without"] + 3, effect
 
 
-def test_bias_correction_removes_the_shift_of_coarse_per_tensor_weights(tiny_calib, tmp_path):
+def test_bias_correction_removes_the_shift_of_coarse_per_tensor_weights(tiny_dw_calib, tmp_path):
     """With per-tensor weights the rounding error of small channels biases their outputs: correcting it helps."""
     import torch
 
     from edgecnn.spec import InputSpec, ModelSpec
     from edgecnn.targets import QuantProfile
-    from tests.quant.conftest import _tiny_module
+    from tests.quant.conftest import _tiny_dw_module
 
     torch.manual_seed(0)
-    spec = ModelSpec(module=_tiny_module()().eval(), input=InputSpec((1, 3, 16, 16)), name="tiny_plain")
+    spec = ModelSpec(module=_tiny_dw_module()().eval(), input=InputSpec((1, 3, 16, 16)), name="tiny_plain")
     per_tensor = QuantProfile("u8s8_per_tensor", activation_type="uint8", activation_symmetric=False, per_channel=False)
     result = edgecnn.quantize(
         spec,
-        calib_data=tiny_calib,
+        calib_data=tiny_dw_calib,
         preset=per_tensor,
         out=tmp_path / "bc.onnx",
         advanced=edgecnn.AdvancedQuantization(bias_correction=True, reduce_range=False, check_latency=False),

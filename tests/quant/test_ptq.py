@@ -18,11 +18,13 @@ def _zero_points_and_scales(path):
     return model, inits, qdq
 
 
-def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_0(tiny_onnx, tiny_calib, tmp_path):
+def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_0(
+    tiny_dw_onnx, tiny_dw_calib, tmp_path
+):
     result = edgecnn.quantize(
-        tiny_onnx,
+        tiny_dw_onnx,
         target="tensorrt",
-        calib_data=tiny_calib,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "trt.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
@@ -46,10 +48,10 @@ def test_s8s8_symmetric_graph_has_zero_points_0_and_per_channel_weights_on_axis_
         assert np.all(np.abs(weight) <= 127)  # symmetric: -128 unused
 
 
-def test_u8s8_uses_uint8_activations_and_int8_weights(tiny_onnx, tiny_calib, tmp_path):
+def test_u8s8_uses_uint8_activations_and_int8_weights(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "ort.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
@@ -79,25 +81,25 @@ def test_digits_lenet_loses_at_most_half_a_point_with_both_profiles(digits_lenet
         assert again["accuracy"]["top1"] == pytest.approx(acc["top1"])
 
 
-def test_reduce_range_is_decided_and_reported(tiny_onnx, tiny_calib, tmp_path):
+def test_reduce_range_is_decided_and_reported(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     auto = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "a.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     assert isinstance(auto.report["reduce_range"]["value"], bool) and auto.report["reduce_range"]["reason"]
     forced = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "b.onnx",
         advanced=edgecnn.AdvancedQuantization(reduce_range=False, check_latency=False),
     )
     assert forced.report["reduce_range"] == {"value": False, "reason": "set by the caller"}
     trt = edgecnn.quantize(
-        tiny_onnx,
+        tiny_dw_onnx,
         target="tensorrt",
-        calib_data=tiny_calib,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "c.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
@@ -105,10 +107,10 @@ def test_reduce_range_is_decided_and_reported(tiny_onnx, tiny_calib, tmp_path):
 
 
 @pytest.mark.parametrize(("method", "min_cosine"), [("percentile", 0.9), ("entropy", 0.9), ("distribution", 0.5)])
-def test_other_calibration_methods(tiny_onnx, tiny_calib, tmp_path, method, min_cosine):
+def test_other_calibration_methods(tiny_dw_onnx, tiny_dw_calib, tmp_path, method, min_cosine):
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "m.onnx",
         advanced=edgecnn.AdvancedQuantization(calibration_method=method, check_latency=False),
     )
@@ -116,10 +118,10 @@ def test_other_calibration_methods(tiny_onnx, tiny_calib, tmp_path, method, min_
     assert result.report["fidelity"]["cosine"] > min_cosine  # distribution targets float8: looser on int8
 
 
-def test_op_types_limit_what_is_quantized(tiny_onnx, tiny_calib, tmp_path):
+def test_op_types_limit_what_is_quantized(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "c.onnx",
         advanced=edgecnn.AdvancedQuantization(op_types=("Conv",), check_latency=False),
     )
@@ -130,9 +132,12 @@ def test_op_types_limit_what_is_quantized(tiny_onnx, tiny_calib, tmp_path):
     assert result.report["graph"]["compute_nodes_int8"] == 3
 
 
-def test_latency_check_reports_a_side_by_side_ratio(tiny_onnx, tiny_calib, tmp_path):
+def test_latency_check_reports_a_side_by_side_ratio(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     result = edgecnn.quantize(
-        tiny_onnx, calib_data=tiny_calib, out=tmp_path / "l.onnx", advanced=edgecnn.AdvancedQuantization(threads=1)
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
+        out=tmp_path / "l.onnx",
+        advanced=edgecnn.AdvancedQuantization(threads=1),
     )
     lat = result.report["latency"]
     assert lat["candidates"]["default"]["fp32_p50_ms"] > 0
@@ -142,34 +147,34 @@ def test_latency_check_reports_a_side_by_side_ratio(tiny_onnx, tiny_calib, tmp_p
         assert len(lat["candidates"]) >= 2  # the alternatives were tried
 
 
-def test_bad_arguments_are_user_errors(tiny_onnx, tiny_calib, tmp_path):
+def test_bad_arguments_are_user_errors(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     with pytest.raises(InvalidInputError, match="calibration method"):
         edgecnn.quantize(
-            tiny_onnx,
-            calib_data=tiny_calib,
+            tiny_dw_onnx,
+            calib_data=tiny_dw_calib,
             out=tmp_path / "x.onnx",
             advanced=edgecnn.AdvancedQuantization(calibration_method="magic"),
         )
     with pytest.raises(InvalidInputError, match="precision"):
-        edgecnn.quantize(tiny_onnx, precision="int4", out=tmp_path / "x.onnx")
+        edgecnn.quantize(tiny_dw_onnx, precision="int4", out=tmp_path / "x.onnx")
     with pytest.raises(InvalidInputError, match="preset"):
-        edgecnn.quantize(tiny_onnx, preset="u4", out=tmp_path / "x.onnx")
+        edgecnn.quantize(tiny_dw_onnx, preset="u4", out=tmp_path / "x.onnx")
     with pytest.raises(InvalidInputError, match="expects"):
-        edgecnn.quantize(tiny_onnx, calib_data=np.zeros((4, 3, 8, 8), np.float32), out=tmp_path / "x.onnx")
+        edgecnn.quantize(tiny_dw_onnx, calib_data=np.zeros((4, 3, 8, 8), np.float32), out=tmp_path / "x.onnx")
     with pytest.raises(UnknownNameError):
-        edgecnn.quantize(tiny_onnx, target="tpu", out=tmp_path / "x.onnx")
+        edgecnn.quantize(tiny_dw_onnx, target="tpu", out=tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_quantizing_an_int8_model_again_is_refused(tiny_onnx, tiny_calib, tmp_path):
+def test_quantizing_an_int8_model_again_is_refused(tiny_dw_onnx, tiny_dw_calib, tmp_path):
     first = edgecnn.quantize(
-        tiny_onnx,
-        calib_data=tiny_calib,
+        tiny_dw_onnx,
+        calib_data=tiny_dw_calib,
         out=tmp_path / "q.onnx",
         advanced=edgecnn.AdvancedQuantization(check_latency=False),
     )
     with pytest.raises(InvalidInputError, match="already int8"):
-        edgecnn.quantize(first.artifact.path, calib_data=tiny_calib, out=tmp_path / "qq.onnx")
+        edgecnn.quantize(first.artifact.path, calib_data=tiny_dw_calib, out=tmp_path / "qq.onnx")
 
 
 @pytest.mark.slow

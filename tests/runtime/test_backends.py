@@ -17,15 +17,15 @@ def test_all_backends_are_registered():
     assert {"torch", "onnxruntime", "openvino", "tensorrt"} <= set(BACKENDS.names())
 
 
-def test_torch_and_onnxruntime_agree(lenet_spec, lenet_file):
+def test_torch_and_onnxruntime_agree(lenet_spec, lenet_onnx_dynamic):
     ref = load_session(lenet_spec, threads=1).run(X)[0]
-    out = load_session(lenet_file, threads=1).run({"input": X})[0]
+    out = load_session(lenet_onnx_dynamic, threads=1).run({"input": X})[0]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.openvino
-def test_openvino_agrees_and_states_its_precision_and_threads(lenet_spec, lenet_file):
-    session = load_session(lenet_file, backend="openvino", threads=1)
+def test_openvino_agrees_and_states_its_precision_and_threads(lenet_spec, lenet_onnx_dynamic):
+    session = load_session(lenet_onnx_dynamic, backend="openvino", threads=1)
     np.testing.assert_allclose(session.run(X)[0], load_session(lenet_spec).run(X)[0], rtol=1e-4, atol=1e-5)
     info = session.describe()
     assert info["threads"] == 1 and info["requested_precision"] == "fp32"
@@ -33,23 +33,23 @@ def test_openvino_agrees_and_states_its_precision_and_threads(lenet_spec, lenet_
 
 
 @pytest.mark.openvino
-def test_openvino_reports_what_it_really_used_for_bf16(lenet_file):
+def test_openvino_reports_what_it_really_used_for_bf16(lenet_onnx_dynamic):
     """Asking for bf16 on a CPU without AVX512-BF16/AMX falls back; the session says what ran."""
-    info = load_session(lenet_file, backend="openvino", precision="bf16").describe()
+    info = load_session(lenet_onnx_dynamic, backend="openvino", precision="bf16").describe()
     bf16_cpu = "avx512_bf16" in open("/proc/cpuinfo").read() or "amx_bf16" in open("/proc/cpuinfo").read()
     assert info["requested_precision"] == "bf16"
     assert info["inference_precision_hint"] == ("bfloat16" if bf16_cpu else "float32")
 
 
 @pytest.mark.openvino
-def test_openvino_bad_precision_and_bad_input_are_user_errors(lenet_file):
+def test_openvino_bad_precision_and_bad_input_are_user_errors(lenet_onnx_dynamic):
     with pytest.raises(InvalidInputError, match="unknown OpenVINO precision 'int3'"):
-        load_session(lenet_file, backend="openvino", precision="int3")
-    session = load_session(lenet_file, backend="openvino")
+        load_session(lenet_onnx_dynamic, backend="openvino", precision="int3")
+    session = load_session(lenet_onnx_dynamic, backend="openvino")
     with pytest.raises(InvalidInputError, match="input does not fit"):
         session.run(np.zeros((1, 3, 32, 32), np.float32))
     with pytest.raises(DeviceUnavailableError, match="no NPU device"):
-        load_session(lenet_file, backend="openvino", device="npu")
+        load_session(lenet_onnx_dynamic, backend="openvino", device="npu")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
@@ -60,7 +60,7 @@ def test_tensorrt_backend_without_tensorrt_names_the_fix(tmp_path):
         load_session(engine)
 
 
-def test_cuda_requests_fail_clearly_without_a_gpu(lenet_spec, lenet_file):
+def test_cuda_requests_fail_clearly_without_a_gpu(lenet_spec, lenet_onnx_dynamic):
     import onnxruntime as ort
     import torch
 
@@ -69,17 +69,18 @@ def test_cuda_requests_fail_clearly_without_a_gpu(lenet_spec, lenet_file):
     with pytest.raises(DeviceUnavailableError, match="no CUDA device"):
         load_session(lenet_spec, device="cuda")
     with pytest.raises(DeviceUnavailableError, match="no CUDA execution provider"):
-        load_session(lenet_file, device="cuda")
+        load_session(lenet_onnx_dynamic, device="cuda")
 
 
 @pytest.mark.cuda
-def test_torch_and_onnxruntime_on_cuda_agree_with_cpu(lenet_spec, lenet_file):
+def test_torch_and_onnxruntime_on_cuda_agree_with_cpu(lenet_spec, lenet_onnx_dynamic):
     import onnxruntime as ort
 
     ref = load_session(lenet_spec).run(X)[0]
-    np.testing.assert_allclose(load_session(lenet_spec, device="cuda").run(X)[0], ref, rtol=1e-3, atol=1e-4)
+    on_cuda = load_session(lenet_spec.copy(), device="cuda")  # a copy: the session moves its module in place
+    np.testing.assert_allclose(on_cuda.run(X)[0], ref, rtol=1e-3, atol=1e-4)
     if "CUDAExecutionProvider" in ort.get_available_providers():
-        session = load_session(lenet_file, device="cuda")
+        session = load_session(lenet_onnx_dynamic, device="cuda")
         assert session.describe()["providers"][0] == "CUDAExecutionProvider"
         np.testing.assert_allclose(session.run(X)[0], ref, rtol=1e-3, atol=1e-4)
 
