@@ -10,13 +10,19 @@ import logging
 import os
 import sys
 
-from edgecnn.agent.server import serve
+from edgecnn.agent.server import DEFAULT_HELLO_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, serve
 from edgecnn.errors import EdgeCNNError
+from edgecnn.runtime import protocol as P
 
 
-def announce(host: str, port: int) -> None:
-    """The first stdout line, parsed by launchers (tests, scripts) that asked for port 0."""
-    print(f"edgecnn agent listening on tcp://{host}:{port}", flush=True)
+def announce(url: str) -> None:
+    """The first stdout line (ends with tcp:// or tls://HOST:PORT), parsed by launchers that asked for port 0."""
+    print(f"edgecnn agent listening on {url}", flush=True)
+
+
+def mib(value: float) -> int:
+    """MiB from the command line as bytes; nan and infinities become 0, which the agent's checks refuse."""
+    return int(value * 2**20) if value == value and abs(value) != float("inf") else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +35,18 @@ def main(argv: list[str] | None = None) -> int:
         "--token", default=os.environ.get("EDGECNN_AGENT_TOKEN"), help="shared token (or EDGECNN_AGENT_TOKEN)"
     )
     s.add_argument("--max-upload-mb", type=float, default=128.0, help="largest model upload accepted")
-    s.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle connection is closed")
+    s.add_argument(
+        "--max-message-mb", type=float, default=P.DEFAULT_MAX_MESSAGE_BYTES / 2**20, help="largest JSON message"
+    )
+    s.add_argument(
+        "--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, help="seconds before an idle connection is closed"
+    )
+    s.add_argument("--hello-timeout", type=float, default=DEFAULT_HELLO_TIMEOUT_S, help="seconds to authenticate")
+    s.add_argument(
+        "--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, help="connections served at once (more: busy)"
+    )
+    s.add_argument("--tls-cert", default=None, help="PEM certificate: serve TLS (with --tls-key)")
+    s.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
 
@@ -38,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             token=args.token or "",
             host=args.host,
             port=args.port,
-            max_upload_bytes=int(args.max_upload_mb * 2**20),
+            max_upload_bytes=mib(args.max_upload_mb),
+            max_message_bytes=mib(args.max_message_mb),
             idle_timeout=args.idle_timeout,
+            hello_timeout=args.hello_timeout,
+            max_connections=args.max_connections,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
             on_ready=announce,
         )
     except EdgeCNNError as exc:
@@ -47,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # SIGTERM, after the agent removed its temp files
+        return exc.code if isinstance(exc.code, int) else 1
     return 0
 
 

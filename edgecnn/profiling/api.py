@@ -146,7 +146,7 @@ def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple
 
     is_torch = hasattr(model, "module")
     fmt = "pytorch" if is_torch else getattr(model, "format", None)
-    if device and device.startswith("tcp://"):
+    if device and device.startswith(("tcp://", "tls://")):
         if is_torch:
             raise InvalidInputError(
                 "a remote device runs exported files (.onnx, OpenVINO .xml): export the PyTorch model first"
@@ -165,7 +165,7 @@ def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple
     backend, default_device = tgt.timing(fmt)
     if backend == "remote":
         raise InvalidInputError(
-            f"target '{tgt.name}' runs through the device agent: pass device='tcp://host:port' and its token"
+            f"target '{tgt.name}' runs through the device agent: pass device='tcp://host:port' or tls:// and a token"
         )
     if is_torch and backend != "torch":
         torch_targets = " or ".join(f"'{t.name}'" for t in all_targets(reference=True) if t.timing(fmt)[0] == "torch")

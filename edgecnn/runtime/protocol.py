@@ -1,13 +1,15 @@
-"""Wire format between host and agent: versioned JSON messages over a length-prefixed TCP stream.
+"""Wire format between host and agent: versioned JSON messages over a length-prefixed TCP (or TLS) stream.
 
 Each message is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (an object with
-"v" = PROTOCOL_VERSION and "type"). Binary payloads (model files, arrays) travel base64-encoded inside
-the JSON, so one reader validates everything. Replies carry "ok": true, or "ok": false and
-"error": {"kind", "message"}.
+"v" = PROTOCOL_VERSION and "type"). Replies carry "ok": true, or "ok": false and "error": {"kind", "message"}.
+Model files are not inside the JSON: a "load" message lists them ({name, size, sha256}) and their raw bytes
+follow it on the stream, in that order, so the agent writes them to disk as they arrive. Arrays (inputs,
+outputs) are small and travel base64-encoded inside the JSON.
 
-Requests (after "hello", which must carry the shared token):
-  hello   {token}                                   -> {agent, fingerprint, limits, backends}
-  load    {name, data(b64), sha256, backend, threads, precision, options}
+Authentication is a challenge-response: the token never crosses the wire.
+  hello   {}                                        -> {challenge (hex nonce), protocol}
+  auth    {hmac = auth_digest(token, challenge)}    -> {agent, fingerprint, limits, backends}
+  load    {files [{name, size, sha256}], backend, threads, precision, options} + the files' bytes
                                                     -> {model_id, inputs, outputs, describe, memory}
   run     {model_id, inputs}                        -> {outputs}
   profile {model_id, inputs, protocol}              -> {stats, outputs, fingerprint}
@@ -17,19 +19,35 @@ Requests (after "hello", which must carry the shared token):
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import os
 import socket
 import struct
+import time
 from typing import Any
 
 import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 1: token in clear inside hello, files base64 inside the JSON
 HEADER = struct.Struct(">I")
-DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20  # base64 of the upload limit plus headroom
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20  # JSON messages after authentication (arrays); uploads are separate
 DEFAULT_MAX_UPLOAD_BYTES = 128 * 2**20
+PRE_AUTH_MAX_MESSAGE_BYTES = 4096  # hello and auth are tiny: nothing bigger is read from a stranger
+CHUNK = 1 << 20
+_AUTH_CONTEXT = b"edgecnn-agent-auth-v2:"
+
+
+def new_challenge() -> str:
+    return os.urandom(32).hex()
+
+
+def auth_digest(token: str, challenge: str) -> str:
+    """HMAC-SHA256 of the agent's challenge under the shared token: what the host sends instead of the token."""
+    return hmac.new(token.encode(), _AUTH_CONTEXT + challenge.encode(), hashlib.sha256).hexdigest()
 
 
 class ProtocolError(InvalidInputError):
@@ -49,10 +67,19 @@ def send_message(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(HEADER.pack(len(body)) + body)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+    if deadline is not None:  # an absolute deadline: a peer trickling one byte at a time cannot extend it
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        sock.settimeout(left)
+    return sock.recv(n)
+
+
+def recv_exact(sock: socket.socket, n: int, *, deadline: float | None = None) -> bytes:
     chunks, left = [], n
     while left:
-        chunk = sock.recv(min(left, 1 << 20))
+        chunk = _recv(sock, min(left, CHUNK), deadline)
         if not chunk:
             raise ConnectionClosed("the connection closed in the middle of a message")
         chunks.append(chunk)
@@ -60,33 +87,47 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_header(sock: socket.socket) -> int:
+def read_header(sock: socket.socket, *, deadline: float | None = None) -> int:
     """Length of the next message; ConnectionClosed when the peer closed cleanly before it."""
-    first = sock.recv(HEADER.size)
+    first = _recv(sock, HEADER.size, deadline)
     if not first:
         raise ConnectionClosed("the peer closed the connection")
-    raw = first + (_recv_exact(sock, HEADER.size - len(first)) if len(first) < HEADER.size else b"")
+    raw = first + (recv_exact(sock, HEADER.size - len(first), deadline=deadline) if len(first) < HEADER.size else b"")
     return HEADER.unpack(raw)[0]
 
 
-def recv_message(sock: socket.socket, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, Any]:
+def recv_message(
+    sock: socket.socket,
+    *,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    deadline: float | None = None,
+    check_version: bool = True,
+) -> dict[str, Any]:
     """Read one message. Oversized messages raise MessageTooLarge before their body is read."""
-    n = read_header(sock)
+    n = read_header(sock, deadline=deadline)
     if n > max_bytes:
         raise MessageTooLarge(f"message of {n} bytes exceeds the limit of {max_bytes} bytes")
-    return decode(_recv_exact(sock, n))
+    return decode(recv_exact(sock, n, deadline=deadline), check_version=check_version)
 
 
-def decode(body: bytes) -> dict[str, Any]:
+def send_file(sock: socket.socket, path: Any) -> None:
+    """The raw bytes of one file, in chunks (after the "load" message that announced its size)."""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            sock.sendall(chunk)
+
+
+def decode(body: bytes, *, check_version: bool = True) -> dict[str, Any]:
     try:
         msg = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"malformed message: not UTF-8 JSON ({exc})") from None
     if not isinstance(msg, dict):
         raise ProtocolError(f"malformed message: expected a JSON object, got {type(msg).__name__}")
-    if msg.get("v") != PROTOCOL_VERSION:
+    if check_version and msg.get("v") != PROTOCOL_VERSION:
         raise ProtocolError(
-            f"protocol version {msg.get('v')!r} is not supported (this side speaks version {PROTOCOL_VERSION})"
+            f"protocol version {msg.get('v')!r} is not supported (this side speaks version {PROTOCOL_VERSION}): "
+            "install the same edgecnn version on the host and the device"
         )
     if not isinstance(msg.get("type", ""), str):
         raise ProtocolError("malformed message: 'type' must be a string")

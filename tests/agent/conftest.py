@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from edgecnn.runtime import protocol as P
 
 TOKEN = "loopback-test-token"
 MAX_UPLOAD_MB = 1.0
@@ -23,10 +27,30 @@ def start_agent(
     """Start an agent command (python argv after -c ...) and return (process, tcp:// url from its first line)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
     line = proc.stdout.readline()
-    if "listening on tcp://" not in line:
+    if "listening on tcp://" not in line and "listening on tls://" not in line:
         proc.kill()
         raise RuntimeError(f"agent did not start: {line!r} {proc.stderr.read()[-3000:]}")
     return proc, line.split()[-1]
+
+
+def raw_connect(url: str, *, token: str | None = TOKEN, timeout: float = 10.0) -> socket.socket:
+    """A plain socket to the agent, authenticated by challenge-response unless token is None."""
+    host, port = url.split("://")[-1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    if token is not None:
+        P.send_message(sock, {"type": "hello"})
+        challenge = P.recv_message(sock)["challenge"]
+        P.send_message(sock, {"type": "auth", "hmac": P.auth_digest(token, challenge)})
+        assert P.recv_message(sock)["ok"]
+    return sock
+
+
+def send_load(sock: socket.socket, files: list[tuple[str, bytes]], **fields) -> None:
+    """A load message announcing `files` followed by their raw bytes (what the host client sends)."""
+    announced = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files]
+    P.send_message(sock, {"type": "load", "files": announced, **fields})
+    for _, data in files:
+        sock.sendall(data)
 
 
 def stop_agent(proc: subprocess.Popen) -> str:

@@ -16,7 +16,7 @@ from edgecnn.runtime import load_session
 from edgecnn.runtime import protocol as P
 from edgecnn.runtime.remote import AgentClient, AgentError
 
-from .conftest import IDLE_TIMEOUT_S, MAX_UPLOAD_MB, TOKEN
+from .conftest import IDLE_TIMEOUT_S, MAX_UPLOAD_MB, TOKEN, raw_connect, send_load
 
 QUICK = TimingProtocol(warmup=2, min_iters=10, min_seconds=0.05, rounds=2, pause_s=0.0)
 
@@ -35,12 +35,7 @@ def assert_serving(url, art, x):
 
 
 def _raw(url: str, *, hello: bool = True) -> socket.socket:
-    host, port = url.removeprefix("tcp://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
-    if hello:
-        P.send_message(sock, {"type": "hello", "token": TOKEN})
-        assert P.recv_message(sock)["ok"]
-    return sock
+    return raw_connect(url, token=TOKEN if hello else None)
 
 
 def test_outputs_match_local_run_and_profile_returns_times(agent, lenet_onnx, lenet_input):
@@ -98,19 +93,15 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
         load_session(Artifact(path=big, format="onnx"), backend="remote", device=url, token=TOKEN)
     # a client that ignores it: a message whose header announces too much is refused unread
     sock = _raw(url)
-    sock.sendall(P.HEADER.pack(50 * limit))
+    sock.sendall(P.HEADER.pack(2**31))  # far over the JSON message cap
     reply = P.recv_message(sock)
     assert reply["error"]["kind"] == "too_large" and "exceeds the limit" in reply["error"]["message"]
     sock.close()
-    # a file just over the limit that fits in a message is refused after decoding
+    # a load that announces a file over the limit is refused before its bytes are read
     sock = _raw(url)
-    import base64
-
-    P.send_message(
-        sock, {"type": "load", "files": [{"name": "m.onnx", "data": base64.b64encode(b"\0" * (limit + 10)).decode()}]}
-    )
+    send_load(sock, [("m.onnx", b"\0" * (limit + 10))])
     reply = P.recv_message(sock)
-    assert reply["error"]["kind"] == "user" and "exceeds the agent's limit" in reply["error"]["message"]
+    assert reply["error"]["kind"] == "too_large" and "exceeds the agent's limit" in reply["error"]["message"]
     sock.close()
     assert_serving(url, lenet_onnx, lenet_input)
 
@@ -121,10 +112,10 @@ def test_oversized_upload_is_refused_and_the_agent_keeps_serving(agent, lenet_on
         (b"\xff\xfe not json", "not UTF-8 JSON"),
         (b"[1, 2, 3]", "expected a JSON object"),
         (b'{"v": 99, "type": "hello"}', "protocol version 99"),
-        (b'{"v": 1, "type": "dance"}', "unknown request type"),
-        (b'{"v": 1, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
+        (b'{"v": 2, "type": "dance"}', "unknown request type"),
+        (b'{"v": 2, "type": "load", "files": "nope"}', "'files' must be a non-empty list"),
         (
-            b'{"v": 1, "type": "run", "model_id": "x", '
+            b'{"v": 2, "type": "run", "model_id": "x", '
             b'"inputs": {"input": {"dtype": "<f4", "shape": [2], "data": "!!"}}}',
             "malformed array",
         ),
@@ -136,9 +127,7 @@ def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(
     url, _, _ = agent
     sock = _raw(url)
     if b'"run"' in body:  # needs a loaded model so the array itself is what fails
-        P.send_message(
-            sock, {"type": "load", "files": [{"name": lenet_onnx.path.name, "data": base64_of(lenet_onnx.path)}]}
-        )
+        send_load(sock, [(lenet_onnx.path.name, lenet_onnx.path.read_bytes())])
         model_id = P.recv_message(sock)["model_id"]
         body = body.replace(b'"x"', f'"{model_id}"'.encode())
     sock.sendall(P.HEADER.pack(len(body)) + body)
@@ -149,12 +138,6 @@ def test_malformed_messages_get_clear_errors_and_the_agent_keeps_serving(
     assert P.recv_message(sock)["ok"]
     sock.close()
     assert_serving(url, lenet_onnx, lenet_input)
-
-
-def base64_of(path) -> str:
-    import base64
-
-    return base64.b64encode(path.read_bytes()).decode()
 
 
 def test_a_model_that_does_not_load_is_a_clear_error(agent, lenet_onnx, lenet_input, tmp_path):
@@ -199,7 +182,7 @@ def test_host_side_timeout_and_unreachable_agent_are_clear_errors(monkeypatch, l
         server.close()
     with pytest.raises(DeviceUnavailableError, match="cannot reach the edgecnn agent"):
         AgentClient(f"tcp://127.0.0.1:{port}", token="t", timeout=1.0)
-    with pytest.raises(InvalidInputError, match="tcp://host:port"):
+    with pytest.raises(InvalidInputError, match="tcp://host:port or tls://host:port"):
         AgentClient("http://example.org", token="t")
     monkeypatch.delenv("EDGECNN_AGENT_TOKEN", raising=False)
     with pytest.raises(InvalidInputError, match="token"):
