@@ -107,6 +107,24 @@ def kl_divergence(reference: np.ndarray, output: np.ndarray) -> float:
     return float(np.mean(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12))), axis=1)))
 
 
+def flat_outputs(reference: Any) -> str | None:
+    """Why agreement on these reference outputs would mean nothing (None: it means something).
+
+    Untrained networks give near-identical logits for every input: one class wins everywhere and any
+    quantization error flips it or not by chance. Only that evidence makes a figure "not meaningful".
+    """
+    ref = _per_sample(np.asarray(reference, dtype=np.float64))
+    if ref.shape[0] < 2 or ref.shape[1] < 2:
+        return None
+    spread = float(np.std(ref, axis=0).mean())
+    scale = float(np.abs(ref).mean()) + 1e-12
+    if spread / scale < 1e-3:
+        return f"near-flat outputs: they vary by {spread / scale:.1e} of their size across {ref.shape[0]} inputs"
+    if np.unique(ref.argmax(axis=1)).size == 1 and ref.shape[0] >= 16:
+        return f"the reference predicts one class for all {ref.shape[0]} inputs"
+    return None
+
+
 def size_ratio(optimized_bytes: float | None, baseline_bytes: float | None) -> float | None:
     """Optimized size / baseline size (< 1: smaller); None when either is unknown."""
     if not optimized_bytes or not baseline_bytes:

@@ -21,7 +21,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Layout = Literal["NCHW", "NCL"]
-WeightsKind = Literal["pretrained", "file", "random"]
+WeightsKind = Literal["pretrained", "file", "random", "user"]  # user: a module handed over with its own weights
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class ModelSpec:
     input: InputSpec
     name: str
     source: str = "module"
-    weights: WeightsKind = "random"
+    weights: WeightsKind = "user"
     preprocess: Preprocess | None = None
     labels: list[str] | None = None
     family: str = "custom"

@@ -69,3 +69,16 @@ def test_size_ratio_is_optimized_over_baseline():
 def test_metrics_is_core_no_torch():
     code = "import sys, edgecnn.metrics; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_flat_outputs_only_on_evidence():
+    from edgecnn.metrics import flat_outputs
+
+    rng = np.random.default_rng(0)
+    varied = rng.standard_normal((32, 10))
+    assert flat_outputs(varied) is None
+    near_flat = np.ones((32, 10)) + 1e-6 * rng.standard_normal((32, 10))
+    assert "near-flat" in flat_outputs(near_flat)
+    one_class = rng.standard_normal((32, 10)) * 0.1
+    one_class[:, 3] += 5.0
+    assert "one class" in flat_outputs(one_class)

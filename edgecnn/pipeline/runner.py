@@ -23,7 +23,7 @@ from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError
 from edgecnn.evaluation.api import evaluate, load_eval_data, predict
 from edgecnn.fileio import sha256_file
-from edgecnn.metrics import measure_fidelity, size_ratio
+from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
 from edgecnn.passes import PASSES
 from edgecnn.passes.base import PassContext
 from edgecnn.pipeline.recipe import Recipe
@@ -414,9 +414,12 @@ def _validate(
     check = target.validation(deployable, optimized)
     with load_session(check.artifact, backend=check.backend, threads=threads, **check.options) as session:
         result = measure_fidelity(ref, np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))])).to_dict()
-    result.update({"reference": reference, "runtime": check.where, "meaningful": meaningful})
+    flat = flat_outputs(ref)
+    result.update({"reference": reference, "runtime": check.where, "meaningful": meaningful and flat is None})
     if not meaningful:
         result["reason"] = "random weights: near-flat outputs make agreement meaningless"
+    elif flat:
+        result["reason"] = f"{flat}: agreement is not meaningful"
     return result
 
 

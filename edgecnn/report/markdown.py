@@ -49,7 +49,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("accuracy (top-1)", _acc(b), _acc(o)),
     ]
     if fid.get("top1_agreement") is not None:
-        note = "" if fid.get("meaningful", True) else " (random weights: not meaningful)"
+        note = "" if fid.get("meaningful", True) else f" ({fid.get('reason') or 'not meaningful'})"
         rows.append(("top-1 agreement vs float", "100%", f"{fid['top1_agreement']:.2%}{note}"))
     return rows
 

@@ -50,7 +50,7 @@ class ModelInfo(_Open):
     name: str
     source: str | None = Field(None, description="zoo:NAME, factory:..., torchscript:..., onnx:PATH, module")
     family: str | None = None
-    weights: Literal["pretrained", "file", "random"] | None = None
+    weights: Literal["pretrained", "file", "random", "user"] | None = None
     sha256: str | None = Field(None, description="of the weights, or of the ONNX file")
     params: int | None = None
     macs: int | None = Field(None, description="at batch 1")
@@ -151,7 +151,7 @@ class Fidelity(_Open):
     samples: int | None = Field(None, ge=0)
     reference: str | None = None
     runtime: str | None = None
-    meaningful: bool | None = Field(None, description="false with random weights")
+    meaningful: bool | None = Field(None, description="false with random weights or outputs measured near-flat")
     reason: str | None = None
 
 

@@ -62,6 +62,25 @@ def test_optimize_api_on_a_trained_model_reports_accuracy_latency_and_bundle(dig
     assert "| speed-up |" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_users_own_module_carries_its_own_weights(digits_smallcnn, tmp_path):
+    """An nn.Module handed over through the API is "user" weights: its agreement counts (not "random")."""
+    import edgecnn
+
+    spec, train, _ = digits_smallcnn
+    recipe = {"model": {"name": "mine"}, "steps": [{"type": "quantize"}], "profile": FAST_PROFILE, "bundle": False}
+    result = edgecnn.optimize(
+        spec.copy().module,
+        recipe=recipe,
+        input_shape=tuple(train.x[:1].shape),
+        calib_data=train.x[:64],
+        out_dir=tmp_path / "out",
+    )
+    report = result.report
+    assert report["model"]["weights"] == "user"
+    assert not any("RANDOM weights" in n for n in report["notes"])
+    assert report["fidelity"]["meaningful"] is True and report["fidelity"]["top1_agreement"] > 0.9
+
+
 def test_cli_summary_and_gate_failure_exit_code_3(tmp_path):
     proc = cli(
         "optimize", "lenet5", "--int8", "--calib-size", "16", "--min-speedup", "1000", "--out", str(tmp_path / "o")
