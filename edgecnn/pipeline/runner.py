@@ -20,7 +20,7 @@ from edgecnn.analysis.summary import count_params_macs
 from edgecnn.artifact import Artifact
 from edgecnn.bundles.writer import write_bundle
 from edgecnn.config import StepBase
-from edgecnn.errors import InvalidInputError
+from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.evaluation.api import evaluate, load_eval_data, predict
 from edgecnn.fileio import sha256_file
 from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
@@ -275,6 +275,7 @@ def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
         arch=recipe.model.arch,
         input_shape=shape,
         num_classes=recipe.model.num_classes,
+        seed=recipe.seed,
     ), None
 
 
@@ -284,7 +285,7 @@ def _check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # DecodeError, ValidationError, ...: all mean the file is not a usable model
-        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        why = first_line(exc)
         raise InvalidInputError(f"{path} is not a valid ONNX model: {why}") from None
 
 
@@ -450,7 +451,7 @@ def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib
         threads=p.threads,
         inputs=x,
         device=device,
-        token=recipe.token,
+        token=recipe.agent_token,
     )
 
 
