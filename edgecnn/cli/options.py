@@ -56,7 +56,7 @@ Target = Annotated[str | None, typer.Option("--target", "-t", help="onnxruntime 
 
 
 def _device(value: str | None) -> str | None:
-    if value is not None and value.startswith("tcp://"):
+    if value is not None and value.startswith(("tcp://", "tls://")):
         from edgecnn.targets.base import check_device  # light (no torch, no runtimes)
 
         check_device(value)

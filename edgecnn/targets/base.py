@@ -121,8 +121,9 @@ class Target:
 
 
 def check_device(device: str | None) -> str | None:
-    """Refuse a malformed `tcp://HOST:PORT` device before anything connects (other names: the target's call)."""
-    if device is None or not device.startswith("tcp://"):
+    """Refuse a malformed `tcp://HOST:PORT` (or `tls://`) device before anything connects (other names: the
+    target's call)."""
+    if device is None or not device.startswith(("tcp://", "tls://")):
         return device
     from urllib.parse import urlparse
 
@@ -135,6 +136,6 @@ def check_device(device: str | None) -> str | None:
         port = None
     if not parsed.hostname or port is None or not 1 <= port <= 65535:
         raise InvalidInputError(
-            f"--device {device!r}: a remote device is tcp://HOST:PORT with a port number in 1..65535"
+            f"--device {device!r}: a remote device is tcp://HOST:PORT (or tls://HOST:PORT) with a port in 1..65535"
         )
     return device

@@ -493,6 +493,7 @@ CASES = [
     ),
     ("bundle-run-missing-input", ["bundle-run", "{bundle}", "{tmp}/none.png"], {}, "not found"),
     ("bundle-not-a-bundle", ["bundle-run", "{tmp}/d"], {"d": _dir}, "manifest.json"),
+    ("device-tls-bad-port", ["optimize", "lenet5", "--device", "tls://host:99999", "--dry-run"], {}, "port"),
     # -- option combinations (item 16)
     ("int8-and-fp16", ["optimize", "lenet5", "--int8", "--fp16", "--dry-run"], {}, "--fp16"),
 ]
