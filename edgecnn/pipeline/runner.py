@@ -21,7 +21,7 @@ from edgecnn.artifact import Artifact
 from edgecnn.bundles.writer import write_bundle
 from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError, first_line
-from edgecnn.evaluation.api import evaluate, load_eval_data, predict
+from edgecnn.evaluation.api import check_labels, evaluate, load_eval_data, predict
 from edgecnn.fileio import sha256_file
 from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
 from edgecnn.passes import PASSES
@@ -333,6 +333,8 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
     x, y = load_eval_data(source, model)
     if y is None:
         raise InvalidInputError(f"evaluation data {source} has no labels (use an ImageFolder or a .npz with x and y)")
+    if isinstance(model, ModelSpec) and model.labels:  # labels out of range: refused before any step runs
+        check_labels(y, len(x), classes=len(model.labels))
     return x, y
 
 

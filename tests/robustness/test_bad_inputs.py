@@ -480,6 +480,12 @@ CASES = [
         {"c.npy": _npy(np.full((4, 1, 32, 32), np.inf, np.float32))},
         "not finite",
     ),
+    (
+        "optimize-eval-label-99",
+        ["optimize", "lenet5", "--weights", "random", "--int8", "--eval-data", "{tmp}/e.npz", "--out", "{tmp}/run"],
+        {"e.npz": _npz(x=np.zeros((2, 1, 32, 32), np.float32), y=np.array([3, 99]))},
+        "out of range",
+    ),
     ("optimize-prune-ratio", ["optimize", "lenet5", "--prune", "1.5", "--dry-run"], {}, "prune"),
     ("quantize-calib-size-zero", ["quantize", "{onnx}", "--calib-size", "0", "--out", "{tmp}/q.onnx"], {}, "calib"),
     ("export-bad-precision", ["export", "lenet5", "--precision", "int9", "--out", "{tmp}/m.onnx"], {}, "int9"),
