@@ -42,11 +42,14 @@ class Artifact:
         path = Path(path)
         if not path.exists():
             raise InvalidInputError(f"artifact not found: {path}")
+        if path.is_dir() and path.suffix.lower() in (".onnx", ".engine", ".plan", ".pt", ".ts", ".xml"):
+            raise InvalidInputError(f"{path} is a directory, not a model file")
         fmt = kw.pop("format", None) or _SUFFIX_FORMAT.get(path.suffix.lower())
         if fmt is None:
             raise InvalidInputError(f"cannot tell the format of {path} (expected one of {', '.join(_SUFFIX_FORMAT)})")
-        if fmt == "onnx" and "precision" not in kw:
-            kw["precision"] = _onnx_precision(path)
+        if fmt == "onnx":
+            precision = _onnx_precision(path)  # also checks that the file is a readable ONNX model
+            kw.setdefault("precision", precision)
         return cls(path=path, format=fmt, **kw)
 
     @property
@@ -87,11 +90,30 @@ class Artifact:
         return json.dumps(self.to_dict(), default=str)
 
 
+def load_onnx_model(path: str | Path, *, load_external_data: bool = False) -> Any:
+    """`onnx.load` for a file a user gave: a corrupt, truncated or empty file is an InvalidInputError."""
+    import onnx
+
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory, not an ONNX model file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path} is empty: not a valid ONNX model")
+    try:
+        model = onnx.load(str(path), load_external_data=load_external_data)
+    except Exception as exc:  # protobuf's DecodeError, or a missing external-data file
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise InvalidInputError(f"{path} is not a valid ONNX model (corrupt or truncated file: {reason})") from None
+    if not model.graph.node or not model.graph.input or not model.graph.output:
+        raise InvalidInputError(f"{path} is not a valid ONNX model: it has no graph (corrupt, truncated or empty file)")
+    return model
+
+
 def _onnx_precision(path: Path) -> Precision:
     """Guess precision from the graph: QDQ nodes mean int8, fp16 initializers mean fp16."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx_model(path)
     ops = {n.op_type for n in model.graph.node}
     if "QuantizeLinear" in ops or "QLinearConv" in ops or "ConvInteger" in ops:
         return "int8"

@@ -65,3 +65,19 @@ def close_matches(name: str, choices: list[str]) -> str:
 
     hits = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     return f" Did you mean: {', '.join(hits)}?" if hits else ""
+
+
+def first_line(exc: BaseException | str, limit: int = 300) -> str:
+    """The first line of an exception's text for a one-line message; a long line is cut at the end of a sentence
+    (or else of a word) within `limit` characters, never in the middle of a word."""
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if not line:
+        return type(exc).__name__ if isinstance(exc, BaseException) else ""
+    if len(line) <= limit:
+        return line
+    head = line[:limit]
+    end = max(head.rfind(". "), head.rfind("; "), head.rfind(": "))
+    if end >= limit // 3:
+        return head[: end + 1].rstrip(";:") + ("." if head[end] == "." else " ...")
+    return head.rsplit(" ", 1)[0] + " ..."

@@ -8,6 +8,7 @@ the same filter PIL and torchvision use, so a model sees what it saw in training
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,24 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = "L" if im.mode in ("L", "I", "I;16", "F", "1") else "RGB"
-            arr = np.asarray(im.convert(mode))
+        with warnings.catch_warnings():
+            # an image between Pillow's pixel limit and twice it only warns: refuse it like a larger one
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                mode = "L" if im.mode in ("L", "I", "I;16", "F", "1") else "RGB"
+                arr = np.asarray(im.convert(mode))
     except FileNotFoundError:
         raise InvalidInputError(f"image not found: {path}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidInputError(
+            f"refusing image {path}: it decodes to more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+            "(a decompression bomb, or an image far larger than a model input)"
+        ) from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path} is a directory, not an image file") from None
+    except MemoryError:
+        raise InvalidInputError(f"image {path} is too large to decode in memory") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read image {path}: {exc}") from None
     return arr[:, :, None] if arr.ndim == 2 else arr

@@ -150,3 +150,27 @@ def _written_reports_match_the_published_schema(request):
             for e in _REPORT_SCHEMA.iter_errors(data)
         ]
         assert not errors, f"{path} does not match docs/report.schema.json: " + "; ".join(errors[:10])
+
+
+# ---------------------------------------------------------------- secrets never reach a file
+# (owned by the robustness corpus, tests/robustness): every test runs with a planted device-agent token in
+# EDGECNN_AGENT_TOKEN (what `--token` reads), and after each test that used tmp_path no file under it may contain
+# that token. Agent tests pass their own tokens explicitly; session fixtures start before this one.
+
+PLANTED_TOKEN = "planted-agent-secret-4f1c9e"
+
+
+@pytest.fixture(autouse=True)
+def _planted_token_never_reaches_a_file(request, monkeypatch):
+    monkeypatch.setenv("EDGECNN_AGENT_TOKEN", PLANTED_TOKEN)
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is None:
+        return
+    needle = PLANTED_TOKEN.encode()
+    leaked = [
+        str(p.relative_to(tmp_path))
+        for p in sorted(tmp_path.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.stat().st_size < (256 << 20) and needle in p.read_bytes()
+    ]
+    assert not leaked, f"the planted agent token was written to: {', '.join(leaked)}"

@@ -20,7 +20,7 @@ from torch import fx, nn
 from edgecnn.analysis.geometry import Geometry, function_geometry, module_geometry
 from edgecnn.analysis.macs import function_macs, layer_macs
 from edgecnn.analysis.receptive import Field, merge
-from edgecnn.errors import InvalidInputError
+from edgecnn.errors import InvalidInputError, first_line
 
 log = logging.getLogger("edgecnn.analysis")
 
@@ -364,5 +364,4 @@ def _guarded(fn, module: nn.Module, x: torch.Tensor) -> Walk:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return first_line(exc)

@@ -124,7 +124,9 @@ def load_suite(path: str | Path) -> Suite:
     if not path.is_file():
         raise InvalidInputError(f"suite file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: not a text (UTF-8 YAML) file") from None
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return parse_suite(data, where=str(path), base_dir=path.parent, path=path)

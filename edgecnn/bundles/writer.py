@@ -19,7 +19,7 @@ from typing import Any
 from edgecnn import __version__
 from edgecnn.artifact import Artifact
 from edgecnn.bundles.manifest import BUNDLE_FORMAT, MANIFEST, RUNTIME_OF_FORMAT, SCHEMA_VERSION
-from edgecnn.errors import InvalidInputError
+from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.fileio import atomic_path, sha256_file
 from edgecnn.spec import ModelSpec, Preprocess
 
@@ -140,9 +140,7 @@ def _io_of(path: Path, art: Artifact) -> tuple[list[dict[str, Any]], list[dict[s
         try:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf DecodeError and friends
-            raise InvalidInputError(
-                f"{art.path} is not a readable ONNX model: {str(exc).splitlines()[0][:200]}"
-            ) from None
+            raise InvalidInputError(f"{art.path} is not a readable ONNX model: {first_line(exc)}") from None
         init = {t.name for t in model.graph.initializer}
         return (
             [_onnx_value(v) for v in model.graph.input if v.name not in init],

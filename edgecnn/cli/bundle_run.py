@@ -26,12 +26,11 @@ def bundle_run_cmd(
     as_json: AsJson = False,
 ) -> None:
     """Verify a bundle (sha256, runtime version) and classify images with it, without PyTorch."""
-    import numpy as np
 
     predictor = load(bundle, artifact=artifact, threads=threads)
     results = []
     for path in inputs or []:
-        x = np.load(path) if path.suffix == ".npy" else path
+        x = _read_npy(path) if path.suffix == ".npy" else path
         results.append({"input": str(path), "top": predictor.classify(x, top_k=top_k)})
     if as_json:
         typer.echo(
@@ -48,3 +47,17 @@ def bundle_run_cmd(
         for i, top in enumerate(result["top"]):
             shown = ", ".join(f"{label} {p:.1%}" for label, p in top)
             say(f"{result['input']}{f'[{i}]' if len(result['top']) > 1 else ''}: {shown}")
+
+
+def _read_npy(path: Path):
+    """A .npy batch for the bundle: no pickled objects; an unreadable file is a user error."""
+    import numpy as np
+
+    from edgecnn.errors import InvalidInputError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InvalidInputError(f"input not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {path} as a .npy array: {str(exc).splitlines()[0]}") from None

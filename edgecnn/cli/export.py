@@ -16,6 +16,7 @@ from edgecnn.cli.options import (
     CalibSize,
     InputShape,
     ModelOrOnnx,
+    Seed,
     Target,
     Weights,
     parse_shape,
@@ -44,6 +45,7 @@ def export_cmd(
     calib: CalibData = None,
     calib_size: CalibSize = 300,
     weights: Weights = "auto",
+    seed: Seed = 0,
     arch: Arch = None,
     input_shape: InputShape = None,
     dynamic_batch: Annotated[
@@ -71,7 +73,9 @@ def export_cmd(
     """Export a model for a target (ONNX, OpenVINO IR, TensorRT engine) and check it against the reference."""
 
     source = (
-        model if model.lower().endswith(".onnx") else _load(model, weights=weights, arch=arch, input_shape=input_shape)
+        model
+        if model.lower().endswith(".onnx")
+        else _load(model, weights=weights, arch=arch, input_shape=input_shape, seed=seed)
     )
     artifact = export(
         source,
@@ -87,6 +91,7 @@ def export_cmd(
         check=check,
         batch_range=_ints(batch_range, 3, "--batch-range"),
         build_engine=build_engine,
+        seed=seed,
     )
     if as_json:
         typer.echo(json.dumps(artifact.to_dict(), indent=2, default=str))
@@ -94,10 +99,10 @@ def export_cmd(
         _print(artifact)
 
 
-def _load(model: str, *, weights: str, arch: str | None, input_shape: str | None):
+def _load(model: str, *, weights: str, arch: str | None, input_shape: str | None, seed: int = 0):
 
     shape = parse_shape(input_shape) if input_shape else None
-    return load_model(model, weights=weights, arch=arch, input_shape=shape)
+    return load_model(model, weights=weights, arch=arch, input_shape=shape, seed=seed)
 
 
 def _ints(text: str | None, count: int | None, flag: str) -> tuple[int, ...] | None:

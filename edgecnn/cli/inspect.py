@@ -9,7 +9,7 @@ import typer
 
 from edgecnn.analysis.inspect import inspect_model
 from edgecnn.cli.console import console, escape, say
-from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Weights, parse_shape
+from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Seed, Weights, check_input_size, parse_shape
 from edgecnn.errors import InvalidInputError
 from edgecnn.zoo.loader import load_model
 
@@ -27,6 +27,7 @@ def inspect(
         int | None, typer.Option("--input-length", metavar="L", help="Sequence length of a 1D model's input.")
     ] = None,
     weights: Weights = "random",
+    seed: Seed = 0,
     arch: Arch = None,
     num_classes: Annotated[
         int | None, typer.Option("--num-classes", help="Classifier size, if not the zoo default.")
@@ -43,6 +44,7 @@ def inspect(
         arch=arch,
         num_classes=num_classes,
         input_shape=parse_shape(input_shape) if input_shape else None,
+        seed=seed,
     )
     shape = _shape(spec.input.shape, input_size, input_length)
     result = inspect_model(spec, input_shape=shape)
@@ -53,6 +55,14 @@ def inspect(
 
 
 def _shape(default: tuple[int, ...], size: tuple[int, int] | None, length: int | None) -> tuple[int, ...]:
+    if (size is not None and min(size) < 1) or (length is not None and length < 1):
+        raise InvalidInputError("--input-size and --input-length take whole numbers >= 1")
+    shape = _chosen_shape(default, size, length)
+    check_input_size(shape)
+    return shape
+
+
+def _chosen_shape(default: tuple[int, ...], size: tuple[int, int] | None, length: int | None) -> tuple[int, ...]:
     if size is not None:
         if len(default) != 4:
             raise InvalidInputError(

@@ -65,6 +65,9 @@ def optimize(
         bool, typer.Option("--require-speedup", help="Gate: fail (exit 3) if not faster than the baseline.")
     ] = False,
     weights: Weights = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of weight initialisation and calibration (default: 0).")
+    ] = None,
     arch: Arch = None,
     input_shape: InputShape = None,
     threads: Threads = None,
@@ -101,6 +104,7 @@ def optimize(
         device=device,
         token=token,
         threads=threads,
+        seed=seed,
     )
     if dry_run:
         typer.echo(rec.to_yaml(), nl=False)

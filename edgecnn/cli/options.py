@@ -14,6 +14,9 @@ from typer.core import TyperCommand
 
 from edgecnn.errors import InvalidInputError
 
+# an input shape beyond this many values (4 GiB of float32 activations at the input alone) is a typo
+MAX_INPUT_ELEMENTS = 1 << 30
+
 _MODEL = (
     "Zoo name or family (mobilenet, efficientnet, resnet, vgg: see `edgecnn models`), weights file (with --arch), "
     "package.module:factory or TorchScript file"
@@ -27,21 +30,46 @@ Weights = Annotated[
     str | None,
     typer.Option("--weights", help="auto | pretrained | random | PATH to a state dict (checked against the model)."),
 ]
+Seed = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        help="Seed of everything random: weight initialisation (random weights), calibration sampling. "
+        "The same command and seed give the same artifact.",
+    ),
+]
 Arch = Annotated[str | None, typer.Option("--arch", help="Zoo architecture of a weights file given as MODEL.")]
 InputShape = Annotated[
     str | None,
     typer.Option(
         "--input-shape",
         metavar="N,C,H,W | N,C,L",
-        help="Full input shape: 1,3,160,160, 1x3x160x160 or 1 3 160 160 (N C L for 1-D models).",
+        help=(
+            "Full input shape: 1,3,160,160, 1x3x160x160 or 1 3 160 160 (N C L for 1-D models); "
+            f"each dimension a whole number >= 1, at most {MAX_INPUT_ELEMENTS:,} values in all."
+        ),
     ),
 ]
 
 # where it runs
 Target = Annotated[str | None, typer.Option("--target", "-t", help="onnxruntime | openvino | tensorrt | cuda | arm.")]
+
+
+def _device(value: str | None) -> str | None:
+    if value is not None and value.startswith(("tcp://", "tls://")):
+        from edgecnn.targets.base import check_device  # light (no torch, no runtimes)
+
+        check_device(value)
+    return value
+
+
 Device = Annotated[
     str | None,
-    typer.Option("--device", help="cpu, cuda[:i], or tcp://HOST:PORT of an `edgecnn agent serve` (remote devices)."),
+    typer.Option(
+        "--device",
+        callback=_device,
+        help="cpu, cuda[:i], or tcp://HOST:PORT of an `edgecnn agent serve` (remote devices).",
+    ),
 ]
 Token = Annotated[str | None, typer.Option("--token", envvar="EDGECNN_AGENT_TOKEN", help="The agent's shared token.")]
 Threads = Annotated[
@@ -89,7 +117,20 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise InvalidInputError(f"--input-shape takes numbers (N C H W or N C L), got {text!r}") from None
     if len(shape) not in (3, 4) or min(shape) < 1:
         raise InvalidInputError(f"--input-shape takes N C H W or N C L (each at least 1), got {text!r}")
+    check_input_size(shape)
     return shape
+
+
+def check_input_size(shape: tuple[int, ...]) -> None:
+    """Refuse an absurd input size before a model allocates it."""
+    total = 1
+    for d in shape:
+        total *= d
+    if total > MAX_INPUT_ELEMENTS:
+        raise InvalidInputError(
+            f"input shape {' x '.join(map(str, shape))} is too large ({total:,} values; at most "
+            f"{MAX_INPUT_ELEMENTS:,}): check --input-shape / --input-size"
+        )
 
 
 def names(text: str | None) -> tuple[str, ...] | None:
@@ -108,7 +149,8 @@ class ShapeCommand(TyperCommand):
             joined.append(args[i])
             if args[i] == "--input-shape":
                 numbers = []
-                while i + 1 < len(args) and args[i + 1].isdigit():
+                # negative numbers too, so that `-32` is refused as a dimension rather than read as an option
+                while i + 1 < len(args) and args[i + 1].lstrip("-").isdigit():
                     i = next(it)
                     numbers.append(args[i])
                 if numbers:

@@ -19,6 +19,7 @@ from edgecnn.cli.options import (
     Model,
     Out,
     ReportPath,
+    Seed,
     Target,
     Threads,
     Weights,
@@ -61,6 +62,7 @@ def prune_cmd(
     out: Out("Write the pruned model: .onnx (ONNX) or .pt (TorchScript).") = None,
     report_path: ReportPath = None,
     weights: Weights = "auto",
+    seed: Seed = 0,
     arch: Arch = None,
     as_json: AsJson = False,
     dry_run: DryRun = False,
@@ -90,7 +92,7 @@ def prune_cmd(
         )
     from edgecnn.passes.prune import prune
 
-    spec = load_spec(model, weights, arch)
+    spec = load_spec(model, weights, arch, seed=seed)
     needs_data = importance in ("taylor", "activation") or distill_epochs > 0
     calib = calibration(calib_data, spec, calib_size) if needs_data else None
     config = {k: v for k, v in step.items() if k != "type"}

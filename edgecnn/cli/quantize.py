@@ -21,6 +21,7 @@ from edgecnn.cli.options import (
     ModelOrOnnx,
     Out,
     ReportPath,
+    Seed,
     Target,
     Threads,
     Weights,
@@ -73,6 +74,7 @@ def quantize_cmd(
     out: Out("Output .onnx file (default: MODEL.PRECISION.TARGET.onnx).") = None,
     report_path: ReportPath = None,
     weights: Weights = "auto",
+    seed: Seed = 0,
     arch: Arch = None,
     as_json: AsJson = False,
 ) -> None:
@@ -86,7 +88,7 @@ def quantize_cmd(
     if not model.lower().endswith(".onnx"):
         from edgecnn.zoo.loader import load_model
 
-        source = load_model(model, weights=weights, arch=arch)
+        source = load_model(model, weights=weights, arch=arch, seed=seed)
     result = quantize(
         source,
         target=target,
@@ -108,6 +110,7 @@ def quantize_cmd(
             sensitivity=sensitivity,
             check_latency=latency,
             threads=threads,
+            seed=seed,
         ),
     )
     text = json.dumps(result.report, indent=2, default=str)

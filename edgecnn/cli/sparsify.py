@@ -9,7 +9,7 @@ import typer
 
 from edgecnn.cli.common import finish, load_spec, per_layer
 from edgecnn.cli.console import say
-from edgecnn.cli.options import Arch, AsJson, DryRun, Model, Out, ReportPath, Weights
+from edgecnn.cli.options import Arch, AsJson, DryRun, Model, Out, ReportPath, Seed, Weights
 from edgecnn.cli.prune import Layer, Protect
 
 
@@ -27,6 +27,7 @@ def sparsify_cmd(
     out: Out("Write the model: .onnx, .pt (TorchScript) or .pth (state dict).") = None,
     report_path: ReportPath = None,
     weights: Weights = "auto",
+    seed: Seed = 0,
     arch: Arch = None,
     as_json: AsJson = False,
     dry_run: DryRun = False,
@@ -47,7 +48,7 @@ def sparsify_cmd(
 
     config = {k: v for k, v in step.items() if k != "type"}
     config["protect"] = tuple(config["protect"])
-    result, report = sparsify(load_spec(model, weights, arch), **config, return_report=True)
+    result, report = sparsify(load_spec(model, weights, arch, seed=seed), **config, return_report=True)
     finish(result, report, out, report_path, as_json, print_sparsify)
 
 

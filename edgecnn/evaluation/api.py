@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,10 @@ def evaluate(
     """
     session = as_session(model, threads=threads)
     x, data_labels = load_eval_data(data, model, size=size, seed=seed)
-    labels = data_labels if labels is None else np.asarray(labels).reshape(-1)
-    if labels is not None and len(labels) != len(x):
-        raise InvalidInputError(f"{len(labels)} labels for {len(x)} samples")
+    labels = data_labels if labels is None else check_labels(labels, len(x))
     logits = predict(session, x, batch=batch)
+    if labels is not None:
+        check_labels(labels, len(x), classes=int(np.asarray(logits).reshape(len(logits), -1).shape[1]))
     result: dict[str, Any] = {
         "samples": int(len(x)),
         "accuracy": None,
@@ -127,7 +128,24 @@ def load_eval_data(
     if size is not None and len(x) > size:
         pick = np.sort(np.random.default_rng(seed).choice(len(x), size=size, replace=False))
         x, y = x[pick], (y[pick] if y is not None else None)
-    return x, (np.asarray(y, np.int64).reshape(-1) if y is not None else None)
+    return x, (check_labels(y, len(x)) if y is not None else None)
+
+
+def check_labels(labels: Any, samples: int, *, classes: int | None = None) -> np.ndarray:
+    """Class indices as int64 (N,): whole numbers, one per sample, in [0, classes) when the classes are known."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise InvalidInputError(f"labels must be whole class indices, got dtype {y.dtype}")
+    y = y.astype(np.int64).reshape(-1)
+    if len(y) != samples:
+        raise InvalidInputError(f"{len(y)} labels for {samples} samples: give one label per sample")
+    if len(y) and y.min() < 0:
+        raise InvalidInputError(f"label {int(y.min())} is negative: labels are class indices from 0")
+    if classes is not None and len(y) and y.max() >= classes:
+        raise InvalidInputError(
+            f"label {int(y.max())} is out of range: the model has {classes} classes (labels 0..{classes - 1})"
+        )
+    return y
 
 
 def model_io(model: Any) -> tuple[InputSpec | None, Preprocess | None]:
@@ -158,8 +176,11 @@ def _fixed_batch(session: Any) -> int | None:
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
-    with np.load(path, allow_pickle=False) as z:
-        y = next((np.asarray(z[k]) for k in ("y", "labels", "targets") if k in z.files), None)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            y = next((np.asarray(z[k]) for k in ("y", "labels", "targets") if k in z.files), None)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InvalidInputError(f"cannot read {path} as a .npz file: {str(exc).splitlines()[0]}") from None
     return read_array_file(path), y
 
 

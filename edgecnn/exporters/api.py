@@ -79,7 +79,7 @@ def export(
         )
     out = Path(out)
     _check_suffix(out, tgt.export_format)
-    spec, onnx_source = _resolve_model(model_or_onnx, input_shape)
+    spec, onnx_source = _resolve_model(model_or_onnx, input_shape, seed)
     if spec is None and quantizer == "nncf":
         raise InvalidInputError(
             "NNCF quantizes the PyTorch model: pass a model, not an ONNX file, or use quantizer='qdq'"
@@ -257,7 +257,9 @@ def _run_each(session: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run(x[i : i + 1])[0] for i in range(len(x))])
 
 
-def _resolve_model(model: Any, input_shape: tuple[int, ...] | None) -> tuple[ModelSpec | None, Path | None]:
+def _resolve_model(
+    model: Any, input_shape: tuple[int, ...] | None, seed: int = 0
+) -> tuple[ModelSpec | None, Path | None]:
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
         path = Path(model)
         if not path.exists():
@@ -270,7 +272,7 @@ def _resolve_model(model: Any, input_shape: tuple[int, ...] | None) -> tuple[Mod
     if isinstance(model, (str, os.PathLike)):
         from edgecnn.zoo.loader import load_model
 
-        return load_model(str(model), input_shape=input_shape), None
+        return load_model(str(model), input_shape=input_shape, seed=seed), None
 
     return as_spec(model, input_shape=input_shape), None
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from edgecnn.errors import InternalError, InvalidInputError
+from edgecnn.errors import InternalError, InvalidInputError, first_line
 from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
 from edgecnn.passes.configs import FoldBNConfig
@@ -120,7 +120,7 @@ def find_foldable(module: nn.Module, example: torch.Tensor) -> tuple[list[_Pair]
         log.warning(
             "fold_bn: cannot trace %s with torch.fx (%s); folding only conv->BN pairs inside nn.Sequential",
             type(module).__name__,
-            str(exc).splitlines()[0][:200],
+            first_line(exc),
         )
         return (*_sequential_pairs(module), "sequential")
     return (*_traced_pairs(module, graph, example), "fx")

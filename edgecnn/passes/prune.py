@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from edgecnn.analysis.summary import count_params_macs
-from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
+from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches, first_line
 from edgecnn.exporters.onnx import export_onnx
 from edgecnn.metrics import measure_fidelity
 from edgecnn.passes.base import Pass, PassContext, apply_pass
@@ -197,8 +197,7 @@ def executed_layers(module: nn.Module, example: torch.Tensor, name: str) -> list
             module(example)
     except Exception as exc:  # any failure of the user's forward on its declared input
         raise InvalidInputError(
-            f"{name}: cannot run the model on an input of shape {tuple(example.shape)}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            f"{name}: cannot run the model on an input of shape {tuple(example.shape)}: {first_line(exc)}"
         ) from None
     finally:
         for h in handles:
@@ -246,9 +245,7 @@ def build_pruner(
                 max_pruning_ratio=max(MAX_LAYER_RATIO, *ratios),
             )
         except Exception as exc:  # tracing failures surface as assorted errors inside Torch-Pruning
-            raise InvalidInputError(
-                f"{name}: cannot trace the model's graph for pruning: {str(exc).splitlines()[0][:200]}"
-            ) from None
+            raise InvalidInputError(f"{name}: cannot trace the model's graph for pruning: {first_line(exc)}") from None
     traced = set(pruner.DG.module2node)
     missing = [n for n, m in module.named_modules() if m in order and m not in traced]
     if missing:

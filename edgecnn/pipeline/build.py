@@ -35,12 +35,17 @@ def build_recipe(
     device: str | None = None,
     token: str | None = None,
     threads: int | None = None,
+    seed: int | None = None,
 ) -> Recipe:
     """Start from `recipe` (file, dict or Recipe) when given, else from defaults; flags override its fields."""
-    if isinstance(recipe, Recipe):
-        data = recipe.model_dump(mode="json")
-    elif recipe is not None:
-        data = load_recipe(recipe).model_dump(mode="json")
+    if int8 and fp16:
+        from edgecnn.errors import InvalidInputError
+
+        raise InvalidInputError("--int8 and --fp16 exclude each other: give one of them")
+    if recipe is not None:
+        loaded = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+        data = loaded.model_dump(mode="json")
+        data["token"] = loaded.agent_token  # dumps redact the secret; keep the real one
     else:
         if model is None:
             from edgecnn.errors import InvalidInputError
@@ -87,6 +92,8 @@ def build_recipe(
         data["token"] = token
     if threads is not None:
         data.setdefault("profile", {})["threads"] = threads
+    if seed is not None:
+        data["seed"] = seed
     return load_recipe(data)
 
 

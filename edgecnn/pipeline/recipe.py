@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from edgecnn.config import ConfigError
 from edgecnn.errors import InvalidInputError, UserError, close_matches
 from edgecnn.pipeline.steps import STEP_TYPES, StepConfig, parse_step, step_config_schema, step_names
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 from edgecnn.targets import TARGETS
+from edgecnn.targets.base import check_device
 
 SCHEMA_VERSION = 1
 
@@ -78,7 +79,8 @@ class Recipe(_Strict):
         "onnxruntime", description="a registered target", json_schema_extra={"enum": TARGETS.names()}
     )
     device: str | None = Field(None, description="tcp://host:port of an edgecnn agent (arm / remote devices)")
-    token: str | None = Field(None, description="the agent's shared token (or EDGECNN_AGENT_TOKEN)")
+    # a secret: every dump (report, --dry-run, YAML) shows it as '**********'; `agent_token` is the real one
+    token: SecretStr | None = Field(None, description="the agent's shared token (or EDGECNN_AGENT_TOKEN)")
     data: DataSection = Field(default_factory=DataSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     profile: ProfileSection = Field(default_factory=ProfileSection)
@@ -93,6 +95,14 @@ class Recipe(_Strict):
                 _check_step_keys(i, step)
         return steps
 
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, device: str | None) -> str | None:
+        try:
+            return check_device(device)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("target")
     @classmethod
     def _check_target(cls, target: str) -> str:
@@ -100,6 +110,11 @@ class Recipe(_Strict):
             known = TARGETS.names()
             raise ValueError(f"unknown target '{target}'.{close_matches(target, known)} Known: {', '.join(known)}")
         return target
+
+    @property
+    def agent_token(self) -> str | None:
+        """The device agent's token, for connecting only: never write it anywhere."""
+        return self.token.get_secret_value() if self.token is not None else None
 
     @property
     def torch_steps(self) -> list[Any]:
@@ -147,7 +162,12 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
         if isinstance(source, Path) or (len(str(source)) < 4096 and path.suffix in (".yaml", ".yml")):
             if not path.exists():
                 raise InvalidInputError(f"recipe not found: {path} (shipped recipes: `edgecnn recipes`)")
-            text, where = path.read_text(), str(path)
+            if not path.is_file():
+                raise InvalidInputError(f"recipe {path} is a directory, not a YAML file")
+            try:
+                text, where = path.read_text(encoding="utf-8"), str(path)
+            except UnicodeDecodeError:
+                raise InvalidInputError(f"recipe {path} is not a text (UTF-8 YAML) file") from None
         else:
             text = str(source)
         try:
@@ -156,9 +176,16 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""
             raise InvalidInputError(f"{where}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-        if not isinstance(data, dict):
-            raise InvalidInputError(f"{where}: a recipe is a YAML mapping with at least a 'model' key")
-    for i, step in enumerate(data.get("steps") or []):  # first, so a bad step is reported with its line
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where}: a recipe is a YAML mapping with at least a 'model' key")
+    steps = data.get("steps")
+    if steps is not None and not isinstance(steps, list):
+        line = _line_of(text, ["steps"]) if text else None
+        raise InvalidInputError(
+            f"{where}{f':{line}' if line else ''}: steps: a list of steps ({{type: ..., <config>}}), "
+            f"got {type(steps).__name__}"
+        )
+    for i, step in enumerate(steps or []):  # first, so a bad step is reported with its line
         try:
             validate_step(i, step)
         except (ValidationError, ConfigError) as exc:

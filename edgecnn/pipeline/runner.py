@@ -20,8 +20,8 @@ from edgecnn.analysis.summary import count_params_macs
 from edgecnn.artifact import Artifact
 from edgecnn.bundles.writer import write_bundle
 from edgecnn.config import StepBase
-from edgecnn.errors import InvalidInputError
-from edgecnn.evaluation.api import evaluate, load_eval_data, predict
+from edgecnn.errors import InvalidInputError, first_line
+from edgecnn.evaluation.api import check_labels, evaluate, load_eval_data, predict
 from edgecnn.fileio import sha256_file
 from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
 from edgecnn.passes import PASSES
@@ -275,6 +275,7 @@ def _load(recipe: Recipe, model: Any) -> tuple[ModelSpec | None, Path | None]:
         arch=recipe.model.arch,
         input_shape=shape,
         num_classes=recipe.model.num_classes,
+        seed=recipe.seed,
     ), None
 
 
@@ -284,7 +285,7 @@ def _check_onnx(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # DecodeError, ValidationError, ...: all mean the file is not a usable model
-        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        why = first_line(exc)
         raise InvalidInputError(f"{path} is not a valid ONNX model: {why}") from None
 
 
@@ -332,6 +333,8 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
     x, y = load_eval_data(source, model)
     if y is None:
         raise InvalidInputError(f"evaluation data {source} has no labels (use an ImageFolder or a .npz with x and y)")
+    if isinstance(model, ModelSpec) and model.labels:  # labels out of range: refused before any step runs
+        check_labels(y, len(x), classes=len(model.labels))
     return x, y
 
 
@@ -450,7 +453,7 @@ def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib
         threads=p.threads,
         inputs=x,
         device=device,
-        token=recipe.token,
+        token=recipe.agent_token,
     )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.artifact import Artifact
-from edgecnn.errors import InvalidInputError
+from edgecnn.artifact import Artifact, load_onnx_model
+from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.metrics import measure_fidelity, size_ratio
 from edgecnn.profiling.compare import Comparison, compare_sessions
 from edgecnn.profiling.environment import fingerprint, physical_cores
@@ -26,6 +26,7 @@ from edgecnn.profiling.stats import LatencyStats
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, measure
 from edgecnn.runtime import load_session
 from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
+from edgecnn.targets.base import check_device
 
 log = logging.getLogger("edgecnn.profile")
 
@@ -143,6 +144,7 @@ def _as_model(obj: Any, what: str) -> Any:
 
 def _resolve_target(model: Any, target: str | None, device: str | None) -> tuple[Target, str, str]:
     """(Target, backend, device) from the arguments, the artifact's own target, or its format."""
+    check_device(device)
 
     is_torch = hasattr(model, "module")
     fmt = "pytorch" if is_torch else getattr(model, "format", None)
@@ -210,17 +212,19 @@ def _random_inputs(session: Any, model: Any, batch: int, seed: int = 0) -> np.nd
 def _shape_from_file(path: Path) -> list[int] | None:
     """First input's shape read from an ONNX or OpenVINO IR file (dynamic dimensions become 1)."""
     if path.suffix == ".onnx":
-        import onnx
-
-        dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+        dims = load_onnx_model(path).graph.input[0].type.tensor_type.shape.dim
         return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in dims]
     if path.suffix == ".xml":
         from edgecnn.errors import require
 
         ov = require("openvino", extra="openvino")
-        return [
-            d.get_length() if d.is_static else 1 for d in ov.Core().read_model(str(path)).inputs[0].get_partial_shape()
-        ]
+        try:
+            inputs = ov.Core().read_model(str(path)).inputs
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses for unreadable IR
+            raise InvalidInputError(f"{path} is not a readable OpenVINO IR model: {first_line(exc)}") from None
+        if not inputs:
+            raise InvalidInputError(f"{path} is not a usable OpenVINO IR model: it has no inputs")
+        return [d.get_length() if d.is_static else 1 for d in inputs[0].get_partial_shape()]
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.artifact import load_onnx_model
 from edgecnn.errors import InvalidInputError
 from edgecnn.preprocess import IMAGE_SUFFIXES, load_image, preprocess_image
 from edgecnn.progress import track
@@ -102,12 +104,13 @@ def load_image_folder(
         files = [files[i] for i in sorted(pick)]
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     labelled = bool(classes) and all(len(p.relative_to(root).parts) > 1 for p in files)
-    arrays, labels, skipped = [], [], 0
+    arrays, labels, skipped, first_problem = [], [], 0, ""
     for file in track(files, "reading images"):
         try:
             img = load_image(file)
         except InvalidInputError as exc:
             log.debug("%s", exc)
+            first_problem = first_problem or str(exc)
             skipped += 1
             continue
         arrays.append(preprocess_image(img, pre, channels=input_spec.channels, size=input_spec.spatial))
@@ -116,7 +119,7 @@ def load_image_folder(
     if skipped:
         log.warning("skipped %d unreadable image(s) of %d in %s", skipped, len(files), root)
     if not arrays:
-        raise InvalidInputError(f"none of the {len(files)} image file(s) in {root} could be read")
+        raise InvalidInputError(f"none of the {len(files)} image file(s) in {root} could be read ({first_problem})")
     return ImageData(
         np.stack(arrays), np.asarray(labels, np.int64) if labelled else None, classes if labelled else None, skipped
     )
@@ -146,8 +149,8 @@ def read_array_file(path: Path) -> np.ndarray:
     """A float array from .npy (the array) or .npz (key x/inputs/data/images, else the first array)."""
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read array file {path}: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidInputError(f"cannot read array file {path}: {str(exc).splitlines()[0]}") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if not loaded.files:
@@ -172,14 +175,16 @@ def check_shape(x: np.ndarray, spec: InputSpec, *, what: str) -> np.ndarray:
         )
     if len(x) == 0:
         raise InvalidInputError(f"{what} is empty")
-    return np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise InvalidInputError(f"{what} has {bad} value(s) that are not finite (NaN or Inf); clean the data first")
+    return x
 
 
 def input_spec_of_onnx(path: str | os.PathLike) -> InputSpec:
     """The InputSpec of an ONNX model's first input (a dynamic batch becomes 1)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx_model(path)
     inits = {i.name for i in model.graph.initializer}
     first = next(i for i in model.graph.input if i.name not in inits)
     dims = [d.dim_value if d.HasField("dim_value") else None for d in first.type.tensor_type.shape.dim]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import InvalidInputError
+from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.progress import track
 from edgecnn.quant.config import CALIBRATION_METHODS, CalibrationMethod
 from edgecnn.targets import QuantProfile
@@ -67,9 +67,7 @@ def prepare_for_quantization(fp32_path: str | Path, out_path: str | Path) -> Pat
     try:
         quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
     except Exception as exc:  # its optimiser can fail on exotic graphs: shape inference alone still helps
-        log.warning(
-            "quant pre-processing with optimisation failed (%s); retrying without it", str(exc).splitlines()[0][:200]
-        )
+        log.warning("quant pre-processing with optimisation failed (%s); retrying without it", first_line(exc))
         quant_pre_process(str(fp32_path), str(out_path), skip_optimization=True, skip_symbolic_shape=True)
     return Path(out_path)
 
@@ -168,10 +166,16 @@ def _batched_copy(prepared: Path, out: Path) -> tuple[Path, int]:
     del model.graph.value_info[:]
     onnx.save(model, str(out))
     try:
-        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        so = ort.SessionOptions()
+        # a failing probe is expected (the fallback below): keep ORT's red "GEMM: Dimension mismatch" quiet. The
+        # kernel's failure is logged at ERROR (3) by the run's logger, so both levels are FATAL-only (4)
+        so.log_severity_level = 4
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4
+        sess = ort.InferenceSession(str(out), sess_options=so, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
         shape = [2, *[d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape[1:]]]
-        sess.run(None, {name: np.zeros(shape, np.float32)})
+        sess.run(None, {name: np.zeros(shape, np.float32)}, run_options=quiet)
     except Exception:  # a Reshape baked to batch 1, say: calibrate one sample at a time
         log.debug("the model does not run at batch 2; calibrating at its fixed batch %d", fixed)
         return prepared, fixed

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.errors import DeviceUnavailableError, InvalidInputError, require
+from edgecnn.errors import DeviceUnavailableError, InvalidInputError, first_line, require
 from edgecnn.runtime.base import SessionBase, SessionOptions, feed
 
 # edgecnn precision names -> OpenVINO INFERENCE_PRECISION_HINT values; "auto" leaves OpenVINO's own choice
@@ -63,7 +63,7 @@ class OpenVinoSession(SessionBase):
         try:
             result = self._request.infer({k: np.ascontiguousarray(v) for k, v in data.items()})
         except Exception as exc:
-            raise InvalidInputError(f"input does not fit the model: {str(exc).strip().splitlines()[0][:200]}") from None
+            raise InvalidInputError(f"input does not fit the model: {first_line(exc)}") from None
         # infer() returns views into the request's buffers, overwritten by the next call: copy them out
         return [np.array(result[port]) for port in self._compiled.outputs]
 

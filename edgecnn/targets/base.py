@@ -118,3 +118,24 @@ class Target:
 
     def __repr__(self) -> str:
         return f"<Target {self.name}: {self.description}>"
+
+
+def check_device(device: str | None) -> str | None:
+    """Refuse a malformed `tcp://HOST:PORT` (or `tls://`) device before anything connects (other names: the
+    target's call)."""
+    if device is None or not device.startswith(("tcp://", "tls://")):
+        return device
+    from urllib.parse import urlparse
+
+    from edgecnn.errors import InvalidInputError
+
+    parsed = urlparse(device)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None or not 1 <= port <= 65535:
+        raise InvalidInputError(
+            f"--device {device!r}: a remote device is tcp://HOST:PORT (or tls://HOST:PORT) with a port in 1..65535"
+        )
+    return device

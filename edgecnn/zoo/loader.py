@@ -7,10 +7,11 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches
+from edgecnn.errors import InvalidInputError, UnknownNameError, UserError, close_matches, first_line
 from edgecnn.fileio import sha256_file
 from edgecnn.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelSpec, Preprocess
 from edgecnn.zoo.registry import ALIASES, MODELS, ZooEntry, resolve_name
@@ -31,6 +32,7 @@ def load_model(
     input_shape: tuple[int, ...] | None = None,
     preprocess: Preprocess | None = None,
     labels: list[str] | None = None,
+    seed: int = 0,
 ) -> ModelSpec:
     """Build a model by zoo name, `package.module:factory`, TorchScript file, or weights file plus `arch`.
 
@@ -39,6 +41,8 @@ def load_model(
 
     weights: "auto" (pretrained when obtainable, else random with a loud warning), "pretrained", "random",
     or a path to a state dict loaded with `torch.load(..., weights_only=True)`.
+    seed: seeds the weight initialisation (random weights, and the layers a weights file does not cover), so
+    the same call gives the same weights in any process; the global torch RNG is left as it was.
     """
     text = str(name)
     if num_classes is not None and num_classes < 1:
@@ -57,6 +61,7 @@ def load_model(
                 input_shape=input_shape,
                 preprocess=preprocess,
                 labels=labels,
+                seed=seed,
             )
         if not path.exists():
             raise InvalidInputError(f"model file not found: {path}")
@@ -73,11 +78,17 @@ def load_model(
             f"Run `edgecnn models` for the list, or pass a weights file with --arch, a package.module:factory path "
             f"or a TorchScript file."
         )
-    return _load_zoo(MODELS.get(text), weights, num_classes, input_shape, preprocess, labels)
+    return _load_zoo(MODELS.get(text), weights, num_classes, input_shape, preprocess, labels, seed)
 
 
-def _load_zoo(entry: ZooEntry, weights: Weights, num_classes, input_shape, preprocess, labels) -> ModelSpec:
-    module, tv_weights = _build(entry, num_classes)
+def _load_zoo(
+    entry: ZooEntry, weights: Weights, num_classes, input_shape, preprocess, labels, seed: int = 0
+) -> ModelSpec:
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        module, tv_weights = _build(entry, num_classes)
     classes = num_classes or entry.num_classes
     kind, sha = "random", None
     notes: list[str] = []
@@ -176,12 +187,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"weights file not found: {path}")
+    if path.is_dir():
+        raise InvalidInputError(f"weights file {path} is a directory")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler fails on garbage in many ways (UnpicklingError, IndexError, EOFError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(
-            f"cannot read weights file {path}: corrupt or not a PyTorch state dict ({first[:160]})"
+            f"cannot read weights file {path}: corrupt or not a PyTorch state dict ({first_line(exc, 160)})"
         ) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -233,7 +247,9 @@ def _load_torchscript(path: Path, input_shape, preprocess, labels) -> ModelSpec:
     import torch
 
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # torch.jit.load's FutureWarning (deprecated) would precede our message
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception:  # not TorchScript: most likely a bare state dict
         raise InvalidInputError(
             f"{path} is not a TorchScript file; if it is a state dict, name the architecture with --arch"
