@@ -10,6 +10,7 @@ import typer
 from edgecnn.bundles.writer import write_bundle
 from edgecnn.cli.console import say
 from edgecnn.errors import InvalidInputError
+from edgecnn.fileio import check_out_dir, check_out_file
 
 
 def bundle_cmd(
@@ -29,6 +30,11 @@ def bundle_cmd(
 ) -> None:
     """Write a deployment bundle: artifacts, manifest.json (IO, preprocessing, labels, versions, sha256), README."""
 
+    # before anything is loaded: a folder bundle replaces `out` as a whole, so it must be new, empty or a bundle
+    if as_zip or out.suffix.lower() == ".zip":
+        check_out_file(out if out.suffix.lower() == ".zip" else out.with_suffix(".zip"))
+    else:
+        check_out_dir(out, marker="manifest.json")
     spec = None
     if model:
         from edgecnn.zoo.loader import load_model

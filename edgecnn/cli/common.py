@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.fileio import atomic_path, atomic_write_text
+from edgecnn.fileio import atomic_path, atomic_write_text, check_out_file
 from edgecnn.quant.calibration import load_calibration
 from edgecnn.zoo.loader import load_model
 
@@ -52,6 +52,17 @@ def finish(spec: Any, step: dict[str, Any], out: Path | None, report_path: Path 
         typer.echo(text)
     else:
         show(step["report"])
+
+
+MODEL_SUFFIXES = (".onnx", ".pt", ".ts", ".pth")
+
+
+def check_outputs(out: Path | None, report_path: Path | None) -> None:
+    """Check --out and --report before the model is loaded: a bad path is one line and exit 2, not a lost run."""
+    if out is not None:
+        check_out_file(out, suffixes=MODEL_SUFFIXES)
+    if report_path is not None:
+        check_out_file(report_path, flag="--report")
 
 
 def save_model(spec: Any, out: Path) -> Path:

@@ -22,7 +22,9 @@ from edgecnn.cli.options import (
     parse_shape,
 )
 from edgecnn.errors import InvalidInputError
-from edgecnn.exporters.api import export
+from edgecnn.exporters.api import export, export_suffixes
+from edgecnn.fileio import check_out_file
+from edgecnn.targets import get_target
 from edgecnn.zoo.loader import load_model
 
 
@@ -72,6 +74,8 @@ def export_cmd(
 ) -> None:
     """Export a model for a target (ONNX, OpenVINO IR, TensorRT engine) and check it against the reference."""
 
+    # before the model is loaded: a folder, a wrong suffix or an unwritable place is one line, exit 2
+    check_out_file(out, suffixes=export_suffixes(get_target(target).export_format))
     source = (
         model
         if model.lower().endswith(".onnx")

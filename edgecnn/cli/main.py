@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from types import FrameType
+from typing import NoReturn
 
 import typer
 
@@ -98,32 +102,87 @@ app.add_typer(agent_app, name="agent")
 agent_app.command("serve")(agent.serve)
 
 
-def run() -> None:
-    """Console-script entry point: user errors become one line and exit 2; bugs exit 1 with a hint."""
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt so `finally` blocks and context managers clean up.
 
+    A BaseException, so no `except Exception` on the way can swallow it.
+    """
+
+
+_STOPPED = "partial outputs were removed; earlier outputs are untouched"
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether the main thread is inside an import (importlib's frozen frames are on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _importing(frame):
+        # An exception raised while a C extension initialises (onnx, onnxruntime and torch are imported lazily,
+        # mid-run) can crash the interpreter (seen: SIGSEGV in onnx's pybind11 module init). Deliver the
+        # signal again shortly, once the import is done.
+        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        again.daemon = True  # never holds up the exit
+        again.start()
+        return
+    # the first signal stops the run; later ones must not cut its cleanup short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt()
+
+
+def _stopped(how: str, code: int) -> NoReturn:
+    error(f"{how}; {_STOPPED}", label="interrupted:" if code == 130 else "terminated:")
+    sys.exit(code)
+
+
+def run() -> None:
+    """Console-script entry point: user errors become one line and exit 2; bugs exit 1 with a hint.
+
+    Ctrl-C (SIGINT) exits 130 and SIGTERM 143, each after the command's cleanup ran (temporary files removed,
+    a half-built run folder deleted, the previous one kept).
+    """
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        app(standalone_mode=False)
+        code = _run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.exit(code)
+
+
+def _run() -> int:
+    try:
+        code = app(standalone_mode=False)  # typer returns the exit code (130 after a KeyboardInterrupt)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+        _stopped("aborted", 130)
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        _stopped("stopped by Ctrl-C (SIGINT)", 130)
+    except Terminated:
+        _stopped("stopped by SIGTERM", 143)
     except GateFailedError as exc:
         error(exc, label="gate failed:", soft_wrap=False)
-        sys.exit(3)
+        return 3
     except UserError as exc:
         error(exc)
-        sys.exit(2)
+        return 2
     except EdgeCNNError as exc:
         error(exc)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except Exception as exc:  # usage errors (click's, or typer's vendored click) first; anything else is a bug
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            sys.exit(exc.exit_code)
+            return exc.exit_code
         if os.environ.get("EDGECNN_DEBUG"):
             raise
         error(
@@ -131,7 +190,10 @@ def run() -> None:
             "This is a bug in edgecnn. Re-run with EDGECNN_DEBUG=1 for the traceback and please report it.",
             label="internal error:",
         )
-        sys.exit(1)
+        return 1
+    if code == 130:
+        _stopped("stopped by Ctrl-C (SIGINT)", 130)
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ from edgecnn.cli.options import (
     parse_shape,
 )
 from edgecnn.errors import GateFailedError
+from edgecnn.fileio import check_out_dir
 from edgecnn.pipeline.build import build_recipe
 from edgecnn.pipeline.runner import failed_gates_message, run_recipe
 from edgecnn.pipeline.shipped import resolve_recipe
@@ -75,6 +76,10 @@ def optimize(
         str | None, typer.Option("--recipe", help="Recipe file or shipped recipe name; flags override its fields.")
     ] = None,
     out: Out("Output directory.") = Path("edgecnn-out"),
+    keep_failed: Annotated[
+        bool,
+        typer.Option("--keep-failed", help="Keep a failed or interrupted run's files in OUT.failed for a look."),
+    ] = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:
@@ -110,7 +115,8 @@ def optimize(
         typer.echo(rec.to_yaml(), nl=False)
         return
 
-    result = run_recipe(rec, out_dir=out)
+    check_out_dir(out, marker="report.json")  # before the model is loaded: a bad --out is one line, exit 2
+    result = run_recipe(rec, out_dir=out, keep_failed=keep_failed)
     if as_json:
         typer.echo(json.dumps(result.report, indent=2, default=str))
     else:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgecnn.cli.common import calibration, finish, load_spec, per_layer
+from edgecnn.cli.common import calibration, check_outputs, finish, load_spec, per_layer
 from edgecnn.cli.console import console, escape, say
 from edgecnn.cli.options import (
     Arch,
@@ -90,6 +90,7 @@ def prune_cmd(
         raise InvalidInputError(
             "a pruned model no longer fits its architecture's state dict: save it as .pt (TorchScript) or .onnx"
         )
+    check_outputs(out, report_path)
     from edgecnn.passes.prune import prune
 
     spec = load_spec(model, weights, arch, seed=seed)

@@ -27,7 +27,7 @@ from edgecnn.cli.options import (
     Weights,
 )
 from edgecnn.cli.options import names as _names
-from edgecnn.fileio import atomic_write_text
+from edgecnn.fileio import atomic_write_text, check_out_file
 from edgecnn.quant.api import quantize
 from edgecnn.quant.config import AdvancedQuantization
 
@@ -84,6 +84,10 @@ def quantize_cmd(
     cuda. With --max-accuracy-drop (needs --eval-data) sensitive layers are kept in float.
     """
 
+    if out is not None:  # before the model is loaded: a bad --out is one line, exit 2
+        check_out_file(out, suffixes=(".onnx",))
+    if report_path is not None:
+        check_out_file(report_path, flag="--report")
     source: Any = model
     if not model.lower().endswith(".onnx"):
         from edgecnn.zoo.loader import load_model

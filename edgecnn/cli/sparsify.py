@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgecnn.cli.common import finish, load_spec, per_layer
+from edgecnn.cli.common import check_outputs, finish, load_spec, per_layer
 from edgecnn.cli.console import say
 from edgecnn.cli.options import Arch, AsJson, DryRun, Model, Out, ReportPath, Seed, Weights
 from edgecnn.cli.prune import Layer, Protect
@@ -44,6 +44,7 @@ def sparsify_cmd(
     if dry_run:
         typer.echo(json.dumps({"model": {"name": model}, "steps": [step]}, indent=2))
         return
+    check_outputs(out, report_path)
     from edgecnn.passes.sparsify import sparsify
 
     config = {k: v for k, v in step.items() if k != "type"}

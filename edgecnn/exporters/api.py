@@ -19,6 +19,7 @@ from edgecnn.artifact import Artifact, _onnx_precision
 from edgecnn.errors import InvalidInputError, UserError
 from edgecnn.exporters.onnx import export_onnx, save_onnx
 from edgecnn.exporters.tensorrt import BatchRange, _cannot_build_reason, export_tensorrt
+from edgecnn.fileio import check_out_file
 from edgecnn.metrics import measure_fidelity
 from edgecnn.quant.api import quantize
 from edgecnn.quant.calibration import input_spec_of_onnx
@@ -149,7 +150,8 @@ def _model_onnx(
         raise InvalidInputError(f"{onnx_source} is {source_precision}; cannot export it as {precision}")
     if not needs_quant:
         return _copy_to(onnx_source, out) if final_is_onnx else onnx_source
-    # TensorRT reads the ONNX beside its engine (<stem>.onnx); OpenVINO keeps the QDQ model as <stem>.int8.onnx
+    # TensorRT reads the ONNX beside its engine (<engine name>.onnx, e.g. m.engine.onnx); OpenVINO keeps the QDQ
+    # model as <xml name>.int8.onnx
     quant_out = (
         out if final_is_onnx else _beside(out, ".onnx" if tgt.export_format == "tensorrt" else f".{precision}.onnx")
     )
@@ -278,7 +280,9 @@ def _resolve_model(
 
 
 def _beside(out: Path, suffix: str) -> Path:
-    return out.with_name(out.stem + suffix)
+    """An intermediate named after `out`'s full name (out/m.engine -> out/m.engine.fp32.onnx): it can never be
+    another export's file (out/m.onnx), so an export writes only paths derived from the one it was given."""
+    return out.with_name(out.name + suffix)
 
 
 def _copy_to(source: Path, out: Path) -> Path:
@@ -289,10 +293,16 @@ def _copy_to(source: Path, out: Path) -> Path:
     return save_onnx(onnx.load(str(source)), out, external_data=source.with_name(source.name + ".data").exists())
 
 
+def export_suffixes(export_format: str) -> tuple[str, ...]:
+    """The file suffixes an export of `export_format` may be written to."""
+    return {"onnx": (".onnx",), "openvino": (".xml",), "tensorrt": (".engine", ".plan")}[export_format]
+
+
 def _check_suffix(out: Path, export_format: str) -> None:
-    allowed = {"onnx": (".onnx",), "openvino": (".xml",), "tensorrt": (".engine", ".plan")}[export_format]
+    allowed = export_suffixes(export_format)
     if out.suffix.lower() not in allowed:
         raise UserError(f"--out for a {export_format} export must end in {' or '.join(allowed)}, got {out}")
+    check_out_file(out, suffixes=allowed)  # a folder or an unwritable place: one line, before any work
 
 
 def _can_run_tensorrt() -> bool:

@@ -57,9 +57,10 @@ def export_tensorrt(
     """Prepare (and where possible build) a TensorRT engine at `out` (.engine or .plan).
 
     onnx_path: fp32 ONNX, or the symmetric int8 QDQ ONNX for precision "int8". The TensorRT-ready ONNX is
-    written to `out` with the suffix .onnx. build: None builds when TensorRT and a CUDA GPU are present;
-    True requires them; False only prepares. Returns the engine Artifact when built, else the ONNX Artifact
-    with `provenance["engine_built"] = False` and `provenance["build_commands"]`.
+    written beside `out` as `<out name>.onnx` (m.engine -> m.engine.onnx, never another export's m.onnx).
+    build: None builds when TensorRT and a CUDA GPU are present; True requires them; False only prepares.
+    Returns the engine Artifact when built, else the ONNX Artifact with `provenance["engine_built"] = False`
+    and `provenance["build_commands"]`.
     """
 
     onnx_path, out = Path(onnx_path), _engine_path(out)
@@ -74,11 +75,11 @@ def export_tensorrt(
             "quantize it first (edgecnn quantize --target tensorrt) or ask for fp16/fp32"
         )
     rules = check_tensorrt_qdq(onnx_path).to_dict() if source_precision == "int8" else None
-    ready = _write_ready_onnx(onnx_path, out.with_suffix(".onnx"))
+    ready = _write_ready_onnx(onnx_path, ready_onnx_path(out))
     inputs = _onnx_inputs(ready)
     if batch is None and any(not isinstance(i["shape"][0], int) for i in inputs):
         batch = BatchRange()  # a dynamic batch needs an optimization profile
-    cache = Path(timing_cache) if timing_cache else out.with_suffix(".timing.cache")
+    cache = Path(timing_cache) if timing_cache else out.with_name(out.name + ".timing.cache")
     strongly_typed = source_precision in ("int8", "fp16")
     commands = build_commands(
         ready,
@@ -308,6 +309,13 @@ def _onnx_inputs(path: Path) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def ready_onnx_path(engine: str | Path) -> Path:
+    """The TensorRT-ready ONNX beside an engine, named after the engine's full name (m.engine -> m.engine.onnx),
+    so it never replaces another export's m.onnx."""
+    engine = Path(engine)
+    return engine.with_name(engine.name + ".onnx")
 
 
 def _engine_path(out: str | Path) -> Path:

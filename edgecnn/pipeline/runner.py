@@ -7,6 +7,7 @@ Each stage is a plain call into the public API; this module only sequences them 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ from edgecnn.bundles.writer import write_bundle
 from edgecnn.config import StepBase
 from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.evaluation.api import check_labels, evaluate, load_eval_data, predict
-from edgecnn.fileio import sha256_file
+from edgecnn.fileio import check_out_dir, relocate_paths, sha256_file, staged_dir
 from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
 from edgecnn.passes import PASSES
 from edgecnn.passes.base import PassContext
@@ -116,11 +117,24 @@ def run_recipe(
     model: ModelSpec | Any | None = None,
     calib_data: np.ndarray | Iterable[np.ndarray] | str | None = None,
     eval_data: Any = None,
+    keep_failed: bool = False,
 ) -> OptimizationResult:
     """Run a validated recipe. `model`, `calib_data` and `eval_data` override the recipe's (API use:
-    in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`."""
+    in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`.
 
-    out = Path(out_dir)
+    The run is built in a folder beside `out_dir` and swapped in only when it finished: a failed or interrupted
+    run leaves an earlier run in `out_dir` byte for byte as it was (`keep_failed`: the partial run is kept as
+    `<out_dir>.failed` instead of deleted). `out_dir` is checked before any work: it must be a new or empty
+    folder, or hold an earlier run (report.json), since it is replaced as a whole.
+    """
+
+    out = check_out_dir(out_dir, flag="out_dir", marker="report.json")
+    with staged_dir(out, keep_failed=keep_failed) as work:
+        return _run(recipe, out, work, model, calib_data, eval_data)
+
+
+def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eval_data: Any) -> OptimizationResult:
+    """The stages, writing every file under `work`; paths in the report and the result already name `out`."""
     target = get_target(recipe.target)
     stage = _Stages()
     if target.device == "remote" and not recipe.device:
@@ -164,11 +178,11 @@ def run_recipe(
             from edgecnn.exporters.onnx import export_onnx
 
             artifacts["baseline"] = export_onnx(
-                original, out / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
+                original, work / "baseline.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
             )
             if torch_steps:
                 artifacts["transformed"] = export_onnx(
-                    spec, out / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
+                    spec, work / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
                 )
     float_model = artifacts.get("transformed", artifacts["baseline"])
 
@@ -181,7 +195,7 @@ def run_recipe(
                 target.name,
                 calib,
                 evaluation,
-                out,
+                work,
                 report,
                 seed=recipe.seed,
                 threads=recipe.profile.threads,
@@ -189,7 +203,7 @@ def run_recipe(
             artifacts["quantized"] = optimized
 
     with stage("compile", target.name):
-        deploy_base, deployable, device = _compile(target, artifacts["baseline"], optimized, recipe, out, report)
+        deploy_base, deployable, device = _compile(target, artifacts["baseline"], optimized, recipe, work, report)
     artifacts["optimized"] = deployable
 
     with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
@@ -230,11 +244,18 @@ def run_recipe(
                 continue  # the quantized model is what ships: list it once, as "optimized"
             report["artifacts"].append(art.to_dict(role=role))
         if recipe.bundle:
-            report["artifacts"].append(_bundle(deployable, optimized, original, out))
+            report["artifacts"].append(_bundle(deployable, optimized, original, work))
         report["stage_seconds"] = stage.seconds
+        report = relocate_paths(report, work, out)  # the files are read where they end up, in `out`
         typed = validate_report(report)  # an InternalError naming the field, before anything is written
-        paths = write_report(typed, out)
-    return OptimizationResult(report=typed.to_dict(), out_dir=out, report_paths=paths, artifacts=artifacts)
+        paths = {kind: out / path.name for kind, path in write_report(typed, work).items()}
+    moved = {
+        role: dataclasses.replace(
+            art, path=relocate_paths(str(art.path), work, out), provenance=relocate_paths(art.provenance, work, out)
+        )
+        for role, art in artifacts.items()
+    }
+    return OptimizationResult(report=typed.to_dict(), out_dir=out, report_paths=paths, artifacts=moved)
 
 
 def failed_gates_message(result: OptimizationResult) -> str | None:

@@ -23,7 +23,7 @@ from edgecnn.artifact import Artifact
 from edgecnn.errors import InvalidInputError
 from edgecnn.evaluation.api import load_eval_data, predict
 from edgecnn.exporters.onnx import export_onnx
-from edgecnn.fileio import atomic_path
+from edgecnn.fileio import atomic_path, check_out_file
 from edgecnn.metrics import measure_fidelity
 from edgecnn.profiling.environment import fingerprint
 from edgecnn.quant.bias_correction import correct_biases
@@ -110,10 +110,18 @@ def _quantize(
         qprofile = dataclasses.replace(qprofile, per_channel=adv.per_channel)
     budget = Budget(max_accuracy_drop=opts.max_accuracy_drop, min_agreement=opts.min_agreement)
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="edgecnn-quant-"))
-    try:
+    if out is not None:  # before any work: a folder, a wrong suffix or an unwritable place is one clear line
+        check_out_file(out, suffixes=(".onnx",), flag="out")
+    # removed on every exit path: success, error, Ctrl-C, and SIGTERM (the CLI raises it as an exception)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
+        work = Path(tmp)
         source = _fp32_source(model_or_onnx, work / "fp32.onnx", input_shape=input_shape)
         out_path = Path(out) if out else _default_out(source, precision, target)
+        if out is None and out_path.exists():  # never replace a file by a name nobody gave
+            raise InvalidInputError(
+                f"{out_path} already exists (the default output name); give out (--out) to replace it or "
+                "to write elsewhere"
+            )
         report: dict[str, Any] = {
             "precision": precision,
             "target": target,
@@ -169,8 +177,6 @@ def _quantize(
         for warning in report["warnings"]:
             log.warning("%s", warning)
         return QuantizationResult(artifact, report)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @dataclass

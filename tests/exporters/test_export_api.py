@@ -57,19 +57,19 @@ def test_tensorrt_int8_without_tensorrt_writes_checked_qdq_onnx_and_the_build_co
     art = edgecnn.export(str(sym), target="tensorrt", precision="int8", out=engine)
     prov = art.provenance
     assert (
-        art.format == "onnx" and art.precision == "int8" and art.path == tmp_path / "lenet.onnx" and art.path.exists()
-    )
+        art.format == "onnx" and art.precision == "int8" and art.path == tmp_path / "lenet.engine.onnx"
+    ) and art.path.exists()
     assert (
         not engine.exists() and prov["engine_built"] is False and "TensorRT is not installed" in prov["why_not_built"]
     )
     assert prov["rules_check"]["ok"] is True
     assert prov["build_commands"]["trtexec"] == (
-        f"trtexec --onnx={tmp_path / 'lenet.onnx'} --saveEngine={engine} "
-        f"--timingCacheFile={tmp_path / 'lenet.timing.cache'} --stronglyTyped"
+        f"trtexec --onnx={tmp_path / 'lenet.engine.onnx'} --saveEngine={engine} "
+        f"--timingCacheFile={tmp_path / 'lenet.engine.timing.cache'} --stronglyTyped"
     )
     assert (
         prov["build_commands"]["edgecnn"]
-        == f"edgecnn export {tmp_path / 'lenet.onnx'} --target tensorrt --precision int8 --out {engine}"
+        == f"edgecnn export {tmp_path / 'lenet.engine.onnx'} --target tensorrt --precision int8 --out {engine}"
     )
     assert prov["check"]["top1_agreement"] == 1.0  # the QDQ ONNX ran in ONNX Runtime against its source
 
@@ -130,9 +130,8 @@ def test_cli_tensorrt_export_exits_0_and_says_no_engine_was_built(lenet_qdq, tmp
     )
     assert run.returncode == 0, run.stderr
     text = " ".join((run.stdout + run.stderr).split())
-    assert (
-        "No TensorRT engine was built" in text and f"trtexec --onnx={tmp_path / 'm.onnx'} --saveEngine={engine}" in text
-    )
+    assert "No TensorRT engine was built" in text
+    assert f"trtexec --onnx={tmp_path / 'm.engine.onnx'} --saveEngine={engine}" in text
     rules = subprocess.run(
         [sys.executable, "-m", "edgecnn.cli.main", "trt-rules", str(lenet_qdq[1])],
         capture_output=True,
@@ -161,7 +160,7 @@ def test_int8_export_quantizes_through_edgecnn_quantize(lenet_spec, digits_1ch, 
     )
     assert art.precision == "int8" and art.path == tmp_path / "q.onnx"
     assert art.provenance["intermediates"] == {
-        "fp32_onnx": str(tmp_path / "q.fp32.onnx"),
+        "fp32_onnx": str(tmp_path / "q.onnx.fp32.onnx"),
         "int8_onnx": str(tmp_path / "q.onnx"),
     }
     check = art.provenance["check"]

@@ -100,7 +100,7 @@ def test_tensorrt_engine_builds_and_matches_onnxruntime(lenet_spec, tmp_path):
     )
     assert art.format == "tensorrt" and art.provenance["engine_built"] is True
     meta = art.provenance["engine"]
-    assert meta["tensorrt_version"] and meta["gpu"]["name"] and (tmp_path / "m.timing.cache").exists()
+    assert meta["tensorrt_version"] and meta["gpu"]["name"] and (tmp_path / "m.engine.timing.cache").exists()
     session = load_session(art)
     np.testing.assert_allclose(session.run(X)[0], load_session(lenet_spec).run(X)[0], rtol=1e-3, atol=1e-3)
     assert session.describe()["built_with"]["tensorrt_version"] == meta["tensorrt_version"]
