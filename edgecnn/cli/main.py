@@ -191,8 +191,10 @@ def _run() -> int:
             label="internal error:",
         )
         return 1
-    if code == 130:
+    if code == 130:  # typer's answer to a KeyboardInterrupt, or a command's own (agent serve)
         _stopped("stopped by Ctrl-C (SIGINT)", 130)
+    if code == 143:  # a command that handled SIGTERM itself (agent serve)
+        _stopped("stopped by SIGTERM", 143)
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
