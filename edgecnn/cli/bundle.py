@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from edgecnn.artifact import Artifact
 from edgecnn.bundles.writer import write_bundle
 from edgecnn.cli.console import say
 from edgecnn.errors import InvalidInputError
@@ -30,7 +31,8 @@ def bundle_cmd(
 ) -> None:
     """Write a deployment bundle: artifacts, manifest.json (IO, preprocessing, labels, versions, sha256), README."""
 
-    # before anything is loaded: a folder bundle replaces `out` as a whole, so it must be new, empty or a bundle
+    arts = [Artifact.from_path(a) for a in artifacts]  # the inputs first: a missing or corrupt file is named
+    # before the zoo model is loaded: a folder bundle replaces `out` as a whole, so it must be new, empty or a bundle
     if as_zip or out.suffix.lower() == ".zip":
         check_out_file(out if out.suffix.lower() == ".zip" else out.with_suffix(".zip"))
     else:
@@ -45,5 +47,5 @@ def bundle_cmd(
         if not labels.is_file():
             raise InvalidInputError(f"labels file not found: {labels}")
         label_list = [line.strip() for line in labels.read_text().splitlines() if line.strip()]
-    path = write_bundle([str(a) for a in artifacts], out, spec=spec, zip=as_zip, labels=label_list, name=name)
+    path = write_bundle(arts, out, spec=spec, zip=as_zip, labels=label_list, name=name)
     say(path, prefix="[green]bundle written[/]: ")

@@ -355,7 +355,7 @@ BAD_OUT = [
     ("quantize-wrong-suffix", ["quantize", "smallcnn", "--weights", "random", "--out", "existing.txt"], ".onnx"),
     ("export-folder", ["export", "smallcnn", "--weights", "random", "--out", "mine"], "folder"),
     ("export-wrong-suffix", ["export", "smallcnn", "--target", "openvino", "--out", "m.onnx"], ".xml"),
-    ("bundle-file", ["bundle", "m.onnx", "--out", "existing.txt"], "file"),
+    ("bundle-file", ["bundle", "runs/good/model.int8.onnx", "--out", "existing.txt"], "file"),
 ]
 
 
