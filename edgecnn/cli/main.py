@@ -161,7 +161,7 @@ def run() -> None:
 
 def _run() -> int:
     try:
-        code = app(standalone_mode=False)  # typer returns the exit code (130 after a KeyboardInterrupt)
+        code = app(standalone_mode=False, prog_name="edgecnn")  # returns the exit code (130 after Ctrl-C)
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
@@ -180,8 +180,9 @@ def _run() -> int:
         error(exc)
         return exc.exit_code
     except Exception as exc:  # usage errors (click's, or typer's vendored click) first; anything else is a bug
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            ctx = getattr(exc, "ctx", None)  # one line, like every other user error, with where to look
+            error(f"{exc.format_message()}" + (f" (see `{ctx.command_path} --help`)" if ctx is not None else ""))
             return exc.exit_code
         if os.environ.get("EDGECNN_DEBUG"):
             raise

@@ -522,3 +522,18 @@ def test_bad_input_is_one_clear_line(argv, files, fragment, tmp_path, capsys, mo
 def test_case_count():
     assert len(CASES) >= 45
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["optimize", "lenet5", "--no-such-option"], "No such option"),
+        (["quantize"], "Missing argument"),
+        (["optimize", "lenet5", "--calib-size", "many"], "--calib-size"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_too(argv, fragment, capsys, monkeypatch):
+    code, _, err = cli_run(capsys, monkeypatch, *argv)
+    assert_clean_user_error(code, err, fragment)
+    assert "--help" in err
