@@ -60,6 +60,10 @@ def quantize_cmd(
     bias_correction: Annotated[
         bool, typer.Option("--bias-correction", help="Correct each layer's mean output shift.")
     ] = False,
+    rounding: Annotated[
+        str,
+        typer.Option("--rounding", help="Weight rounding: nearest, or gptq (re-rounded for each layer's output)."),
+    ] = "nearest",
     eval_data: EvalData = None,
     max_drop: MaxAccuracyDrop = None,
     min_agreement: Annotated[
@@ -111,6 +115,7 @@ def quantize_cmd(
             reduce_range=reduce_range,
             equalize=equalize,
             bias_correction=bias_correction,
+            rounding=rounding,
             sensitivity=sensitivity,
             check_latency=latency,
             threads=threads,

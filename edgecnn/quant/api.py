@@ -34,6 +34,7 @@ from edgecnn.quant.equalize import equalize as cle
 from edgecnn.quant.fp16 import convert_fp16
 from edgecnn.quant.latency import compare_latency
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
+from edgecnn.quant.rounding import gptq_round
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
 from edgecnn.runtime import load_session
 from edgecnn.spec import InputSpec, ModelSpec, Preprocess, as_spec
@@ -296,6 +297,7 @@ class _Int8Run:
         self.source, self.work, self.config, self.report = source, work, config, report
         self.tgt, self.threads, self.seed = tgt, threads, seed
         self._unequalized: Path | None = None
+        self._hessians: dict[Path, dict[str, Any]] = {}  # gptq rounding's layer statistics, per fp32 model
         report["profile"] = config.to_dict()["profile"]
 
     def execute(
@@ -337,6 +339,8 @@ class _Int8Run:
             self._equalize_effect(calib, scorer, metrics)
         if adv.bias_correction:
             prepared, int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
+        if adv.rounding == "gptq":
+            int8, metrics = self._round(prepared, int8, calib, scorer, metrics, self.config)
         config = self.config
         if budget.active:
             config, fallback = accuracy_fallback(
@@ -353,6 +357,8 @@ class _Int8Run:
             if fallback["float_layers"]:
                 int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, config, cache_path=cache)
                 metrics = scorer.score(int8)
+                if adv.rounding == "gptq":
+                    int8, metrics = self._round(prepared, int8, calib, scorer, metrics, config)
             if not fallback["budget"]["passed"]:
                 self.report["warnings"].append(
                     f"accuracy budget NOT met: {fallback['budget']['name']} = "
@@ -422,6 +428,44 @@ class _Int8Run:
             )
             return prepared, int8, before
         return corrected_fp32, out, after
+
+    def _round(
+        self, prepared: Path, int8: Path, calib: np.ndarray, scorer: Scorer, before: dict[str, Any], config: PTQConfig
+    ) -> tuple[Path, dict[str, Any]]:
+        """GPTQ weight rounding (edgecnn/quant/rounding.py), kept only if fidelity does not get worse."""
+        t0 = time.perf_counter()
+        out = int8.with_name(int8.stem + ".gptq.onnx")
+        rep = gptq_round(
+            prepared,
+            int8,
+            calib,
+            out,
+            threads=self.threads,
+            symmetric=config.profile.weight_symmetric,
+            reduce_range=config.reduce_range,
+            seed=self.seed,
+            hessians=self._hessians.setdefault(prepared, {}),
+        )
+        after = scorer.score(out)
+        worse = [k for k in ("sqnr_db", "top1_agreement", "top1") if k in before and after[k] < before[k]]
+        rep["kept"] = not worse
+        rep["per_layer"] = rep["per_layer"][:64]
+        self.report["steps"].append(
+            {
+                "type": "rounding",
+                "report": rep,
+                "effect": _effect(before, after),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
+        if worse:
+            self.report["warnings"].append(
+                f"gptq rounding made {', '.join(worse)} worse on the check data (SQNR {before['sqnr_db']:.2f} -> "
+                f"{after['sqnr_db']:.2f} dB, agreement {before['top1_agreement']:.3f} -> "
+                f"{after['top1_agreement']:.3f}); kept nearest rounding"
+            )
+            return int8, before
+        return out, after
 
     def _latency(
         self,

@@ -47,6 +47,11 @@ class AdvancedQuantization(Config):
     equalize: bool = Field(False, description="cross-layer equalization before quantizing")
     relu6_as_relu: bool = False
     bias_correction: bool = False
+    rounding: Literal["nearest", "gptq"] = Field(
+        "nearest",
+        description="int8 weight rounding: nearest (ONNX Runtime's) or gptq (re-rounded to minimise each layer's "
+        "output error on the calibration data; kept only if fidelity improves)",
+    )
     measure_effect: bool = Field(True, description="measure what equalize / bias_correction changed")
     max_float_layers: int = Field(8, ge=0, description="most layers the accuracy budget may keep in float")
     sensitivity: bool = Field(False, description="also rank every layer's quantization sensitivity")
