@@ -38,12 +38,8 @@ def atomic_path(final: str | os.PathLike, *, suffix: str | None = None) -> Itera
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if tmp.is_dir() and final.is_dir():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
+        if tmp.is_dir():
+            swap_dir(tmp, final)  # a folder: the old one renamed away, this one in, signals held meanwhile
         else:
             os.replace(tmp, final)
     finally:
