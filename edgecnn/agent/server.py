@@ -277,6 +277,22 @@ class Agent:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def _lingering_close(sock: socket.socket, *, limit: int = 4 << 20, seconds: float = 1.0) -> None:
+    """Half-close after a refusal and read (a bounded amount of) what the peer is still sending, so the refusal
+    reaches it instead of being lost to a reset caused by unread bytes."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(seconds)
+        deadline, drained = time.monotonic() + seconds, 0
+        while drained < limit and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+
+
 def _shutdown(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)
@@ -382,6 +398,7 @@ class _Connection:
             reply = {"ok": True, **handler(msg)}
         except _Fatal as exc:
             self._reply(P.error_reply(exc.kind, str(exc)))
+            _lingering_close(self.conn)
             return False
         except P.ConnectionClosed:
             raise
