@@ -31,7 +31,7 @@ from edgecnn.pipeline.recipe import Recipe
 from edgecnn.profiling.api import profile
 from edgecnn.profiling.environment import fingerprint
 from edgecnn.quant.api import quantize
-from edgecnn.quant.calibration import input_spec_of_onnx, load_calibration
+from edgecnn.quant.calibration import default_calibration_with_sources, input_spec_of_onnx, load_calibration
 from edgecnn.quant.config import QuantizeStep
 from edgecnn.report.build import new_report, validate_report, write_report
 from edgecnn.runtime import load_session
@@ -157,7 +157,7 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
             "RANDOM weights (no pretrained weights offline): accuracy and agreement figures are not meaningful"
         )
     input_spec, preprocess = _io_spec(original, onnx_input)
-    calib = _calibration(recipe, input_spec, preprocess, calib_data)
+    calib, calib_groups = _calibration(recipe, input_spec, preprocess, calib_data)
     evaluation = _eval_data(recipe, original if original is not None else onnx_input, eval_data)
 
     spec = original
@@ -199,6 +199,7 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
                 report,
                 seed=recipe.seed,
                 threads=recipe.profile.threads,
+                calib_groups=calib_groups,
             )
             artifacts["quantized"] = optimized
 
@@ -340,10 +341,14 @@ def _io_spec(spec: ModelSpec | None, onnx_input: Path | None):
     )
 
 
-def _calibration(recipe: Recipe, input_spec, preprocess, override) -> np.ndarray:
-
+def _calibration(recipe: Recipe, input_spec, preprocess, override) -> tuple[np.ndarray, np.ndarray | None]:
+    """The calibration samples and, for the default photos, the source photo of each (quantize's held-out
+    split keeps every crop of one photo on one side)."""
     source = override if override is not None else recipe.data.calib
-    return load_calibration(source, input_spec, preprocess=preprocess, size=recipe.data.calib_size, seed=recipe.seed)
+    size, seed = recipe.data.calib_size, recipe.seed
+    if source is None and input_spec.layout == "NCHW":
+        return default_calibration_with_sources(input_spec, preprocess, size=size, seed=seed)
+    return load_calibration(source, input_spec, preprocess=preprocess, size=size, seed=seed), None
 
 
 def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.ndarray] | None:
@@ -382,6 +387,7 @@ def _quantize(
     *,
     seed: int,
     threads: int | None,
+    calib_groups: np.ndarray | None = None,
 ) -> Artifact:
 
     advanced = step.advanced
@@ -389,12 +395,13 @@ def _quantize(
     advanced = advanced.replace(**{k: v for k, v in defaults.items() if getattr(advanced, k) is None})
     started = time.perf_counter()
     result = quantize(
-        float_model.path,
+        float_model,  # with its provenance: quantize's search knows random weights when the export says so
         target=target,
         calib_data=calib,
         out=out / f"model.{step.precision}.onnx",
         eval_data=evaluation,
         advanced=advanced,
+        calib_groups=calib_groups,
         **step.settings.options(),
     )
     report["steps"].append(
@@ -405,6 +412,7 @@ def _quantize(
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
+    report["notes"] += [f"WARNING (quantize): {w}" for w in result.report.get("warnings", [])]
     return result.artifact
 
 

@@ -24,10 +24,15 @@ from edgecnn.errors import InvalidInputError
 from edgecnn.evaluation.api import load_eval_data, predict
 from edgecnn.exporters.onnx import export_onnx
 from edgecnn.fileio import atomic_path, check_out_file
-from edgecnn.metrics import measure_fidelity
+from edgecnn.metrics import flat_outputs, measure_fidelity
 from edgecnn.profiling.environment import fingerprint
 from edgecnn.quant.bias_correction import correct_biases
-from edgecnn.quant.calibration import DEFAULT_SIZE, input_spec_of_onnx, load_calibration
+from edgecnn.quant.calibration import (
+    DEFAULT_SIZE,
+    default_calibration_with_sources,
+    input_spec_of_onnx,
+    load_calibration,
+)
 from edgecnn.quant.config import AdvancedQuantization, Precision, Preset, QuantizeOptions, split_advanced
 from edgecnn.quant.equalize import EqualizeConfig
 from edgecnn.quant.equalize import equalize as cle
@@ -35,6 +40,7 @@ from edgecnn.quant.fp16 import convert_fp16
 from edgecnn.quant.latency import compare_latency
 from edgecnn.quant.ptq import COMPUTE_OPS, PTQConfig, count_qdq, prepare_for_quantization, quantize_qdq
 from edgecnn.quant.rounding import gptq_round
+from edgecnn.quant.search import Candidate, Search, split_holdout
 from edgecnn.quant.sensitivity import Budget, Scorer, accuracy_fallback, layer_sensitivity
 from edgecnn.runtime import load_session
 from edgecnn.spec import InputSpec, ModelSpec, Preprocess, as_spec
@@ -67,6 +73,7 @@ def quantize(
     input_shape: tuple[int, ...] | None = None,
     out: str | os.PathLike | None = None,
     advanced: AdvancedQuantization | dict[str, Any] | None = None,
+    calib_groups: Any = None,
 ) -> QuantizationResult:
     """Quantize to one int8 QDQ ONNX model (or fp16), checked for accuracy and speed against fp32.
 
@@ -78,7 +85,10 @@ def quantize(
     keep the most sensitive layers in float until it holds.
     eval_data: what the checks run on: a path, an array, or an (x, labels) tuple; default: calibration samples.
     advanced: the rare knobs (`AdvancedQuantization`: calibration method, equalize, bias correction, op types,
-    sensitivity, latency check and fallback, reduce_range, per_channel, seed, threads, ...).
+    sensitivity, latency check and fallback, reduce_range, per_channel, seed, threads, the accuracy-first
+    search (on by default), ...).
+    calib_groups: the source (e.g. photo id) of each calibration sample, so the search's held-out samples never
+    share a source with the calibration ones (known by itself for the default photos).
     """
     opts = QuantizeOptions(
         precision=precision,
@@ -87,7 +97,9 @@ def quantize(
         min_agreement=min_agreement,
     )
     adv = split_advanced(advanced)
-    return _quantize(model_or_onnx, target, opts, adv, preset, calib_data, eval_data, input_shape, out)
+    return _quantize(
+        model_or_onnx, target, opts, adv, preset, calib_data, eval_data, input_shape, out, calib_groups=calib_groups
+    )
 
 
 def _quantize(
@@ -100,6 +112,8 @@ def _quantize(
     eval_data: Any,
     input_shape: tuple[int, ...] | None,
     out: str | os.PathLike | None,
+    *,
+    calib_groups: Any = None,
 ) -> QuantizationResult:
     precision = opts.precision
     seed = adv.seed or 0
@@ -156,7 +170,7 @@ def _quantize(
                 keep_removable_activations=tgt.keeps_removable_activations,
             )
             run = _Int8Run(source, work, config, report, tgt=tgt, threads=threads, seed=seed)
-            final = run.execute(calib_data, eval_x, eval_y, adv, budget=budget)
+            final = run.execute(calib_data, eval_x, eval_y, adv, budget=budget, calib_groups=calib_groups)
         with atomic_path(out_path) as tmp:
             shutil.copyfile(final, tmp)
         report["seconds"] = round(time.perf_counter() - started, 2)
@@ -298,6 +312,7 @@ class _Int8Run:
         self.tgt, self.threads, self.seed = tgt, threads, seed
         self._unequalized: Path | None = None
         self._hessians: dict[Path, dict[str, Any]] = {}  # gptq rounding's layer statistics, per fp32 model
+        self._search_rounding: str | None = None  # the rounding of the candidate the search chose
         report["profile"] = config.to_dict()["profile"]
 
     def execute(
@@ -308,25 +323,18 @@ class _Int8Run:
         adv: AdvancedQuantization,
         *,
         budget: Budget,
+        calib_groups: Any = None,
     ) -> Path:
         t0 = time.perf_counter()
         size = adv.calib_size or DEFAULT_SIZE
-        calib = load_calibration(
-            calib_data, self.source.input, preprocess=self.source.preprocess, size=size, seed=self.seed
-        )
+        calib, groups = self._load_calibration(calib_data, size, calib_groups)
         self.report["calibration"] = {
             "source": _describe_source(calib_data),
             "samples": int(len(calib)),
             "method": self.config.calibration_method,
             "load_seconds": round(time.perf_counter() - t0, 2),
         }
-        x = eval_x if eval_x is not None else calib[:EVAL_SAMPLES]
-        scorer = Scorer(x, _fp32_logits(self.source.path, x, self.threads), eval_y, self.threads)
-        self.report["evaluation"] = {
-            "data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
-            "samples": int(len(x)),
-            "labels": eval_y is not None,
-        }
+        calib, scorer, select, split = self._search_data(calib, groups, eval_x, eval_y, adv)
         fp32 = self.source.path
         if adv.equalize:
             fp32 = self._equalize(fp32, scorer, adv.relu6_as_relu)
@@ -336,11 +344,19 @@ class _Int8Run:
         self.report["calibration"]["calibrate_quantize_seconds"] = round(time.perf_counter() - t1, 2)
         metrics = scorer.score(int8)
         if adv.equalize and adv.measure_effect:
-            self._equalize_effect(calib, scorer, metrics)
+            reverted = self._equalize_effect(calib, scorer, metrics)
+            if reverted is not None:
+                prepared, cache, int8, metrics = reverted
         if adv.bias_correction:
             prepared, int8, metrics = self._bias_correct(prepared, int8, calib, cache, scorer, metrics)
         if adv.rounding == "gptq":
             int8, metrics = self._round(prepared, int8, calib, scorer, metrics, self.config)
+        timing = None
+        if select is not None:
+            prepared, cache, int8, metrics, timing = self._search(
+                prepared, cache, int8, metrics, calib, scorer, select, adv, split
+            )
+            self.report["calibration"]["method"] = self.config.calibration_method
         config = self.config
         if budget.active:
             config, fallback = accuracy_fallback(
@@ -355,9 +371,9 @@ class _Int8Run:
             )
             self.report["fallback"] = fallback
             if fallback["float_layers"]:
-                int8 = quantize_qdq(prepared, self.work / "int8.onnx", calib, config, cache_path=cache)
-                metrics = scorer.score(int8)
-                if adv.rounding == "gptq":
+                int8 = quantize_qdq(prepared, self.work / "int8.budget.onnx", calib, config, cache_path=cache)
+                metrics, timing = scorer.score(int8), None  # a new model: time it again
+                if adv.rounding == "gptq" or self._search_rounding == "gptq":
                     int8, metrics = self._round(prepared, int8, calib, scorer, metrics, config)
             if not fallback["budget"]["passed"]:
                 self.report["warnings"].append(
@@ -373,8 +389,157 @@ class _Int8Run:
         self.report["accuracy"] = _accuracy_report(metrics, scorer)
         self.report["graph"] = count_qdq(int8)
         if adv.check_latency:
-            int8 = self._latency(prepared, int8, calib, cache, config, scorer, budget, adv.latency_fallback)
+            int8 = self._latency(
+                prepared, int8, calib, cache, config, scorer, budget, adv.latency_fallback, first=timing
+            )
         return int8
+
+    def _load_calibration(self, calib_data: Any, size: int, groups: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """The calibration samples and, when known, the source of each (the default photos say which photo)."""
+        if calib_data is None and self.source.input.layout == "NCHW":
+            x, sources = default_calibration_with_sources(
+                self.source.input, self.source.preprocess, size=size, seed=self.seed
+            )
+            return x, sources
+        x = load_calibration(
+            calib_data, self.source.input, preprocess=self.source.preprocess, size=size, seed=self.seed
+        )
+        if groups is not None and len(groups) != len(x):
+            raise InvalidInputError(f"calib_groups has {len(groups)} entries for {len(x)} calibration samples")
+        return x, None if groups is None else np.asarray(groups)
+
+    def _search_data(
+        self,
+        calib: np.ndarray,
+        groups: np.ndarray | None,
+        eval_x: np.ndarray | None,
+        eval_y: np.ndarray | None,
+        adv: AdvancedQuantization,
+    ) -> tuple[np.ndarray, Scorer, Scorer | None, str | None]:
+        """(calibration samples, the checks' scorer, the search's scorer, split description).
+
+        The search measures its candidates on calibration samples held out from calibrating (by source photo
+        when known), never on eval_data: its labels stay for the final, unbiased accuracy. The checks run on
+        eval_data when given, else on the held-out samples (or, without a search, the first calibration ones)."""
+        skipped = None if adv.search else "off (advanced.search=False)"
+        if skipped is None and self.source.describe.get("weights") == "random":
+            skipped = "random weights (no pretrained weights here): candidates would be compared on noise"
+        split = None
+        if skipped is None:
+            split = split_holdout(len(calib), groups, adv.holdout, self.seed)
+            if split is None:
+                skipped = f"too few calibration samples ({len(calib)}) to hold some out"
+        if split is not None:
+            cal_idx, held_idx, how = split
+            held = calib[held_idx]
+            reference = _fp32_logits(self.source.path, held, self.threads)
+            flat = flat_outputs(reference)
+            if flat is None:
+                cal = np.ascontiguousarray(calib[cal_idx])
+                select = Scorer(held, reference, None, self.threads)
+                checks = select if eval_x is None else self._scorer(eval_x, eval_y)
+                self.report["evaluation"] = {
+                    "data": "eval_data" if eval_x is not None else f"held-out calibration samples ({how})",
+                    "samples": int(len(checks.x)),
+                    "labels": eval_y is not None,
+                }
+                self.report["calibration"]["samples"] = int(len(cal))
+                self.report["calibration"]["held_out"] = {"samples": int(len(held)), "split": how}
+                return cal, checks, select, how
+            skipped = f"{flat}: there is nothing to measure the candidates by (random weights?)"
+        self.report["search"] = {"enabled": adv.search, "skipped": skipped, "candidates": []}
+        if adv.search:
+            self.report["warnings"].append(f"accuracy-first search skipped: {skipped}; plain int8 (MinMax) used")
+        x = eval_x if eval_x is not None else calib[:EVAL_SAMPLES]
+        self.report["evaluation"] = {
+            "data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
+            "samples": int(len(x)),
+            "labels": eval_y is not None,
+        }
+        return calib, self._scorer(x, eval_y), None, None
+
+    def _scorer(self, x: np.ndarray, y: np.ndarray | None) -> Scorer:
+        return Scorer(x, _fp32_logits(self.source.path, x, self.threads), y, self.threads)
+
+    def _search(
+        self,
+        prepared: Path,
+        cache: Path,
+        int8: Path,
+        metrics: dict[str, Any],
+        calib: np.ndarray,
+        scorer: Scorer,
+        select: Scorer,
+        adv: AdvancedQuantization,
+        split: str,
+    ) -> tuple[Path, Path, Path, dict[str, Any], dict[str, Any] | None]:
+        t0 = time.perf_counter()
+        timer = None
+        if adv.check_latency:
+
+            def timer(path: Path) -> dict[str, Any]:
+                return compare_latency(
+                    self.source.path,
+                    path,
+                    calib[:1],
+                    backend=self.tgt.backend,
+                    device=self.tgt.device,
+                    threads=self.threads,
+                )
+
+        labelled = scorer if scorer.labels is not None else None
+        search = Search(self, calib, select, adv, time_candidate=timer, labelled=labelled)
+        base = Candidate("as configured", "baseline", {}, int8, prepared, cache, self.config)
+        base.metrics = metrics if select is scorer else select.score(int8)
+        if self.config.calibration_method == "minmax" and not (adv.equalize or adv.bias_correction):
+            base.name = "minmax"
+        chosen = search.execute(base)
+        self.report["search"] = search.report(chosen, split, time.perf_counter() - t0)
+        self.report["variants"] = [
+            {
+                "name": row["name"],
+                "size_bytes": row["size_bytes"],
+                "p50_ms": row["p50_ms"],
+                "accuracy": row.get("eval_top1"),
+                "top1_agreement": row["top1_agreement"],
+                "sqnr_db": row["sqnr_db"],
+                "latency_ratio": row["latency_ratio"],
+                "chosen": row["chosen"],
+            }
+            for row in self.report["search"]["candidates"]
+            if row["measured"] == "held-out"
+        ]
+        hurt = [
+            f"{row['name']} lowered held-out SQNR by {-row['gain_db']:.1f} dB vs {row['over']}"
+            for row in self.report["search"]["candidates"]
+            if row["gain_db"] is not None and row["gain_db"] < 0
+        ]
+        if hurt:
+            self.report["search"]["reverted"] = [f"not used: {h}" for h in hurt]
+        self.config = chosen.config
+        self._search_rounding = chosen.delta.get("rounding")
+        if chosen.delta.get("bias_correction") or chosen.delta.get("equalize"):
+            self.report["steps"].append(
+                {"type": "search", "report": {"chosen": chosen.name, "delta": chosen.delta}, "seconds": 0.0}
+            )
+        metrics = chosen.metrics if select is scorer else scorer.score(chosen.path)
+        return chosen.prepared, chosen.cache, chosen.path, metrics, chosen.timing
+
+    def _gptq(self, prepared: Path, int8: Path, calib: np.ndarray, config: PTQConfig, out: Path, *, rows: int) -> Path:
+        """GPTQ rounding of `int8` into `out`, unmeasured (the search's `{"rounding": "gptq"}` candidate)."""
+        gptq_round(
+            prepared,
+            int8,
+            calib,
+            out,
+            threads=self.threads,
+            symmetric=config.profile.weight_symmetric,
+            reduce_range=config.reduce_range,
+            seed=self.seed,
+            samples=len(calib),
+            rows_per_sample=rows,
+        )
+        return out
 
     def _prepare(self, fp32: Path, stem: str) -> tuple[Path, Path]:
         prepared = prepare_for_quantization(fp32, self.work / f"{stem}.prepared.onnx")
@@ -389,16 +554,36 @@ class _Int8Run:
         onnx.save(model, str(path))
         check = measure_fidelity(scorer.reference, _fp32_logits(path, scorer.x, self.threads))
         rep["fp32_check"] = {"sqnr_db_vs_original": check.sqnr_db, "top1_agreement": check.top1_agreement}
+        if rep.get("relu6_replaced") and (check.top1_agreement or 0) < 1.0:
+            self.report["warnings"].append(
+                f"relu6_as_relu=True CHANGED the float model: {rep['relu6_replaced']} ReLU6 turned into ReLU, "
+                f"fp32 top-1 agreement with the original {check.top1_agreement:.3f}, SQNR {check.sqnr_db:.1f} dB "
+                "(measured before quantizing)"
+            )
         self.report["steps"].append({"type": "equalize", "report": rep, "seconds": round(time.perf_counter() - t0, 2)})
         self._unequalized = fp32
         return path
 
-    def _equalize_effect(self, calib: np.ndarray, scorer: Scorer, with_pass: dict[str, Any]) -> None:
+    def _equalize_effect(
+        self, calib: np.ndarray, scorer: Scorer, with_pass: dict[str, Any]
+    ) -> tuple[Path, Path, Path, dict[str, Any]] | None:
+        """Measure int8 with and without equalization; revert it (loudly) when it lowered fidelity."""
         prepared, cache = self._prepare(self._unequalized, "unequalized")
-        without = scorer.score(
-            quantize_qdq(prepared, self.work / "unequalized.int8.onnx", calib, self.config, cache_path=cache)
+        path = quantize_qdq(prepared, self.work / "unequalized.int8.onnx", calib, self.config, cache_path=cache)
+        without = scorer.score(path)
+        step = self.report["steps"][-1]
+        step["effect"] = _effect(without, with_pass)
+        if _fidelity_key(with_pass) >= _fidelity_key(without):
+            step["report"]["kept"] = True
+            return None
+        step["report"]["kept"] = False
+        self.report["warnings"].append(
+            f"equalization (relu6_as_relu={step['report'].get('relu6_replaced', 0) > 0}) lowered int8 fidelity "
+            f"on {scorer.x.shape[0]} samples: agreement {with_pass.get('top1_agreement')} vs "
+            f"{without.get('top1_agreement')} without, SQNR {with_pass['sqnr_db']:.2f} vs {without['sqnr_db']:.2f} dB; "
+            "REVERTED (the unequalized model is used)"
         )
-        self.report["steps"][-1]["effect"] = _effect(without, with_pass)
+        return prepared, cache, path, without
 
     def _bias_correct(
         self, prepared: Path, int8: Path, calib: np.ndarray, cache: Path, scorer: Scorer, before: dict[str, Any]
@@ -421,10 +606,9 @@ class _Int8Run:
             }
         )
         if not kept:
-            log.info(
-                "bias correction lowered SQNR (%.2f -> %.2f dB); keeping the uncorrected model",
-                before["sqnr_db"],
-                after["sqnr_db"],
+            self.report["warnings"].append(
+                f"bias correction lowered SQNR on {scorer.x.shape[0]} samples ({before['sqnr_db']:.2f} -> "
+                f"{after['sqnr_db']:.2f} dB): REVERTED (the uncorrected model is used)"
             )
             return prepared, int8, before
         return corrected_fp32, out, after
@@ -477,11 +661,14 @@ class _Int8Run:
         scorer: Scorer,
         budget: Budget,
         fallback: bool,
+        *,
+        first: dict[str, Any] | None = None,
     ) -> Path:
         x1 = calib[:1]
-        first = compare_latency(
-            self.source.path, int8, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads
-        )
+        if first is None:  # the search already timed the model it chose
+            first = compare_latency(
+                self.source.path, int8, x1, backend=self.tgt.backend, device=self.tgt.device, threads=self.threads
+            )
         self.report["latency"] = {
             "chosen": "default",
             "candidates": {"default": {**first, "profile": config.profile.label}},
@@ -592,6 +779,11 @@ def _accuracy_report(metrics: dict[str, Any], scorer: Scorer) -> dict[str, Any] 
         return None
     ref = scorer.reference_top1
     return {"fp32_top1": ref, "top1": metrics["top1"], "drop_points": ref - metrics["top1"]}
+
+
+def _fidelity_key(metrics: dict[str, Any]) -> tuple[float, float]:
+    first = metrics.get("top1", metrics.get("top1_agreement"))
+    return (-np.inf if first is None else first, metrics.get("sqnr_db", -np.inf))
 
 
 def _effect(without: dict[str, Any], with_pass: dict[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,14 @@ def default_calibration(
     spec: ModelSpec | InputSpec, preprocess: Preprocess | None = None, *, size: int = DEFAULT_SIZE, seed: int = 0
 ) -> np.ndarray:
     """The shipped photos expanded to `size` samples with seeded random resized crops and flips."""
+    return default_calibration_with_sources(spec, preprocess, size=size, seed=seed)[0]
+
+
+def default_calibration_with_sources(
+    spec: ModelSpec | InputSpec, preprocess: Preprocess | None = None, *, size: int = DEFAULT_SIZE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """`default_calibration` plus the source photo of each sample (an index into the sorted photos), so a
+    held-out split can keep every crop of one photo on one side."""
     input_spec, pre = _resolve(spec, preprocess)
     _require_images(input_spec)
     photos = sorted(DEFAULT_SET.glob("*.jpg"))
@@ -137,12 +145,15 @@ def default_calibration(
     images = [load_image(p) for p in photos]
     rng = np.random.default_rng(seed)
     out = np.empty((size, *input_spec.shape[1:]), np.float32)
+    sources = np.empty(size, np.int64)
     for i in track(range(size), "calibration photos"):
-        img = (
-            images[i % len(images)] if i < len(images) else _random_resized_crop(images[rng.integers(len(images))], rng)
-        )
+        if i < len(images):
+            sources[i], img = i, images[i]
+        else:
+            sources[i] = rng.integers(len(images))
+            img = _random_resized_crop(images[sources[i]], rng)
         out[i] = preprocess_image(img, pre, channels=input_spec.channels, size=input_spec.spatial)
-    return out
+    return out, sources
 
 
 def read_array_file(path: Path) -> np.ndarray:

@@ -38,6 +38,17 @@ class QuantizeOptions(Config):
 class AdvancedQuantization(Config):
     """Rare knobs of `quantize()` (pass as `advanced=AdvancedQuantization(...)`)."""
 
+    search: bool = Field(
+        True,
+        description="accuracy-first: build the candidate techniques, measure each on held-out samples and keep the "
+        "most faithful one still faster than fp32 (skipped when the outputs are near-flat)",
+    )
+    search_target: float = Field(
+        0.995, ge=0, le=1, description="top-1 agreement (a fraction) at which the search stops trying more"
+    )
+    holdout: float = Field(
+        0.25, gt=0, lt=1, description="fraction of the calibration samples held out to measure the candidates on"
+    )
     calibration_method: CalibrationMethod = "minmax"
     calib_size: int | None = Field(None, ge=1, description="calibration samples (default 300, or the recipe's)")
     op_types: tuple[str, ...] | None = Field(None, description="ONNX op types to quantize (default: all it can)")

@@ -9,7 +9,13 @@ import json
 from typing import Any
 
 from edgecnn.profiling.plots import latency_plot_data_uri
-from edgecnn.report.markdown import summary_rows
+from edgecnn.report.markdown import (
+    TECHNIQUE_COLUMNS,
+    quantize_search,
+    search_summary,
+    summary_rows,
+    technique_rows,
+)
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
@@ -85,6 +91,33 @@ def variants_plot(report: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
+def agreement_plot(report: dict[str, Any]) -> str | None:
+    """Top-1 agreement vs int8/fp32 latency of every quantization candidate the search timed."""
+    points = [
+        v
+        for v in report.get("variants", [])
+        if v.get("top1_agreement") is not None and v.get("latency_ratio") is not None
+    ]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for v in points:
+        color = "#070" if v.get("chosen") else "#47a"
+        ax.scatter(v["latency_ratio"], v["top1_agreement"], s=70 if v.get("chosen") else 45, color=color)
+        ax.annotate(v["name"], (v["latency_ratio"], v["top1_agreement"]), textcoords="offset points", xytext=(6, 4))
+    ax.axvline(1.0, color="#b00", lw=1, ls="--")
+    ax.set_xlabel("latency / fp32 (interleaved; < 1 is faster)")
+    ax.set_ylabel("top-1 agreement with fp32 (held-out)")
+    ax.set_title("Quantization candidates: agreement vs latency")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def render_html(report: dict[str, Any]) -> str:
     e = html.escape
     model = report["model"]
@@ -110,6 +143,19 @@ def render_html(report: dict[str, Any]) -> str:
     ):
         if plot:
             parts.append(f"<h2>{e(title)}</h2>{plot}")
+    search = quantize_search(report)
+    if search is not None:
+        parts.append(f"<h2>Quantization techniques</h2><p>{e(search_summary(search))}</p>")
+        if search.get("candidates"):
+            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in TECHNIQUE_COLUMNS) + "</tr>")
+            for row in technique_rows(search):
+                cls = " class='good'" if row[5] else ""
+                cells = "".join(f"<td>{e(c.replace('**', ''))}</td>" for c in row)
+                parts.append(f"<tr{cls}>{cells}</tr>")
+            parts.append("</table>")
+        plot = agreement_plot(report)
+        if plot:
+            parts.append(plot)
     if report.get("gates"):
         parts.append("<h2>Gates</h2><table><tr><th>gate</th><th>threshold</th><th>value</th><th>passed</th></tr>")
         for g in report["gates"]:

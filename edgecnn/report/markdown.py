@@ -71,6 +71,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Steps", "", "| step | seconds | summary |", "|---|---|---|"]
         for s in report["steps"]:
             lines.append(f"| {s['type']} | {s.get('seconds') or 0:.2f} | {_step_summary(s.get('report') or {})} |")
+    search = quantize_search(report)
+    if search is not None:
+        lines += ["", "## Quantization techniques", "", search_summary(search), ""]
+        if search.get("candidates"):
+            lines += ["| " + " | ".join(TECHNIQUE_COLUMNS) + " |", "|" + "---|" * len(TECHNIQUE_COLUMNS)]
+            lines += ["| " + " | ".join(row) + " |" for row in technique_rows(search)]
     if report.get("gates"):
         lines += ["", "## Gates", "", "| gate | threshold | value | passed |", "|---|---|---|---|"]
         for g in report["gates"]:
@@ -97,6 +103,64 @@ def render_markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v),
     ]
     return "\n".join(lines) + "\n"
+
+
+TECHNIQUE_COLUMNS = (
+    "candidate",
+    "agreement",
+    "SQNR (dB)",
+    "accuracy (%)",
+    "latency / fp32",
+    "chosen",
+    "note",
+    "bought (dB SQNR)",
+)
+
+
+def quantize_search(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The quantize step's accuracy-first search record (`steps[].report.search`), if any."""
+    for step in report.get("steps", []):
+        rep = step.get("report") or {}
+        if step.get("type") == "quantize" and isinstance(rep.get("search"), dict):
+            return rep["search"]
+    return None
+
+
+def search_summary(search: dict[str, Any]) -> str:
+    if search.get("skipped"):
+        return f"Accuracy-first search skipped: {search['skipped']}."
+    return (
+        f"Each candidate measured on {search.get('held_out_samples')} held-out calibration samples "
+        f"({search.get('split')}), calibrated on the other {search.get('calibration_samples')}; kept: the most "
+        f"faithful one faster than fp32 (**{search.get('chosen')}**), {search.get('seconds')} s"
+        + (f"; stopped early: {search['stopped_early']}" if search.get("stopped_early") else "")
+        + "."
+        + "".join(f" {r}." for r in search.get("reverted", []))
+    )
+
+
+def technique_rows(search: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per candidate: what each technique bought, on held-out samples."""
+
+    def num(v: Any, fmt: str) -> str:
+        return "" if v is None else format(v, fmt)
+
+    rows = []
+    for c in search.get("candidates", []):
+        quick = " (quick)" if c.get("measured") == "quick" else ""
+        rows.append(
+            (
+                c["name"],
+                num(c.get("top1_agreement"), ".3f") + quick if c.get("top1_agreement") is not None else "",
+                num(c.get("sqnr_db"), ".1f") + quick if c.get("sqnr_db") is not None else "",
+                num(c.get("eval_top1"), ".2f"),
+                num(c.get("latency_ratio"), ".2f"),
+                "**yes**" if c.get("chosen") else "",
+                str(c.get("note") or ""),
+                "" if c.get("gain_db") is None else f"{c['gain_db']:+.1f} over {c.get('over')}",
+            )
+        )
+    return rows
 
 
 def _step_summary(rep: dict[str, Any]) -> str:

@@ -166,12 +166,17 @@ class Gate(_Strict):
 
 
 class Variant(_Open):
-    """A variant tried, as plotted in the HTML report (a step may add its own keys)."""
+    """A variant tried, as plotted in the HTML report (a step may add its own keys). The quantize step's
+    accuracy-first search adds one per candidate it built, measured on held-out calibration samples."""
 
     name: str
     size_bytes: float | None = None
     p50_ms: float | None = None
     accuracy: float | None = None
+    top1_agreement: float | None = Field(None, ge=0, le=1, description="with fp32, a fraction (search candidates)")
+    sqnr_db: float | None = Field(None, description="logits SQNR vs fp32 in dB (search candidates)")
+    latency_ratio: float | None = Field(None, ge=0, description="candidate / fp32 median, interleaved; null: not timed")
+    chosen: bool | None = Field(None, description="the search kept this candidate")
 
 
 class Environment(_Open):

@@ -113,3 +113,33 @@ def test_html_renders_in_headless_chromium(tmp_path):
         timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 20_000  # a blank page compresses to a few KB
+
+
+def test_technique_table_and_agreement_plot(tmp_path):
+    report = _report()
+    cands = [
+        {"name": "minmax", "top1_agreement": 0.79, "sqnr_db": 13.2, "latency_ratio": 0.45, "chosen": False},
+        {
+            "name": "float6+bias_correction",
+            "top1_agreement": 0.93,
+            "sqnr_db": 25.7,
+            "latency_ratio": 0.47,
+            "chosen": True,
+        },
+    ]
+    report["steps"][0]["report"]["search"] = {
+        "skipped": None,
+        "split": "by source photo",
+        "held_out_samples": 29,
+        "calibration_samples": 67,
+        "chosen": "float6+bias_correction",
+        "seconds": 12.0,
+        "candidates": [{**c, "measured": "held-out", "note": "", "eval_top1": None} for c in cands]
+        + [{"name": "equalize", "measured": "quick", "note": "skipped: no pairs", "chosen": False}],
+    }
+    report["variants"] += [{**c, "size_bytes": 1e6, "p50_ms": 2.0, "accuracy": None} for c in cands]
+    paths = write_report(report, tmp_path)
+    md, html = paths["md"].read_text(), paths["html"].read_text()
+    assert "## Quantization techniques" in md and "| float6+bias_correction | 0.930 | 25.7 |  | 0.47 | **yes** |" in md
+    assert "Quantization techniques" in html and "skipped: no pairs" in html
+    assert html.count("data:image/png;base64,") == 4  # + agreement vs latency
