@@ -22,7 +22,7 @@ from edgecnn.bench.stats import DEFAULT_METRIC
 from edgecnn.bench.suite import DEFAULT_PROTOCOL
 from edgecnn.cli.console import console, escape, say
 from edgecnn.errors import GateFailedError, InvalidInputError
-from edgecnn.fileio import atomic_write_text
+from edgecnn.fileio import atomic_write_text, check_out_file
 
 Metric = Annotated[
     str | None,
@@ -65,7 +65,9 @@ def run_cmd(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write a Markdown summary.")] = None,
 ) -> None:
     """Run a benchmark suite; exit 3 when one of its gates fails."""
-
+    check_out_file(out, suffixes=(".json",))  # before minutes of timing, not after
+    if markdown:
+        check_out_file(markdown, suffixes=(".md",), flag="--markdown")
     results = run_suite(suite, work_dir=work_dir, rounds=rounds)
     write_results(results, out)
     rows = summary_rows(results)

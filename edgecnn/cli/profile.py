@@ -11,7 +11,7 @@ import typer
 from edgecnn.cli.console import console, err_console, escape, say
 from edgecnn.cli.options import AsJson, Device, Out, Threads, Token
 from edgecnn.errors import InvalidInputError
-from edgecnn.fileio import atomic_write_text
+from edgecnn.fileio import atomic_write_text, check_out_file
 from edgecnn.profiling.api import profile as run_profile
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 from edgecnn.zoo import load_model
@@ -138,6 +138,8 @@ def profile(
     """Profile an artifact: latency statistics, memory, roofline, and the speed-up over its float baseline."""
     import numpy as np
 
+    path = check_out_file(out or Path(f"{Path(artifact).name}.profile.json"), suffixes=(".json",))
+    replaces = path.exists()  # said below: a command never replaces a file silently
     inputs = None
     if input_npy is not None:
         try:
@@ -159,11 +161,10 @@ def profile(
         roofline=roofline,
     )
     d = result.to_dict()
-    path = out or Path(f"{Path(artifact).name}.profile.json")
     atomic_write_text(path, json.dumps(d, indent=2, default=str))
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
         return
     _print_table(result.to_dict(include_times=False))
 
-    say(f"wrote {path}", to=err_console)
+    say(f"{'replaced' if replaces else 'wrote'} {path}", to=err_console)

@@ -537,3 +537,18 @@ def test_usage_errors_are_one_line_too(argv, fragment, capsys, monkeypatch):
     code, _, err = cli_run(capsys, monkeypatch, *argv)
     assert_clean_user_error(code, err, fragment)
     assert "--help" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["profile", "{model}", "--out", "{dir}"],
+        ["profile", "{model}", "--out", "{dir}/result.txt"],
+        ["bench", "run", "{dir}/no-suite.yaml", "--out", "{dir}"],
+        ["bench", "run", "{dir}/no-suite.yaml", "--out", "{dir}/r.json", "--markdown", "{dir}/r.txt"],
+    ],
+)
+def test_profile_and_bench_check_their_outputs_before_any_work(command, lenet_onnx, tmp_path, capsys, monkeypatch):
+    argv = [part.format(model=lenet_onnx.path, dir=tmp_path) for part in command]
+    code, _, err = cli_run(capsys, monkeypatch, *argv)
+    assert_clean_user_error(code, err, "--markdown" if "--markdown" in argv else "--out")
