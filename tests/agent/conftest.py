@@ -45,10 +45,14 @@ def raw_connect(url: str, *, token: str | None = TOKEN, timeout: float = 10.0) -
     return sock
 
 
+def announce(files: list[tuple[str, bytes]]) -> list[dict]:
+    """The `files` list of a load message: name, size and sha256 of each (name, bytes)."""
+    return [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files]
+
+
 def send_load(sock: socket.socket, files: list[tuple[str, bytes]], **fields) -> None:
     """A load message announcing `files` followed by their raw bytes (what the host client sends)."""
-    announced = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files]
-    P.send_message(sock, {"type": "load", "files": announced, **fields})
+    P.send_message(sock, {"type": "load", "files": announce(files), **fields})
     for _, data in files:
         sock.sendall(data)
 
@@ -56,7 +60,7 @@ def send_load(sock: socket.socket, files: list[tuple[str, bytes]], **fields) -> 
 def stop_agent(proc: subprocess.Popen) -> str:
     proc.terminate()
     try:
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()

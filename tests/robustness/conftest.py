@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -17,9 +16,11 @@ from edgecnn.artifact import Artifact
 from edgecnn.runtime import load_session
 from edgecnn.runtime import protocol as P
 
+# the raw-client helpers are the agent tests' own; this folder's tests import them from here
+from ..agent.conftest import BLOCK_TORCH, announce, raw_connect, send_load, stop_agent  # noqa: F401
+
 TOKEN = "robustness-test-token"
 REPO = Path(__file__).resolve().parents[2]
-BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None; "
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
 B = np.array([1.0, -2.0, 0.5], dtype=np.float32)
 
@@ -37,14 +38,9 @@ def start_agent(tmp: Path, *args: str) -> tuple[subprocess.Popen, str]:
     return proc, line.split()[-1]
 
 
-def stop_agent(proc: subprocess.Popen) -> str:
-    proc.terminate()
-    try:
-        _, err = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
+def connect(url: str, *, token: str | None = TOKEN, timeout: float = 10.0) -> socket.socket:
+    """A raw socket, authenticated by challenge-response with this folder's agent token unless token is None."""
+    return raw_connect(url, token=token, timeout=timeout)
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -52,28 +48,6 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for pid {pid}")
-
-
-def connect(url: str, *, token: str | None = TOKEN, timeout: float = 10.0) -> socket.socket:
-    """A raw socket, authenticated by challenge-response unless token is None."""
-    host, port = url.split("://")[-1].split(":")
-    sock = socket.create_connection((host, int(port)), timeout=timeout)
-    if token is not None:
-        P.send_message(sock, {"type": "hello"})
-        challenge = P.recv_message(sock)["challenge"]
-        P.send_message(sock, {"type": "auth", "hmac": P.auth_digest(token, challenge)})
-        assert P.recv_message(sock)["ok"]
-    return sock
-
-
-def announce(files: list[tuple[str, bytes]]) -> list[dict]:
-    return [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files]
-
-
-def send_load(sock: socket.socket, files: list[tuple[str, bytes]], **fields) -> None:
-    P.send_message(sock, {"type": "load", "files": announce(files), **fields})
-    for _, data in files:
-        sock.sendall(data)
 
 
 def reply_or_closed(sock: socket.socket) -> dict | None:
