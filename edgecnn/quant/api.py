@@ -525,9 +525,12 @@ class _Int8Run:
         metrics = chosen.metrics if select is scorer else scorer.score(chosen.path)
         return chosen.prepared, chosen.cache, chosen.path, metrics, chosen.timing
 
-    def _gptq(self, prepared: Path, int8: Path, calib: np.ndarray, config: PTQConfig, out: Path, *, rows: int) -> Path:
-        """GPTQ rounding of `int8` into `out`, unmeasured (the search's `{"rounding": "gptq"}` candidate)."""
-        gptq_round(
+    def _gptq(
+        self, prepared: Path, int8: Path, calib: np.ndarray, config: PTQConfig, out: Path, **options: Any
+    ) -> dict[str, Any]:
+        """GPTQ rounding of `int8` into `out` with this run's profile, threads and seed, unmeasured: the rounding
+        step (`_round`) and the search's `{"rounding": "gptq"}` candidate measure it themselves."""
+        return gptq_round(
             prepared,
             int8,
             calib,
@@ -536,10 +539,8 @@ class _Int8Run:
             symmetric=config.profile.weight_symmetric,
             reduce_range=config.reduce_range,
             seed=self.seed,
-            samples=len(calib),
-            rows_per_sample=rows,
+            **options,
         )
-        return out
 
     def _prepare(self, fp32: Path, stem: str) -> tuple[Path, Path]:
         prepared = prepare_for_quantization(fp32, self.work / f"{stem}.prepared.onnx")
@@ -619,17 +620,7 @@ class _Int8Run:
         """GPTQ weight rounding (edgecnn/quant/rounding.py), kept only if fidelity does not get worse."""
         t0 = time.perf_counter()
         out = int8.with_name(int8.stem + ".gptq.onnx")
-        rep = gptq_round(
-            prepared,
-            int8,
-            calib,
-            out,
-            threads=self.threads,
-            symmetric=config.profile.weight_symmetric,
-            reduce_range=config.reduce_range,
-            seed=self.seed,
-            hessians=self._hessians.setdefault(prepared, {}),
-        )
+        rep = self._gptq(prepared, int8, calib, config, out, hessians=self._hessians.setdefault(prepared, {}))
         after = scorer.score(out)
         worse = [k for k in ("sqnr_db", "top1_agreement", "top1") if k in before and after[k] < before[k]]
         rep["kept"] = not worse

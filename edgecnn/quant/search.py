@@ -320,9 +320,8 @@ class Search:
         built = [c for c in self.tried if c.path is not None and not c.delta.get("bias_correction")]
         base = max(built, key=Candidate.key)
         sub = self.calib[: min(GPTQ_CALIB, len(self.calib))]
-        path = self.run._gptq(
-            base.prepared, base.path, sub, base.config, self.run.work / "search.gptq.onnx", rows=GPTQ_ROWS
-        )
+        path = self.run.work / "search.gptq.onnx"
+        self.run._gptq(base.prepared, base.path, sub, base.config, path, samples=len(sub), rows_per_sample=GPTQ_ROWS)
         delta = {**base.delta, "rounding": "gptq"}
         name = f"{base.name}+gptq"
         cand = Candidate(name, "rounding", delta, Path(path), base.prepared, base.cache, base.config)
