@@ -1,8 +1,9 @@
 """Torch-free image preprocessing from a `Preprocess`: decode, resize the shorter side, centre crop, normalise.
 
-Pure numpy (PIL only decodes files) so the deployment bundle loader and the device agent can use it
-without torch. The resize is bilinear with antialiasing (a triangle filter widened when downscaling),
-the same filter PIL and torchvision use, so a model sees what it saw in training.
+numpy and Pillow only, so the deployment bundle loader and the device agent can use it without torch. Resize
+and crop are Pillow's, called the way torchvision's `Resize(size)` and `CenterCrop(crop)` call them on a PIL
+image (bilinear, antialiased, the same output-size and crop-offset rounding), so a uint8 image becomes
+bit for bit what torchvision's training transforms make of it (tests/test_preprocess.py checks it).
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.spec import Preprocess
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-# ITU-R 601-2 luma, what PIL's convert("L") uses
+# ITU-R 601-2 luma, what PIL's convert("L") uses (here for float images and RGB statistics)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Decode an image file to HxWxC uint8 (C is 1 for grayscale files, else 3; alpha is dropped)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -58,95 +58,80 @@ def preprocess_image(
     Steps: match `channels` (luma for 1, replicate gray for 3), resize the shorter side to `pre.resize`
     (when it is None, to the crop size, so a large photo is not cut down to a tiny patch), centre crop to
     `pre.crop` (or `size` when there is no crop), scale to [0, 1], then (x - mean) / std.
+    A uint8 image is resized as one 8-bit Pillow image (rounded between passes, as in torchvision);
+    a float image (values in 0..255) channel by channel in Pillow's 32-bit float mode.
     """
-    x = _as_hwc_float(img)
-    x = _match_channels(x, channels, grayscale=pre.grayscale)
+    planes = _planes(_as_hwc(img), channels, grayscale=pre.grayscale)
     crop = _crop_size(pre.crop, size)
     short = pre.resize or (min(crop) if crop else None)
     if short:
-        x = resize_shorter(x, short)
+        planes = [resize_shorter(p, short) for p in planes]
     if crop:
-        x = center_crop(x, crop)
+        planes = [center_crop(p, crop) for p in planes]
+    x = np.dstack([np.asarray(p, dtype=np.float32) for p in planes])
+    x = np.repeat(x, channels, axis=2) if x.shape[2] == 1 < channels else x
     mean, std = _stats(pre.mean, channels, "mean"), _stats(pre.std, channels, "std")
-    x = (x / 255.0 - mean) / std
+    x = (x / np.float32(255.0) - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
-def resize_shorter(img: np.ndarray, short: int) -> np.ndarray:
-    """Resize HxWxC so its shorter side is `short`, keeping the aspect ratio (torchvision's Resize(int))."""
-    h, w = img.shape[:2]
+def resize_shorter(im: Image.Image, short: int) -> Image.Image:
+    """Bilinear (antialiased) resize so the shorter side is `short`: torchvision's `Resize(short)` on a PIL image."""
+    w, h = im.size
     if min(h, w) == short:
-        return img
-    if h <= w:
-        new_h, new_w = short, max(1, int(short * w / h))
+        return im
+    if w <= h:
+        new_w, new_h = short, int(short * h / w)
     else:
-        new_h, new_w = max(1, int(short * h / w)), short
-    return resize(img, (new_h, new_w))
+        new_w, new_h = int(short * w / h), short
+    return im.resize((new_w, new_h), Image.BILINEAR)
 
 
-def resize(img: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Antialiased bilinear resize of HxWxC data, separable: rows first, then columns."""
-    x = img.astype(np.float32, copy=False)
-    x = _resample_axis(x, out_hw[0], axis=0)
-    return _resample_axis(x, out_hw[1], axis=1)
+def center_crop(im: Image.Image, crop: tuple[int, int]) -> Image.Image:
+    """Centre crop to crop=(h, w) with torchvision's `CenterCrop` offsets.
 
-
-def _resample_axis(x: np.ndarray, n_out: int, *, axis: int) -> np.ndarray:
-    """Each output line is a weighted sum of a few input lines (the filter's support): gather + multiply-add."""
-    idx, weights = _bilinear_taps(x.shape[axis], n_out)
-    out = None
-    for k in range(idx.shape[1]):
-        shape = (-1, 1, 1) if axis == 0 else (1, -1, 1)
-        term = np.take(x, idx[:, k], axis=axis) * weights[:, k].reshape(shape)
-        out = term if out is None else out + term
-    return out
-
-
-def center_crop(img: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
-    """Centre crop HxWxC to crop=(h, w); a smaller image is upscaled first so the crop always fits."""
+    An image smaller than the crop is upscaled until the crop fits (torchvision pads it with zeros instead);
+    it only happens when there is no resize and the crop is not square, or the resize is smaller than the crop.
+    """
     ch, cw = crop
-    h, w = img.shape[:2]
+    w, h = im.size
     if h < ch or w < cw:
         scale = max(ch / h, cw / w)
-        img = resize(img, (max(ch, round(h * scale)), max(cw, round(w * scale))))
-        h, w = img.shape[:2]
+        im = im.resize((max(cw, round(w * scale)), max(ch, round(h * scale))), Image.BILINEAR)
+        w, h = im.size
     top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
-    return img[top : top + ch, left : left + cw]
+    return im.crop((left, top, left + cw, top + ch))
 
 
-def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n_out, taps) input indices and weights of PIL's triangle filter, support widened when downscaling."""
-    scale = n_in / n_out
-    support = max(scale, 1.0)
-    centers = (np.arange(n_out, dtype=np.float64) + 0.5) * scale
-    taps = int(np.ceil(support)) * 2 + 1
-    first = np.floor(centers - support).astype(np.int64)
-    idx = first[:, None] + np.arange(taps)[None, :]
-    weights = np.clip(1.0 - np.abs(idx + 0.5 - centers[:, None]) / support, 0.0, None)
-    weights[(idx < 0) | (idx >= n_in)] = 0.0
-    weights /= weights.sum(axis=1, keepdims=True)
-    return np.clip(idx, 0, n_in - 1), weights.astype(np.float32)
+def _planes(x: np.ndarray, channels: int, *, grayscale: bool) -> list[Image.Image]:
+    """The image as Pillow images: one 8-bit "L"/"RGB" image for uint8 data, one 32-bit float plane per channel else."""
+    if channels not in (1, 3):
+        raise InvalidInputError(f"image preprocessing supports 1- or 3-channel models, not {channels} channels")
+    to_gray = (channels == 1 or grayscale) and x.shape[2] == 3
+    if x.dtype == np.uint8:
+        im = Image.fromarray(x[:, :, 0] if x.shape[2] == 1 else x)
+        return [im.convert("L") if to_gray else im]
+    x = x.astype(np.float32)
+    if to_gray:
+        x = (x @ _LUMA)[:, :, None]
+    return [Image.fromarray(np.ascontiguousarray(x[:, :, c]), mode="F") for c in range(x.shape[2])]
 
 
-def _as_hwc_float(img: np.ndarray) -> np.ndarray:
+def _as_hwc(img: np.ndarray) -> np.ndarray:
     arr = np.asarray(img)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise InvalidInputError(f"expected an HxW or HxWxC image with 1, 3 or 4 channels, got shape {arr.shape}")
-    if arr.shape[2] == 4:
-        arr = arr[:, :, :3]
-    return arr.astype(np.float32)
-
-
-def _match_channels(x: np.ndarray, channels: int, *, grayscale: bool) -> np.ndarray:
-    if channels == 1 or grayscale:
-        if x.shape[2] == 3:
-            x = (x @ _LUMA)[:, :, None]
-        return np.repeat(x, channels, axis=2) if channels > 1 else x
-    if channels == 3:
-        return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
-    raise InvalidInputError(f"image preprocessing supports 1- or 3-channel models, not {channels} channels")
+    arr = arr[:, :, :3]  # drop alpha
+    if (
+        arr.dtype != np.uint8
+        and np.issubdtype(arr.dtype, np.integer)
+        and arr.size
+        and 0 <= arr.min() <= arr.max() <= 255
+    ):
+        arr = arr.astype(np.uint8)  # integer pixels: the exact 8-bit path
+    return arr
 
 
 def _crop_size(crop: int | tuple[int, int] | None, size: tuple[int, int] | None) -> tuple[int, int] | None:

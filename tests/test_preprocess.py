@@ -1,4 +1,4 @@
-"""edgecnn.preprocess: torch-free resize / crop / normalise, checked against PIL and by hand."""
+"""edgecnn.preprocess: torch-free resize / crop / normalise, checked against torchvision's transforms and by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from edgecnn.errors import InvalidInputError
-from edgecnn.preprocess import center_crop, load_image, preprocess_image, resize, resize_shorter
+from edgecnn.preprocess import center_crop, load_image, preprocess_image, resize_shorter
+from edgecnn.quant.calibration import DEFAULT_SET
 from edgecnn.spec import Preprocess
 
 
@@ -17,20 +18,75 @@ def _photo(h: int = 60, w: int = 90) -> np.ndarray:
     return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-def test_resize_matches_pil_bilinear_antialiased():
-    img = _photo()
-    ours = resize(img.astype(np.float32), (25, 40))
-    pil = np.asarray(Image.fromarray(img).resize((40, 25), Image.BILINEAR), dtype=np.float32)
-    assert ours.shape == pil.shape
-    assert np.abs(ours - pil).max() <= 1.5  # PIL rounds to uint8 between its two passes
+IMAGENET = Preprocess(resize=256, crop=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+PHOTOS = sorted(DEFAULT_SET.glob("*.jpg"))
+
+
+def _torchvision(path, pre: Preprocess, *, gray: bool = False) -> np.ndarray:
+    """What torchvision's PIL training transforms make of the photo."""
+    from torchvision import transforms as T
+
+    crop = pre.crop if isinstance(pre.crop, int) else tuple(pre.crop)
+    steps = [T.Grayscale()] if gray else []
+    steps += [
+        T.Resize(pre.resize or min(_pair(crop))),
+        T.CenterCrop(crop),
+        T.ToTensor(),
+        T.Normalize(pre.mean, pre.std),
+    ]
+    with Image.open(path) as im:
+        return T.Compose(steps)(im.convert("RGB")).numpy()
+
+
+def _pair(crop):
+    return (crop, crop) if isinstance(crop, int) else crop
+
+
+@pytest.mark.parametrize(
+    "pre",
+    [
+        IMAGENET,
+        Preprocess(resize=73, crop=(50, 60), mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4)),
+        Preprocess(resize=None, crop=32),
+    ],
+    ids=["imagenet", "odd-sizes", "no-resize"],
+)
+def test_matches_torchvision_transforms_bit_for_bit_on_the_shipped_photos(pre):
+    assert len(PHOTOS) >= 10
+    for path in PHOTOS:
+        ours = preprocess_image(load_image(path), pre, channels=3)
+        assert np.array_equal(ours, _torchvision(path, pre)), path.name
+
+
+def test_grayscale_model_matches_torchvision_grayscale_bit_for_bit():
+    pre = Preprocess(resize=None, crop=28, mean=(0.5,), std=(0.5,), grayscale=True)
+    for path in PHOTOS:
+        ours = preprocess_image(load_image(path), pre, channels=1)
+        assert np.array_equal(ours, _torchvision(path, pre, gray=True)), path.name
+
+
+def test_float_image_is_resized_in_float_within_one_grey_level_of_the_8bit_path():
+    # Pillow rounds the 8-bit image to integers between its two passes; float planes are not rounded
+    pre = Preprocess(resize=256, crop=224, mean=(0.0,), std=(1 / 255,))
+    img = load_image(PHOTOS[0])
+    exact = preprocess_image(img, pre, channels=3)
+    floating = preprocess_image(img.astype(np.float32), pre, channels=3)
+    assert floating.shape == exact.shape and 0 < np.abs(floating - exact).max() <= 1.0 + 1e-4
+    assert np.array_equal(preprocess_image(img.astype(np.int64), pre, channels=3), exact)
 
 
 def test_resize_shorter_keeps_aspect_and_crop_is_centred():
-    img = np.zeros((60, 90, 1), np.float32)
-    assert resize_shorter(img, 30).shape == (30, 45, 1)
-    marked = np.zeros((5, 7, 1), np.float32)
-    marked[2, 3] = 1.0
-    assert center_crop(marked, (1, 1))[0, 0, 0] == 1.0
+    img = Image.new("L", (90, 60))
+    assert resize_shorter(img, 30).size == (45, 30)
+    marked = np.zeros((5, 7), np.uint8)
+    marked[2, 3] = 255
+    assert np.asarray(center_crop(Image.fromarray(marked), (1, 1)))[0, 0] == 255
+
+
+def test_crop_larger_than_the_image_upscales_instead_of_padding():
+    img = Image.fromarray(np.full((20, 20), 200, np.uint8))
+    out = center_crop(img, (20, 40))
+    assert out.size == (40, 20) and np.asarray(out).min() == 200  # no zero padding
 
 
 def test_preprocess_normalises_to_chw_float32():
@@ -42,10 +98,14 @@ def test_preprocess_normalises_to_chw_float32():
 
 def test_grayscale_model_gets_luma_and_gray_image_is_replicated_for_rgb():
     rgb = np.zeros((32, 32, 3), np.uint8)
-    rgb[..., 1] = 255  # pure green: luma 0.587
+    rgb[..., 1] = 255  # pure green: luma 0.587, which Pillow's 8-bit convert("L") rounds to 150 / 255
     x = preprocess_image(rgb, Preprocess(crop=32, mean=(0.0,), std=(1.0,), grayscale=True), channels=1)
     assert x.shape == (1, 32, 32)
-    np.testing.assert_allclose(x, 0.587, atol=1e-3)
+    np.testing.assert_allclose(x, 150 / 255, atol=1e-6)
+    y = preprocess_image(
+        rgb.astype(np.float32), Preprocess(crop=32, mean=(0.0,), std=(1.0,), grayscale=True), channels=1
+    )
+    np.testing.assert_allclose(y, 0.587, atol=1e-6)
     gray = np.full((32, 32), 128, np.uint8)
     y = preprocess_image(gray, Preprocess(crop=32, mean=(0.0,), std=(1.0,)), channels=3)
     assert y.shape == (3, 32, 32) and np.allclose(y[0], y[2])
