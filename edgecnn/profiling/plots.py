@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.profiling.stats import percentile
 
 _COLORS = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
@@ -40,14 +41,14 @@ def latency_plot_png(series: Mapping[str, Any], *, title: str | None = None, dpi
     data = {name: a for name, a in data.items() if a.size}
     if not data:
         raise InvalidInputError("nothing to plot: every latency series is empty")
-    hi = float(np.percentile(np.concatenate(list(data.values())), 99)) * 1.05
+    hi = percentile(np.concatenate(list(data.values())), 99) * 1.05
     lo = min(float(a.min()) for a in data.values()) * 0.95
     fig = Figure(figsize=(9, 3.4), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     hist_ax, cdf_ax = fig.subplots(1, 2)
     bins = np.linspace(lo, hi, 60)
     for (name, a), color in zip(data.items(), _COLORS * 4):
-        med = float(np.median(a))
+        med = percentile(a, 50)
         label = f"{name}: p50 {med:.3g} ms (n={a.size})"
         hist_ax.hist(np.clip(a, lo, hi), bins=bins, alpha=0.55, color=color, label=label)
         hist_ax.axvline(med, color=color, linestyle="--", linewidth=1)

@@ -12,12 +12,15 @@ rounds; a comparison is the ratio current / baseline of that statistic with a se
 bootstrap interval. Two cases measured in the same run are compared *paired*: both get the same
 resampled rounds, so drift within the run cancels.
 
-The weighted-quantile formulation lets thousands of bootstrap replicates run vectorised.
+The weighted-quantile formulation lets thousands of bootstrap replicates run vectorised (a replicate's quantile
+is read off groups of sorted neighbours, so it can differ from `percentile` by one neighbour; the point
+estimate is `percentile` itself).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +28,15 @@ from typing import Any, Literal
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+
+
+def percentile(samples: Sequence[float] | np.ndarray, q: float) -> float:
+    """The q-th percentile (0-100) of latency samples; every p50/p90/... edgecnn reports is this function.
+
+    Linear interpolation between the two nearest order statistics (numpy's default, Hyndman & Fan type 7):
+    p50 is the textbook median (the mean of the two middle samples when their number is even).
+    """
+    return float(np.percentile(np.asarray(samples, dtype=np.float64), q))
 
 
 def median_ci(times: list[float] | np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -52,22 +64,10 @@ def median_ci(times: list[float] | np.ndarray, *, confidence: float = 0.95) -> t
             j += 1
         lo = max(j, 1)
     else:
-        z = _normal_quantile(1 - alpha / 2)
+        z = statistics.NormalDist().inv_cdf(1 - alpha / 2)
         lo = max(1, int(math.floor(n / 2 - z * math.sqrt(n) / 2)))
     hi = n + 1 - lo
     return (float(a[lo - 1]), float(a[hi - 1]))
-
-
-def _normal_quantile(p: float) -> float:
-    """Inverse standard normal CDF by bisection on erf (only needed for large n; avoids scipy)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 @dataclass
@@ -85,10 +85,10 @@ class LatencyStats:
 
     @property
     def p50(self) -> float:
-        return float(np.median(self._arr()))
+        return percentile(self.times_ms, 50)
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(self._arr(), q))
+        return percentile(self.times_ms, q)
 
     def median_ci(self, *, confidence: float = 0.95) -> tuple[float, float]:
         return median_ci(self.times_ms, confidence=confidence)
@@ -96,10 +96,10 @@ class LatencyStats:
     def summary(self) -> dict[str, float]:
         a = self._arr()
         return {
-            "p50": float(np.median(a)),
-            "p90": float(np.percentile(a, 90)),
-            "p95": float(np.percentile(a, 95)),
-            "p99": float(np.percentile(a, 99)),
+            "p50": percentile(a, 50),
+            "p90": percentile(a, 90),
+            "p95": percentile(a, 95),
+            "p99": percentile(a, 99),
             "mean": float(a.mean()),
             "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
             "min": float(a.min()),
@@ -124,7 +124,7 @@ class LatencyStats:
         }
         if self.h2d_ms:
             h2d = np.asarray(self.h2d_ms)
-            d["h2d_ms"] = {"p50": float(np.median(h2d)), "mean": float(h2d.mean()), "max": float(h2d.max())}
+            d["h2d_ms"] = {"p50": percentile(h2d, 50), "mean": float(h2d.mean()), "max": float(h2d.max())}
         if include_times:
             d["times_ms"] = [round(t, 5) for t in self.times_ms]
             if self.h2d_ms:
@@ -153,7 +153,7 @@ class LatencyStats:
 
 Metric = Literal["min", "p10", "p25", "p50", "p90", "mean"]
 METRICS: tuple[str, ...] = ("min", "p10", "p25", "p50", "p90", "mean")
-_QUANTILE = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p90": 0.90}
+_PERCENT = {"p10": 10.0, "p25": 25.0, "p50": 50.0, "p90": 90.0}
 
 
 @dataclass(frozen=True)
@@ -191,15 +191,13 @@ def check_metric(metric: str) -> str:
 
 
 def metric_value(times: Sequence[float] | np.ndarray, metric: str) -> float:
-    """The statistic of one sample (quantiles by the inverse CDF, as the bootstrap computes them)."""
+    """The statistic of one sample; quantiles are `percentile`'s, so a bench p50 is LatencyStats.p50."""
     a = np.asarray(times, dtype=np.float64)
     if metric == "mean":
         return float(a.mean())
     if metric == "min":
         return float(a.min())
-    if metric == "p50":  # the median as LatencyStats.p50 defines it, so a p50 ratio is exactly p50(B) / p50(A)
-        return float(np.median(a))
-    return float(np.quantile(a, _QUANTILE[metric], method="inverted_cdf"))
+    return percentile(a, _PERCENT[metric])
 
 
 class _Pooled:
@@ -237,7 +235,7 @@ def _replicates(pooled: _Pooled, draws: np.ndarray, metric: str) -> np.ndarray:
     if metric == "min":
         return np.where(draws > 0, pooled.round_min, np.inf).min(1)
     cum = np.cumsum(draws @ pooled.counts, axis=1)
-    idx = np.minimum((cum < _QUANTILE[metric] * cum[:, -1:]).sum(1), cum.shape[1] - 1)
+    idx = np.minimum((cum < _PERCENT[metric] / 100 * cum[:, -1:]).sum(1), cum.shape[1] - 1)
     return pooled.group_value[idx]
 
 
@@ -277,11 +275,10 @@ def bootstrap_ratio(
     ratios = _replicates(_Pooled(cur), wc, metric) / np.maximum(_replicates(_Pooled(base), wb, metric), 1e-12)
     b0, c0 = metric_value(np.concatenate(base), metric), metric_value(np.concatenate(cur), metric)
     alpha = 1 - confidence
-    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
     return RatioEstimate(
         ratio=c0 / max(b0, 1e-12),
-        low=float(low),
-        high=float(high),
+        low=percentile(ratios, 100 * alpha / 2),
+        high=percentile(ratios, 100 * (1 - alpha / 2)),
         confidence=confidence,
         baseline_value=b0,
         current_value=c0,

@@ -7,6 +7,7 @@ import pytest
 
 from edgecnn.bench.stats import bootstrap_ratio, decide, metric_value
 from edgecnn.errors import InvalidInputError
+from edgecnn.profiling.stats import LatencyStats, percentile
 
 
 def _scaled(rounds, factor):
@@ -71,7 +72,20 @@ def test_metric_value_matches_numpy():
     assert metric_value(x, "p50") == pytest.approx(np.median(x))
     assert metric_value(x, "mean") == pytest.approx(x.mean())
     assert metric_value(x, "min") == x.min()
-    assert metric_value(x, "p10") == pytest.approx(np.quantile(x, 0.1, method="inverted_cdf"))
+    assert metric_value(x, "p10") == pytest.approx(np.percentile(x, 10))
+
+
+@pytest.mark.parametrize("n", [7, 8, 200])
+def test_bench_and_profile_percentiles_are_the_same_numbers(n):
+    x = list(np.random.default_rng(n).gamma(2, 1, n))
+    st = LatencyStats(x)
+    summary = st.summary()
+    assert metric_value(x, "p50") == st.p50 == summary["p50"] == percentile(x, 50)
+    assert metric_value(x, "p90") == summary["p90"] == st.percentile(90)
+    assert metric_value(x, "p10") == st.percentile(10)
+    if n % 2 == 0:  # an even count: the median is the mean of the two middle samples, not one of them
+        mid = sorted(x)[n // 2 - 1 : n // 2 + 1]
+        assert st.p50 == pytest.approx(sum(mid) / 2) and st.p50 not in x
 
 
 def test_bad_inputs_are_user_errors(synth):

@@ -15,6 +15,8 @@ def test_median_ci_uses_the_binomial_order_statistics():
     assert median_ci(np.arange(1, 7)) == (1.0, 6.0)  # too few samples: the full range
     lo, hi = median_ci(np.arange(1, 5001))
     assert lo < 2500.5 < hi and hi - lo < 200
+    # beyond 1,000 samples the ranks come from the normal approximation: z(0.975) = 1.95996...
+    assert (lo, hi) == (2430.0, 2571.0)
 
 
 def test_median_ci_covers_the_true_median_about_95_percent_of_the_time():
