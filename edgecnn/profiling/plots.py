@@ -1,6 +1,7 @@
 """Latency distribution plots (baseline vs optimized) as PNG bytes or a base64 data URI for the HTML report.
 
-Uses matplotlib's object API with the Agg canvas: no pyplot global state, no display needed.
+Uses matplotlib's object API (`matplotlib.figure.Figure`): no pyplot global state and no `matplotlib.use`, so
+a user's notebook backend is never switched, and no display is needed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ def latency_plot_png(series: Mapping[str, Any], *, title: str | None = None, dpi
     The x range stops at the 99th percentile of all samples so a few scheduler hiccups do not squash the
     plot; the medians are marked and listed in the legend.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     data = {name: _times(s) for name, s in series.items()}
@@ -44,7 +44,6 @@ def latency_plot_png(series: Mapping[str, Any], *, title: str | None = None, dpi
     hi = percentile(np.concatenate(list(data.values())), 99) * 1.05
     lo = min(float(a.min()) for a in data.values()) * 0.95
     fig = Figure(figsize=(9, 3.4), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
     hist_ax, cdf_ax = fig.subplots(1, 2)
     bins = np.linspace(lo, hi, 60)
     for (name, a), color in zip(data.items(), _COLORS * 4):
@@ -63,14 +62,24 @@ def latency_plot_png(series: Mapping[str, Any], *, title: str | None = None, dpi
     cdf_ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    return figure_png(fig)
+
+
+def figure_png(fig: Any, **savefig: Any) -> bytes:
+    """PNG bytes of a `matplotlib.figure.Figure` (savefig renders it with Agg; no backend is selected)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", **savefig)
     return buf.getvalue()
 
 
+def png_data_uri(png: bytes) -> str:
+    """A "data:image/png;base64,..." URI for an <img src=...> in a self-contained HTML report."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def latency_plot_data_uri(series: Mapping[str, Any], *, title: str | None = None) -> str:
-    """`latency_plot_png` as "data:image/png;base64,..." for an <img src=...> in a self-contained HTML report."""
-    return "data:image/png;base64," + base64.b64encode(latency_plot_png(series, title=title)).decode("ascii")
+    """`latency_plot_png` as a data URI."""
+    return png_data_uri(latency_plot_png(series, title=title))
 
 
 def profile_plot_data_uri(profile: Mapping[str, Any], *, title: str | None = None) -> str | None:

@@ -1,14 +1,18 @@
-"""report.html: one self-contained page (inline CSS, plots as base64 PNG) rendered from report.json."""
+"""report.html: one self-contained page (inline CSS, plots as base64 PNG) rendered from report.json.
+
+The page is a jinja2 template (`templates/report.html.j2`, shipped as package data) with autoescaping on:
+model names, notes and gate reasons are user input, so nothing from the report reaches the page unescaped.
+Plots use matplotlib's object API (`Figure`), never pyplot or `matplotlib.use`, so a user's backend stays.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from typing import Any
 
-from edgecnn.profiling.plots import latency_plot_data_uri
+import jinja2
+
+from edgecnn.profiling.plots import figure_png, latency_plot_data_uri, png_data_uri
 from edgecnn.report.markdown import (
     TECHNIQUE_COLUMNS,
     quantize_search,
@@ -17,32 +21,28 @@ from edgecnn.report.markdown import (
     technique_rows,
 )
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}
-th{background:#f3f3f3}.bad{color:#b00;font-weight:bold}.good{color:#070}img{max-width:100%}
-code{background:#f6f6f6;padding:1px 4px}details{margin:1em 0}"""
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("edgecnn.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return png_data_uri(figure_png(fig, dpi=90, bbox_inches="tight"))
 
 
 def latency_plot(report: dict[str, Any]) -> str | None:
-    """Latency distribution, baseline vs optimized (per-iteration times)."""
+    """Latency distribution, baseline vs optimized (per-iteration times), as a data URI."""
     b, o = report.get("baseline") or {}, report.get("optimized") or {}
     if not b.get("times_ms") or not o.get("times_ms"):
         return None
-
-    uri = latency_plot_data_uri(
+    return latency_plot_data_uri(
         {"float baseline": b["times_ms"], "optimized": o["times_ms"]},
         title=f"Latency per inference on {o.get('backend') or report['target']}",
     )
-    return f'<img alt="latency distribution" src="{uri}">'
 
 
 def sensitivity_plot(report: dict[str, Any]) -> str | None:
@@ -52,15 +52,13 @@ def sensitivity_plot(report: dict[str, Any]) -> str | None:
         ranking = (step.get("report") or {}).get("sensitivity") or ranking
     if not ranking:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     rows = ranking[:25]
     names = [r.get("layer") or r.get("name") for r in rows]
     values = [r.get("sqnr_db", r.get("score", 0.0)) for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(rows) + 1.2))
+    fig = Figure(figsize=(8, 0.3 * len(rows) + 1.2))
+    ax = fig.subplots()
     ax.barh(range(len(rows))[::-1], values, color="#c44")
     ax.set_yticks(range(len(rows))[::-1], names, fontsize=7)
     ax.set_xlabel("SQNR with only this layer quantized (dB, lower = more sensitive)")
@@ -73,12 +71,10 @@ def variants_plot(report: dict[str, Any]) -> str | None:
     variants = [v for v in report.get("variants", []) if v.get("p50_ms") is not None]
     if len(variants) < 2:
         return None
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for v in variants:
         ax.scatter(v["size_bytes"] / 1e6, v["p50_ms"], s=60)
         acc = v.get("accuracy")
@@ -100,12 +96,10 @@ def agreement_plot(report: dict[str, Any]) -> str | None:
     ]
     if not points:
         return None
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for v in points:
         color = "#070" if v.get("chosen") else "#47a"
         ax.scatter(v["latency_ratio"], v["top1_agreement"], s=70 if v.get("chosen") else 45, color=color)
@@ -119,73 +113,64 @@ def agreement_plot(report: dict[str, Any]) -> str | None:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    e = html.escape
     model = report["model"]
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {e(str(model.get('name')))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{e(str(model.get('name')))} &rarr; {e(report['target'])}</h1>",
-        f"<p>edgecnn {e(report['edgecnn_version'])}, {e(report['created'])}; "
-        f"weights: <b>{e(str(model.get('weights')))}</b></p>",
-    ]
-    if model.get("weights") == "random":
-        parts.append("<p class='bad'>Random weights: accuracy and agreement figures are not meaningful.</p>")
-    parts.append("<table><tr><th>metric</th><th>float baseline</th><th>optimized</th></tr>")
-    parts += [f"<tr><td>{e(m)}</td><td>{e(b)}</td><td>{e(o)}</td></tr>" for m, b, o in summary_rows(report)]
-    parts.append("</table>")
     speedup = report.get("speedup")
-    if speedup is not None and speedup < 1:
-        parts.append(f"<p class='bad'>The optimized model is SLOWER than its float baseline ({speedup:.2f}x).</p>")
-    for title, plot in (
-        ("Latency", latency_plot(report)),
-        ("Quantization sensitivity", sensitivity_plot(report)),
-        ("Variants", variants_plot(report)),
-    ):
-        if plot:
-            parts.append(f"<h2>{e(title)}</h2>{plot}")
-    search = quantize_search(report)
-    if search is not None:
-        parts.append(f"<h2>Quantization techniques</h2><p>{e(search_summary(search))}</p>")
-        if search.get("candidates"):
-            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in TECHNIQUE_COLUMNS) + "</tr>")
-            for row in technique_rows(search):
-                cls = " class='good'" if row[5] else ""
-                cells = "".join(f"<td>{e(c.replace('**', ''))}</td>" for c in row)
-                parts.append(f"<tr{cls}>{cells}</tr>")
-            parts.append("</table>")
-        plot = agreement_plot(report)
-        if plot:
-            parts.append(plot)
-    if report.get("gates"):
-        parts.append("<h2>Gates</h2><table><tr><th>gate</th><th>threshold</th><th>value</th><th>passed</th></tr>")
-        for g in report["gates"]:
-            cls = {True: "good", False: "bad", None: ""}[g.get("passed")]
-            word = {True: "yes", False: "NO", None: "skipped"}[g.get("passed")]
-            parts.append(
-                f"<tr><td>{e(g['name'])}</td><td>{e(str(g['threshold']))}</td><td>{e(str(g.get('value')))}</td>"
-                f"<td class='{cls}'>{word} {e(g.get('reason') or '')}</td></tr>"
-            )
-        parts.append("</table>")
-    for title, key in (("Not done", "not_done"), ("Notes", "notes")):
-        if report.get(key):
-            parts.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report[key]) + "</ul>")
-    if report.get("artifacts"):
-        parts.append(
-            "<h2>Artifacts</h2><table><tr><th>role</th><th>format</th><th>precision</th><th>bytes</th><th>sha256</th><th>path</th></tr>"
-        )
-        for a in report["artifacts"]:
-            parts.append(
-                f"<tr><td>{e(a['role'])}</td><td>{e(a['format'])}</td><td>{e(str(a.get('precision')))}</td>"
-                f"<td>{a.get('bytes')}</td><td><code>{e(str(a.get('sha256'))[:16])}</code></td><td><code>{e(a['path'])}</code></td></tr>"
-            )
-        parts.append("</table>")
-    parts.append(
-        "<details><summary>report.json</summary><pre>"
-        + e(
-            json.dumps({k: v for k, v in report.items() if k not in ("baseline", "optimized")}, indent=1, default=str)[
-                :20000
-            ]
-        )
-        + "</pre></details></body></html>"
+    plots = [
+        ("Latency", "latency distribution", latency_plot(report)),
+        ("Quantization sensitivity", "plot", sensitivity_plot(report)),
+        ("Variants", "plot", variants_plot(report)),
+    ]
+    return _ENV.get_template("report.html.j2").render(
+        model_name=str(model.get("name")),
+        target=report["target"],
+        version=report["edgecnn_version"],
+        created=report["created"],
+        weights=str(model.get("weights")),
+        random_weights=model.get("weights") == "random",
+        summary=summary_rows(report),
+        slower=f"{speedup:.2f}x" if speedup is not None and speedup < 1 else None,
+        plots=[p for p in plots if p[2]],
+        search=_search(report),
+        gates=[_gate(g) for g in report.get("gates") or []],
+        lists=[("Not done", report.get("not_done")), ("Notes", report.get("notes"))],
+        artifacts=[_artifact(a) for a in report.get("artifacts") or []],
+        report_json=json.dumps(
+            {k: v for k, v in report.items() if k not in ("baseline", "optimized")}, indent=1, default=str
+        )[:20000],
     )
-    return "\n".join(parts)
+
+
+def _search(report: dict[str, Any]) -> dict[str, Any] | None:
+    search = quantize_search(report)
+    if search is None:
+        return None
+    rows = technique_rows(search) if search.get("candidates") else []
+    return {
+        "summary": search_summary(search),
+        "columns": TECHNIQUE_COLUMNS,
+        "rows": [(bool(row[5]), [c.replace("**", "") for c in row]) for row in rows],
+        "plot": agreement_plot(report),
+    }
+
+
+def _gate(g: dict[str, Any]) -> dict[str, Any]:
+    passed = g.get("passed")
+    return {
+        "name": g["name"],
+        "threshold": str(g["threshold"]),
+        "value": str(g.get("value")),
+        "css": {True: "good", False: "bad", None: ""}[passed],
+        "word": {True: "yes", False: "NO", None: "skipped"}[passed],
+        "reason": g.get("reason") or "",
+    }
+
+
+def _artifact(a: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "role": a["role"],
+        "format": a["format"],
+        "precision": str(a.get("precision")),
+        "bytes": a.get("bytes"),
+        "sha256": str(a.get("sha256"))[:16],
+        "path": a["path"],
+    }
