@@ -2,7 +2,10 @@
 
 The peak is measured once per machine, runtime, thread count and precision by running a large,
 compute-bound conv stack (four 3x3 256->256 convolutions at 56x56, 7.4 GMAC) through the same runtime
-the models run in, and cached in ~/.cache/edgecnn/peak.json keyed by the machine fingerprint.
+the models run in, and cached in the user cache directory (platformdirs; ~/.cache/edgecnn on Linux,
+`EDGECNN_CACHE` moves it) in peak.json, keyed by the machine fingerprint. Processes that profile at once
+take turns on a file lock around measuring and updating it: measurements do not disturb each other and no
+process's entry is lost.
 A model's achieved MAC/s is its MACs (counted from the ONNX graph, or the PyTorch module) over its
 median latency.
 """
@@ -17,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
+import platformdirs
 
+from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_write_text
 from edgecnn.profiling.environment import fingerprint, machine_key
 from edgecnn.profiling.timing import TimingProtocol, measure
@@ -30,10 +36,11 @@ log = logging.getLogger("edgecnn.profile")
 PEAK_CHANNELS, PEAK_SIZE, PEAK_LAYERS = 256, 56, 4
 PEAK_MACS = PEAK_LAYERS * PEAK_SIZE * PEAK_SIZE * PEAK_CHANNELS * PEAK_CHANNELS * 9
 ONNX_PEAK_BACKENDS = ("onnxruntime", "openvino")
+LOCK_TIMEOUT_S = 600.0  # another process measuring a peak takes seconds; ten minutes means something is stuck
 
 
 def cache_path() -> Path:
-    root = os.environ.get("EDGECNN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "edgecnn")
+    root = os.environ.get("EDGECNN_CACHE") or platformdirs.user_cache_path("edgecnn", appauthor=False)
     return Path(root) / "peak.json"
 
 
@@ -226,14 +233,36 @@ def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, 
     path = cache_path()
     fp = fingerprint()
     key, entry = machine_key(fp), f"{backend}/threads={threads}"
+    old = _read_cache(path).get(key, {}).get("peaks", {}).get(entry)  # no lock: writes are atomic renames
+    if not refresh and old:
+        return old
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with filelock.FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+            cache = _read_cache(path)  # again, under the lock: another process may have added entries meanwhile
+            machine = cache.setdefault(key, {"cpu": fp["cpu"], "flags": fp["flags"], "cores": fp["cores"], "peaks": {}})
+            old = machine["peaks"].get(entry)
+            if not refresh and old:
+                return old
+            machine["peaks"][entry] = peak = _measured_peak(backend, threads, old, path)
+            atomic_write_text(path, json.dumps(cache, indent=2))
+    except filelock.Timeout:
+        raise InvalidInputError(
+            f"the peak cache {path} stayed locked by another process for {LOCK_TIMEOUT_S:.0f} s; "
+            "set EDGECNN_CACHE to another directory or pass roofline=False"
+        ) from None
+    return peak
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
     try:
         cache = json.loads(path.read_text())
     except (OSError, ValueError):
-        cache = {}
-    machine = cache.setdefault(key, {"cpu": fp["cpu"], "flags": fp["flags"], "cores": fp["cores"], "peaks": {}})
-    old = machine["peaks"].get(entry)
-    if not refresh and old:
-        return old
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _measured_peak(backend: str, threads: int, old: dict[str, Any] | None, path: Path) -> dict[str, Any]:
     log.info("measuring the %s peak with %d threads (cached in %s)", backend, threads, path)
     measured = measure_peak(backend, threads=threads)
     # the achievable peak is the best ever seen here: a measurement on a busy machine only lowers it
@@ -241,7 +270,7 @@ def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, 
         k: max((v for v in (measured.get(k), (old or {}).get(k)) if v is not None), default=None)
         for k in ("fp32", "int8")
     }
-    peak = {
+    return {
         **best,
         "unit": "GMAC/s",
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -250,9 +279,6 @@ def get_peak(backend: str, *, threads: int, refresh: bool = False) -> dict[str, 
             f"{PEAK_LAYERS}x conv3x3 {PEAK_CHANNELS}->{PEAK_CHANNELS} at {PEAK_SIZE}x{PEAK_SIZE}, batch 1, best decile"
         ),
     }
-    machine["peaks"][entry] = peak
-    atomic_write_text(path, json.dumps(cache, indent=2))
-    return peak
 
 
 def roofline_entry(

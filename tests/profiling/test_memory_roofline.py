@@ -82,6 +82,49 @@ def test_peaks_are_measured_once_per_machine_runtime_and_threads(monkeypatch, tm
     assert (refreshed["fp32"], refreshed["int8"], refreshed["measurements"]) == (9.0, 30.0, 3)
 
 
+def test_concurrent_peak_measurements_keep_every_entry(monkeypatch, tmp_path):
+    """Two threads measure different peaks at once: the locked read-modify-write keeps both, and they take turns."""
+    import threading
+    import time
+
+    monkeypatch.setenv("EDGECNN_CACHE", str(tmp_path / "shared"))
+    start, running, overlaps = threading.Barrier(2), [], []
+
+    def slow_measure(backend, *, threads):
+        running.append(threads)
+        overlaps.append(len(running) > 1)
+        time.sleep(0.3)  # long enough that, without a lock, both would read the empty cache before either writes
+        running.remove(threads)
+        return {"fp32": float(threads), "int8": None}
+
+    monkeypatch.setattr(roofline, "measure_peak", slow_measure)
+
+    def worker(threads):
+        start.wait()
+        roofline.get_peak("onnxruntime", threads=threads)
+
+    workers = [threading.Thread(target=worker, args=(t,)) for t in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    (entry,) = json.loads((tmp_path / "shared" / "peak.json").read_text()).values()
+    assert {k: v["fp32"] for k, v in entry["peaks"].items()} == {
+        "onnxruntime/threads=1": 1.0,
+        "onnxruntime/threads=2": 2.0,
+    }
+    assert overlaps == [False, False]  # the second measurement waited for the first
+
+
+def test_cache_lives_in_the_platform_cache_dir_unless_edgecnn_cache_moves_it(monkeypatch, tmp_path):
+    import platformdirs
+
+    monkeypatch.delenv("EDGECNN_CACHE")
+    assert roofline.cache_path() == platformdirs.user_cache_path("edgecnn", appauthor=False) / "peak.json"
+    monkeypatch.setenv("EDGECNN_CACHE", str(tmp_path))
+    assert roofline.cache_path() == tmp_path / "peak.json"
+
+
 def test_roofline_entry_percentages():
     e = roofline.roofline_entry(2_000_000_000, 100.0, 1, "int8", {"fp32": 10.0, "int8": 40.0})
     assert e["achieved_gmacs"] == 20.0 and e["pct_of_fp32_peak"] == 200.0 and e["pct_of_int8_peak"] == 50.0
