@@ -44,6 +44,7 @@ def environment_diff(baseline: dict[str, Any], current: dict[str, Any]) -> list[
     diffs = [
         EnvDifference(k, baseline.get(k), current.get(k), True) for k in _HARDWARE if baseline.get(k) != current.get(k)
     ]
+    diffs += _microarch_diff(baseline.get("microarch"), current.get("microarch"))
     diffs += [
         EnvDifference(k, baseline.get(k), current.get(k), False) for k in _INFO if baseline.get(k) != current.get(k)
     ]
@@ -52,6 +53,18 @@ def environment_diff(baseline: dict[str, Any], current: dict[str, Any]) -> list[
         if bv.get(pkg) != cv.get(pkg):
             diffs.append(EnvDifference(f"versions.{pkg}", bv.get(pkg), cv.get(pkg), pkg in _RUNTIMES))
     return diffs
+
+
+def _microarch_diff(baseline: dict[str, Any] | None, current: dict[str, Any] | None) -> list[EnvDifference]:
+    """archspec's microarchitecture names; a run without one (stored before it was recorded) compares as before.
+
+    Critical only when archspec knew both CPUs: a "generic" vendor means its table lacked the CPU, and a
+    newer archspec naming it later is not a hardware change.
+    """
+    if not baseline or not current or baseline.get("name") == current.get("name"):
+        return []
+    known = "generic" not in (baseline.get("vendor"), current.get("vendor"))
+    return [EnvDifference("microarch", baseline.get("name"), current.get("name"), known)]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -10,6 +11,8 @@ import platform
 import shutil
 import subprocess
 from typing import Any
+
+import archspec.cpu
 
 _FLAGS = (
     "avx2",
@@ -55,6 +58,20 @@ def _cpuinfo() -> tuple[str, list[str]]:
     except OSError:
         pass
     return model, sorted(f for f in _FLAGS if f in flags)
+
+
+@functools.lru_cache(maxsize=1)
+def microarch() -> dict[str, Any] | None:
+    """archspec's microarchitecture of this CPU: name ("neoverse_n1", "icelake"), vendor, generation.
+
+    On ARM Linux /proc/cpuinfo has no model name, so "cpu" falls back to "aarch64"; this tells the machines
+    apart. The vendor is "generic" when archspec does not know the CPU (the name is then an ISA level).
+    """
+    try:
+        host = archspec.cpu.host()
+    except Exception:  # archspec probes /proc, sysctl or the registry: a machine it cannot read has no name
+        return None
+    return {"name": host.name, "vendor": host.vendor, "generation": host.generation}
 
 
 def _versions() -> dict[str, str | None]:
@@ -136,6 +153,7 @@ def fingerprint(*, threads: int | None = None) -> dict[str, Any]:
     return {
         "cpu": model,
         "arch": platform.machine(),
+        "microarch": microarch(),
         "flags": flags,
         "cores": os.cpu_count(),
         "physical_cores": physical_cores(),

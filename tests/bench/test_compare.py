@@ -70,6 +70,28 @@ def test_cores_and_flags_are_critical_but_python_is_not(synth):
     assert diffs == {"cores": True, "flags": True, "python": False}
 
 
+ARM = {"cpu": "aarch64", "arch": "aarch64", "flags": ["asimd"], "cores": 4}
+
+
+def test_microarch_tells_arm_machines_apart_and_old_baselines_still_compare(synth):
+    n1 = {**synth.env, **ARM, "microarch": {"name": "neoverse_n1", "vendor": "ARM", "generation": 0}}
+    v1 = {**n1, "microarch": {"name": "neoverse_v1", "vendor": "ARM", "generation": 0}}
+    assert [(d.field, d.baseline, d.current, d.critical) for d in environment_diff(n1, v1)] == [
+        ("microarch", "neoverse_n1", "neoverse_v1", True)
+    ]
+    cases = [synth.case(A, synth.rounds(0.05, seed=1))]
+    base, cur = synth.results(cases, env=n1), synth.results(cases, env=v1)
+    with pytest.raises(EnvironmentMismatchError, match="microarch: neoverse_n1 -> neoverse_v1"):
+        compare_results(base, cur)
+    # a baseline stored before the field existed: no difference, the comparison runs
+    old = {k: v for k, v in n1.items() if k != "microarch"}
+    assert environment_diff(old, v1) == [] and environment_diff(v1, old) == []
+    assert compare_results(synth.results(cases, env=old), cur).environment == []
+    # archspec did not know one CPU ("generic"): reported, not critical (a newer archspec may name it)
+    generic = {**n1, "microarch": {"name": "aarch64", "vendor": "generic", "generation": 0}}
+    assert [(d.field, d.critical) for d in environment_diff(generic, n1)] == [("microarch", False)]
+
+
 def test_different_suites_are_an_error(pair):
     base, cur = pair
     cur["suite"]["name"] = "other"
