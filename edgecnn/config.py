@@ -2,12 +2,16 @@
 
 Unknown keys are errors; constructing one directly with a wrong value raises InvalidInputError (a user
 error), while `model_validate` keeps pydantic's ValidationError so recipe loading can point at the field.
+`parse_yaml`, `explain_yaml` and `at_line` are how every YAML file (recipes, bench suites) reports a problem:
+one line, `FILE:LINE: field: what is wrong`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from edgecnn.errors import InvalidInputError
@@ -22,6 +26,81 @@ def explain(exc: ValidationError, what: str) -> str:
         parts.append(msg if err["type"] == "value_error" else f"{field}: {msg}")  # value errors name their field
     text = "; ".join(parts)
     return text if text.startswith(f"{what}: ") else f"{what}: {text}"
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text -> data (safe loader); a syntax error is one line naming the file and the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise InvalidInputError(f"{where}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
+
+
+def explain_yaml(
+    exc: ValidationError, text: str | None, where: str, prefix: Sequence[Any] = (), data: Any = None
+) -> str:
+    """pydantic's first error as `where:LINE: field.path: message` (the line of the YAML node, when known).
+
+    With `data` (what was validated), the path keeps only the keys and indices found in it, so the labels
+    pydantic adds for union members and tags never show (the last key stays: a missing field)."""
+    errors = exc.errors()
+    unknown = [e for e in errors if e["type"] in _UNKNOWN_KEY]
+    err = (unknown or errors)[0]  # a misspelt key also makes the real one "missing": name the cause
+    loc = [p for p in err["loc"] if not str(p).startswith("function-")]
+    loc = [*prefix, *(_in_data(loc, data) if data is not None else loc)]
+    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "file"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] in _UNKNOWN_KEY:
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{at_line(where, text, loc)}: {field}: {msg}{more}"
+
+
+def _in_data(loc: list[Any], data: Any) -> list[Any]:
+    path, node = [], data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not (isinstance(node, dict) and i == len(loc) - 1):
+            continue  # a label of pydantic's, not a key of the file
+        path.append(part)
+    return path
+
+
+def at_line(where: str, text: str | None, loc: Sequence[Any]) -> str:
+    """`where:LINE` for the YAML node at `loc` (keys and list indices), or its closest existing parent."""
+    line = _line_of(text, loc) if text else None
+    return f"{where}:{line}" if line else where
+
+
+def _line_of(text: str, loc: Sequence[Any]) -> int | None:
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 class ConfigError(InvalidInputError):

@@ -38,6 +38,10 @@ def _has_cuda() -> bool:
         return False
 
 
+# every test has pytest-timeout's `timeout` (pyproject.toml); a slow one gets this much unless it sets its own
+SLOW_TIMEOUT_S = 1200
+
+
 def pytest_collection_modifyitems(config, items):
     reasons = {
         "openvino": None if _has("openvino") else 'openvino is not installed (pip install "edgecnn[openvino]")',
@@ -45,6 +49,8 @@ def pytest_collection_modifyitems(config, items):
         "cuda": None if _has_cuda() else "no CUDA GPU on this machine",
     }
     for item in items:
+        if "slow" in item.keywords and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
         for marker, reason in reasons.items():
             if reason and marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))

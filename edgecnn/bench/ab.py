@@ -12,11 +12,11 @@ from edgecnn.artifact import Artifact
 from edgecnn.bench.artifacts import input_arrays
 from edgecnn.bench.interleave import BoundSession
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric, decide
-from edgecnn.bench.suite import DEFAULT_PROTOCOL, TARGETS
+from edgecnn.bench.suite import TARGETS
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.compare import compare_sessions
 from edgecnn.profiling.environment import fingerprint
-from edgecnn.profiling.timing import TimingProtocol
+from edgecnn.profiling.timing import BENCH_PROTOCOL, TimingProtocol
 from edgecnn.runtime import load_session
 
 
@@ -27,7 +27,7 @@ def ab_compare(
     target: str = "onnxruntime",
     threads: int | None = 1,
     batch: int = 1,
-    protocol: TimingProtocol = DEFAULT_PROTOCOL,
+    protocol: TimingProtocol = BENCH_PROTOCOL,
     metric: str = DEFAULT_METRIC,
     max_regression: float = 0.10,
     confidence: float = 0.95,

@@ -16,14 +16,46 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgecnn.config import explain_yaml
 from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_write_text
 
 SCHEMA = "edgecnn.bench.results"
 SCHEMA_VERSION = 1
-_CASE_KEYS = ("id", "config", "artifact", "latency_ms", "rounds_ms")
+
+# per-round iteration times (ms): numbers only, never strings that happen to parse
+Rounds = list[list[Annotated[float, Field(strict=True)]]]
+
+
+class _Open(BaseModel):
+    """The parts `bench compare` reads are checked; the rest of the file (environment, notes, ...) passes as is."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class CaseResult(_Open):
+    id: str
+    config: dict[str, Any]
+    artifact: dict[str, Any] | None
+    latency_ms: dict[str, Any] | None
+    rounds_ms: Rounds
+
+
+class ReferenceResult(_Open):
+    rounds_ms: Rounds
+
+
+class ResultsFile(_Open):
+    """A results file of this schema version (its `schema` and version are checked first, for a clearer error)."""
+
+    suite: dict[str, Any]
+    environment: dict[str, Any]
+    cases: list[CaseResult]
+    reference: ReferenceResult | None = None
 
 
 def write_results(results: dict[str, Any], path: str | Path) -> Path:
@@ -44,6 +76,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 
 def check_results(data: Any, *, where: str = "results") -> dict[str, Any]:
+    """`data` itself once it is a results file of this version (ResultsFile); else one line saying what is wrong."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema", "no 'schema' field") if isinstance(data, dict) else type(data).__name__
         raise InvalidInputError(
@@ -55,21 +88,8 @@ def check_results(data: Any, *, where: str = "results") -> dict[str, Any]:
             f"{where}: results schema version {data.get('schema_version')} is not supported "
             f"(this edgecnn reads version {SCHEMA_VERSION}); re-run the suite"
         )
-    for key in ("suite", "environment", "cases"):
-        if key not in data:
-            raise InvalidInputError(f"{where}: corrupt results file, '{key}' is missing")
-    if not isinstance(data["cases"], list):
-        raise InvalidInputError(f"{where}: corrupt results file, 'cases' is not a list")
-    for i, case in enumerate(data["cases"]):
-        missing = [k for k in _CASE_KEYS if not isinstance(case, dict) or k not in case]
-        if missing:
-            raise InvalidInputError(f"{where}: corrupt results file, case {i} lacks {', '.join(missing)}")
-        rounds = case["rounds_ms"]
-        if not isinstance(rounds, list) or not all(
-            isinstance(r, list) and all(isinstance(t, (int, float)) for t in r) for r in rounds
-        ):
-            raise InvalidInputError(f"{where}: corrupt results file, case {case['id']} has malformed rounds_ms")
-    ref = data.get("reference")
-    if ref is not None and (not isinstance(ref, dict) or not isinstance(ref.get("rounds_ms"), list)):
-        raise InvalidInputError(f"{where}: corrupt results file, malformed 'reference'")
+    try:
+        ResultsFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(explain_yaml(exc, None, f"{where}: corrupt results file", data=data)) from None
     return data

@@ -20,7 +20,8 @@ gates:
   - {type: accuracy_drop, model: lenet5, precision: int8, reference: fp32, max: 1.0}
   - {type: max_size, model: lenet5, precision: int8, max_mb: 0.5}
 ```
-Unknown keys are errors, with the file and the key named.
+The file is validated by pydantic models (the YAML's schema) and then expanded; every mistake is one line
+naming the file, the line and the field (the mechanism recipes use, `edgecnn.config.explain_yaml`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric
-from edgecnn.errors import InvalidInputError
-from edgecnn.profiling.timing import TimingProtocol
+from edgecnn.config import at_line, explain_yaml, parse_yaml
+from edgecnn.errors import InvalidInputError, close_matches
+from edgecnn.profiling.timing import BENCH_PROTOCOL, TimingProtocol
 from edgecnn.targets import all_targets
 from edgecnn.zoo.registry import MODELS, resolve_name
 
@@ -41,9 +45,6 @@ TARGETS = {t.name: t.timing("onnx") for t in all_targets() if t.times_onnx_here}
 PRECISIONS = ("fp32", "fp16", "int8")
 WEIGHTS = ("random", "digits")
 GATE_TYPES = ("speedup", "accuracy_drop", "max_size")
-
-# defaults sized for CI: 12 interleaved rounds, ~3 s of timed work per case
-DEFAULT_PROTOCOL = TimingProtocol(warmup=20, min_iters=240, min_seconds=3.0, rounds=12, pause_s=0.01)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class GateSpec:
 class Suite:
     name: str
     cases: list[Case]
-    protocol: TimingProtocol = DEFAULT_PROTOCOL
+    protocol: TimingProtocol = BENCH_PROTOCOL
     gates: list[GateSpec] = field(default_factory=list)
     seed: int = 0
     metric: str = DEFAULT_METRIC
@@ -104,189 +105,213 @@ class Suite:
 
     def with_rounds(self, rounds: int) -> Suite:
         """Same suite, more or fewer rounds (time per round kept): what 'inconclusive' suggests."""
-        per_round_s = self.protocol.min_seconds / self.protocol.rounds
-        per_round_iters = max(1, self.protocol.min_iters // self.protocol.rounds)
-        protocol = dataclasses.replace(
-            self.protocol,
-            rounds=rounds,
-            min_seconds=per_round_s * rounds,
-            min_iters=per_round_iters * rounds,
-            max_iters=max(self.protocol.max_iters, per_round_iters * rounds),
-        )
-        return dataclasses.replace(self, protocol=protocol)
+        return dataclasses.replace(self, protocol=self.protocol.with_rounds(rounds))
+
+
+# -- the file's schema -------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _listed(value: Any) -> Any:
+    """A scalar where a list is allowed (`batch: 1` or `batch: [1, 4]`)."""
+    return value if isinstance(value, list) else [value]
+
+
+class CaseEntry(_Strict):
+    """One `cases:` entry: a zoo model (with weights and precisions) or a model file; lists multiply out."""
+
+    model: str | None = None
+    artifact: str | None = None
+    name: str | None = None
+    weights: Literal[WEIGHTS] | None = None
+    precision: list[Literal[PRECISIONS]] | None = None
+    batch: list[Annotated[int, Field(strict=True, ge=1)]] = [1]
+    threads: list[Annotated[int, Field(strict=True, ge=1)] | None] = Field([1], description="None/auto: all cores")
+    target: list[str] = ["onnxruntime"]
+
+    _as_lists = field_validator("precision", "batch", "target", mode="before")(_listed)
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _auto_threads(cls, threads: Any) -> Any:
+        return [None if t == "auto" else t for t in _listed(threads)]
+
+    @field_validator("target")
+    @classmethod
+    def _known_targets(cls, targets: list[str]) -> list[str]:
+        for t in targets:
+            if t not in TARGETS:
+                raise ValueError(f"'{t}' is not one of {', '.join(TARGETS)}")
+        return targets
+
+    @field_validator("model")
+    @classmethod
+    def _zoo_model(cls, model: str | None) -> str | None:
+        if model is not None and resolve_name(model) not in MODELS:
+            raise ValueError(
+                f"unknown zoo model '{model}'.{close_matches(model, MODELS.names())} "
+                "Use 'artifact: FILE' for your own model files"
+            )
+        return model
+
+    @model_validator(mode="after")
+    def _model_or_artifact(self) -> CaseEntry:
+        if (self.model is None) == (self.artifact is None):
+            raise ValueError("give exactly one of 'model' (a zoo name) or 'artifact' (a model file)")
+        if self.artifact is not None and (self.weights is not None or self.precision is not None):
+            raise ValueError("'weights' and 'precision' apply to zoo models; an artifact has its own")
+        return self
+
+
+class _GateEntry(_Strict):
+    model: str | None = None
+    precision: str | None = None
+
+
+class SpeedupGate(_GateEntry):
+    type: Literal["speedup"]
+    reference: str = "fp32"
+    min: float = Field(1.0, ge=0)
+
+
+class AccuracyDropGate(_GateEntry):
+    type: Literal["accuracy_drop"]
+    reference: str = "fp32"
+    max: float = Field(ge=0)
+
+
+class MaxSizeGate(_GateEntry):
+    type: Literal["max_size"]
+    max_mb: float = Field(ge=0)
+
+
+GateEntry = Annotated[SpeedupGate | AccuracyDropGate | MaxSizeGate, Field(discriminator="type")]
+
+
+class Inputs(_Strict):
+    seed: int = Field(0, strict=True, ge=0)
+
+
+class SuiteFile(_Strict):
+    """The suite YAML as written; `parse_suite` expands it into a `Suite`."""
+
+    name: str = Field(min_length=1, description="a short suite name")
+    description: str = ""
+    protocol: TimingProtocol = BENCH_PROTOCOL  # fields given here override BENCH_PROTOCOL's
+    inputs: Inputs = Inputs()
+    metric: str = DEFAULT_METRIC
+    cases: list[CaseEntry] = Field(min_length=1)
+    gates: list[GateEntry] = []
+
+    @field_validator("name")
+    @classmethod
+    def _stripped(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("a short suite name is required")
+        return name.strip()
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _over_bench_defaults(cls, raw: Any) -> Any:
+        return {**BENCH_PROTOCOL.to_dict(), **raw} if isinstance(raw, dict) else raw
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, metric: str) -> str:
+        try:
+            return check_metric(metric)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+
+
+# -- loading -----------------------------------------------------------------------------------------------------
 
 
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML file."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"suite file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not a text (UTF-8 YAML) file") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_suite(data, where=str(path), base_dir=path.parent, path=path)
+    return parse_suite(parse_yaml(text, str(path)), where=str(path), base_dir=path.parent, path=path, text=text)
 
 
-def parse_suite(data: Any, *, where: str = "suite", base_dir: Path = Path("."), path: Path | None = None) -> Suite:
-    """Validate a suite given as a dict (the parsed YAML); artifact paths resolve against `base_dir`."""
-    top = _mapping(data, where)
-    _known(top, {"name", "description", "protocol", "inputs", "metric", "cases", "gates"}, where)
-    name = top.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"{where}: 'name' is required (a short suite name)")
-    protocol = _protocol(top.get("protocol") or {}, f"{where}: protocol")
-    inputs = _mapping(top.get("inputs") or {}, f"{where}: inputs")
-    _known(inputs, {"seed"}, f"{where}: inputs")
-    seed = _int(inputs.get("seed", 0), f"{where}: inputs.seed", minimum=0)
-    raw_cases = top.get("cases")
-    if not isinstance(raw_cases, list) or not raw_cases:
-        raise InvalidInputError(f"{where}: 'cases' must be a non-empty list")
-    cases: list[Case] = []
-    for i, entry in enumerate(raw_cases):
-        cases.extend(_expand(entry, f"{where}: cases[{i}]", base_dir))
-    seen: set[str] = set()
-    for case in cases:
-        if case.id in seen:
-            raise InvalidInputError(f"{where}: case {case.id} appears twice")
-        seen.add(case.id)
-    gates = [_gate(g, f"{where}: gates[{i}]", cases) for i, g in enumerate(top.get("gates") or [])]
-    metric = top.get("metric", DEFAULT_METRIC)
+def parse_suite(
+    data: Any, *, where: str = "suite", base_dir: Path = Path("."), path: Path | None = None, text: str | None = None
+) -> Suite:
+    """Validate a suite given as a dict (the parsed YAML, `text` its source for line numbers); artifact paths
+    resolve against `base_dir`."""
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where}: a suite is a YAML mapping (name, cases, ...), got {type(data).__name__}")
     try:
-        check_metric(metric)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{where}: {exc}") from None
+        suite = SuiteFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(explain_yaml(exc, text, where, data=data)) from None
+
+    def fail(loc: list[Any], message: str) -> InvalidInputError:
+        return InvalidInputError(f"{at_line(where, text, loc)}: {message}")
+
+    cases: list[Case] = []
+    for i, entry in enumerate(suite.cases):
+        for case in _expand(entry, base_dir, lambda msg, i=i: fail(["cases", i], f"cases[{i}]: {msg}")):
+            if any(c.id == case.id for c in cases):
+                raise fail(["cases", i], f"cases[{i}]: case {case.id} appears twice")
+            cases.append(case)
+    gates = [
+        _gate(g, cases, lambda msg, i=i: fail(["gates", i], f"gates[{i}]: {msg}")) for i, g in enumerate(suite.gates)
+    ]
     return Suite(
-        name=name.strip(),
+        name=suite.name,
         cases=cases,
-        protocol=protocol,
+        protocol=suite.protocol,
         gates=gates,
-        seed=seed,
-        metric=metric,
-        description=str(top.get("description") or ""),
+        seed=suite.inputs.seed,
+        metric=suite.metric,
+        description=suite.description,
         path=path,
-        source=top,
+        source=data,
     )
 
 
-def _expand(entry: Any, where: str, base_dir: Path) -> list[Case]:
-    entry = _mapping(entry, where)
-    _known(entry, {"model", "artifact", "name", "weights", "precision", "batch", "threads", "target"}, where)
-    if ("model" in entry) == ("artifact" in entry):
-        raise InvalidInputError(f"{where}: give exactly one of 'model' (a zoo name) or 'artifact' (a model file)")
-    targets = [_choice(t, TARGETS, f"{where}: target") for t in _listed(entry.get("target", "onnxruntime"))]
-    batches = [_int(b, f"{where}: batch", minimum=1) for b in _listed(entry.get("batch", 1))]
-    threads = [
-        None if t in (None, "auto") else _int(t, f"{where}: threads", minimum=1)
-        for t in _listed(entry.get("threads", 1))
-    ]
-    if "model" in entry:
-        model = str(entry["model"])
-        _check_zoo_name(model, where)
-        weights = _choice(entry.get("weights", "random"), WEIGHTS, f"{where}: weights")
-        precisions = [_choice(p, PRECISIONS, f"{where}: precision") for p in _listed(entry.get("precision", "fp32"))]
-        name, artifact = str(entry.get("name", model)), None
+def _expand(entry: CaseEntry, base_dir: Path, fail: Any) -> list[Case]:
+    if entry.model is not None:
+        precisions: list[str] = list(entry.precision or ["fp32"])
+        name, artifact, weights = entry.name or entry.model, None, entry.weights or "random"
     else:
-        if "weights" in entry or "precision" in entry:
-            raise InvalidInputError(f"{where}: 'weights' and 'precision' apply to zoo models; an artifact has its own")
-        artifact = (base_dir / str(entry["artifact"])).resolve()
+        artifact = (base_dir / entry.artifact).resolve()
         if not artifact.exists():
-            raise InvalidInputError(f"{where}: artifact not found: {artifact}")
+            raise fail(f"artifact not found: {artifact}")
         from edgecnn.artifact import Artifact
 
         precisions = [Artifact.from_path(artifact).precision]
-        model, weights, name = None, "random", str(entry.get("name", artifact.stem))
+        name, weights = entry.name or artifact.stem, "random"
     return [
-        Case(name=name, precision=p, target=t, batch=b, threads=th, model=model, weights=weights, artifact=artifact)
+        Case(
+            name=name, precision=p, target=t, batch=b, threads=th, model=entry.model, weights=weights, artifact=artifact
+        )
         for p in precisions
-        for t in targets
-        for b in batches
-        for th in threads
+        for t in entry.target
+        for b in entry.batch
+        for th in entry.threads
     ]
 
 
-def _gate(raw: Any, where: str, cases: list[Case]) -> GateSpec:
-    g = _mapping(raw, where)
-    kind = _choice(g.get("type"), GATE_TYPES, f"{where}: type")
-    allowed = {"type", "model", "precision"} | (
-        {"reference", "min"} if kind == "speedup" else {"reference", "max"} if kind == "accuracy_drop" else {"max_mb"}
-    )
-    _known(g, allowed, where)
-    model, precision = g.get("model"), g.get("precision")
-    if not any(c.matches(model=model, precision=precision) for c in cases):
-        raise InvalidInputError(f"{where}: no case matches model={model} precision={precision}")
-    if kind == "max_size":
-        return GateSpec(kind, model, precision, None, _number(g.get("max_mb"), f"{where}: max_mb"))
-    if kind == "accuracy_drop" and any(c.weights != "digits" for c in cases if c.matches(model=model)):
-        raise InvalidInputError(
-            f"{where}: accuracy gates need cases with 'weights: digits' (trained here, so top-1 means something)"
-        )
-    reference = g.get("reference", "fp32")
-    if not any(c.matches(model=model, precision=reference) for c in cases):
-        raise InvalidInputError(f"{where}: no reference case with precision={reference} for model={model}")
-    key = "min" if kind == "speedup" else "max"
-    default = 1.0 if kind == "speedup" else None
-    value = g.get(key, default)
-    return GateSpec(
-        kind, model, precision or ("int8" if kind == "speedup" else None), reference, _number(value, f"{where}: {key}")
-    )
-
-
-def _protocol(raw: Any, where: str) -> TimingProtocol:
-    data = {**DEFAULT_PROTOCOL.to_dict(), **_mapping(raw, where)}
-    try:
-        protocol = TimingProtocol.from_dict(data)
-    except (TypeError, InvalidInputError) as exc:
-        raise InvalidInputError(f"{where}: {exc}") from None
-    if protocol.rounds < 1:
-        raise InvalidInputError(f"{where}: rounds must be at least 1")
-    return protocol
-
-
-def _check_zoo_name(model: str, where: str) -> None:
-
-    if resolve_name(model) not in MODELS:
-        from edgecnn.errors import close_matches
-
-        raise InvalidInputError(
-            f"{where}: unknown zoo model '{model}'.{close_matches(model, MODELS.names())} "
-            f"Use 'artifact: FILE' for your own model files"
-        )
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidInputError(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _known(data: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidInputError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _listed(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _choice(value: Any, choices: Any, where: str) -> str:
-    if value not in choices:
-        raise InvalidInputError(f"{where}: '{value}' is not one of {', '.join(choices)}")
-    return str(value)
-
-
-def _int(value: Any, where: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInputError(f"{where}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidInputError(f"{where}: expected a non-negative number, got {value!r}")
-    return float(value)
+def _gate(g: SpeedupGate | AccuracyDropGate | MaxSizeGate, cases: list[Case], fail: Any) -> GateSpec:
+    """A gate checked against the cases it names."""
+    if not any(c.matches(model=g.model, precision=g.precision) for c in cases):
+        raise fail(f"no case matches model={g.model} precision={g.precision}")
+    if isinstance(g, MaxSizeGate):
+        return GateSpec(g.type, g.model, g.precision, None, g.max_mb)
+    if isinstance(g, AccuracyDropGate) and any(c.weights != "digits" for c in cases if c.matches(model=g.model)):
+        raise fail("accuracy gates need cases with 'weights: digits' (trained here, so top-1 means something)")
+    if not any(c.matches(model=g.model, precision=g.reference) for c in cases):
+        raise fail(f"no reference case with precision={g.reference} for model={g.model}")
+    if isinstance(g, SpeedupGate):
+        return GateSpec(g.type, g.model, g.precision or "int8", g.reference, g.min)
+    return GateSpec(g.type, g.model, g.precision, g.reference, g.max)

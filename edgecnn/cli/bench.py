@@ -19,10 +19,10 @@ from edgecnn.bench.render import comparison_junit, comparison_markdown, results_
 from edgecnn.bench.results import load_results, write_results
 from edgecnn.bench.runner import run_suite, summary_rows
 from edgecnn.bench.stats import DEFAULT_METRIC
-from edgecnn.bench.suite import DEFAULT_PROTOCOL
 from edgecnn.cli.console import console, escape, say
 from edgecnn.errors import GateFailedError, InvalidInputError
 from edgecnn.fileio import atomic_write_text, check_out_file
+from edgecnn.profiling.timing import BENCH_PROTOCOL
 
 Metric = Annotated[
     str | None,
@@ -149,10 +149,12 @@ def ab_cmd(
     batch: Annotated[
         int, typer.Option("--batch", min=1, help="Batch size (the models need a dynamic or matching batch).")
     ] = 1,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Interleaved rounds (A B, B A, ...).")] = 12,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=1, help="Interleaved rounds (A B, B A, ...).")
+    ] = BENCH_PROTOCOL.rounds,
     seconds: Annotated[
         float, typer.Option("--seconds", min=0.0, help="Timed seconds per model, over all rounds.")
-    ] = 3.0,
+    ] = BENCH_PROTOCOL.min_seconds,
     metric: Metric = None,
     max_regression: Annotated[str, typer.Option("--max-regression", help="B may be this much slower than A.")] = "10%",
     json_out: Annotated[
@@ -160,16 +162,7 @@ def ab_cmd(
     ] = None,
 ) -> None:
     """Time A and B interleaved in one process; exit 3 when B is slower than A beyond --max-regression."""
-    import dataclasses
-
-    per_round_iters = max(1, DEFAULT_PROTOCOL.min_iters // DEFAULT_PROTOCOL.rounds)
-    protocol = dataclasses.replace(
-        DEFAULT_PROTOCOL,
-        rounds=rounds,
-        min_seconds=seconds,
-        min_iters=per_round_iters * rounds,
-        max_iters=max(DEFAULT_PROTOCOL.max_iters, per_round_iters * rounds),
-    )
+    protocol = BENCH_PROTOCOL.with_rounds(rounds, seconds=seconds)
     result = ab_compare(
         a,
         b,

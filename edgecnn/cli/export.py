@@ -19,7 +19,6 @@ from edgecnn.cli.options import (
     Seed,
     Target,
     Weights,
-    parse_shape,
 )
 from edgecnn.errors import InvalidInputError
 from edgecnn.exporters.api import export, export_suffixes
@@ -103,10 +102,9 @@ def export_cmd(
         _print(artifact)
 
 
-def _load(model: str, *, weights: str, arch: str | None, input_shape: str | None, seed: int = 0):
+def _load(model: str, *, weights: str, arch: str | None, input_shape: tuple[int, ...] | None, seed: int = 0):
 
-    shape = parse_shape(input_shape) if input_shape else None
-    return load_model(model, weights=weights, arch=arch, input_shape=shape, seed=seed)
+    return load_model(model, weights=weights, arch=arch, input_shape=input_shape, seed=seed)
 
 
 def _ints(text: str | None, count: int | None, flag: str) -> tuple[int, ...] | None:

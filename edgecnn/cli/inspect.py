@@ -9,11 +9,9 @@ import typer
 
 from edgecnn.analysis.inspect import inspect_model
 from edgecnn.cli.console import console, escape, say
-from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Seed, Weights, check_input_size, parse_shape
+from edgecnn.cli.options import Arch, AsJson, InputShape, Model, Seed, Weights, check_input_size
 from edgecnn.errors import InvalidInputError
 from edgecnn.zoo.loader import load_model
-
-__all__ = ["inspect", "parse_shape"]  # parse_shape moved to cli/options.py; kept importable from here
 
 
 def inspect(
@@ -43,7 +41,7 @@ def inspect(
         weights=weights,
         arch=arch,
         num_classes=num_classes,
-        input_shape=parse_shape(input_shape) if input_shape else None,
+        input_shape=input_shape,
         seed=seed,
     )
     shape = _shape(spec.input.shape, input_size, input_length)

@@ -37,7 +37,7 @@ from edgecnn.cli import (
     trt_rules,
 )
 from edgecnn.cli.console import err_console, error
-from edgecnn.cli.options import ShapeCommand
+from edgecnn.cli.options import SHAPE_SYNTAX
 from edgecnn.errors import EdgeCNNError, GateFailedError, UserError
 
 app = typer.Typer(
@@ -80,13 +80,13 @@ def main(
 
 
 # the commands, in the order `edgecnn --help` lists them
-app.command("optimize", cls=ShapeCommand)(optimize.optimize)
+app.command("optimize")(optimize.optimize)
 app.command("models")(models.models)
-app.command("inspect", cls=ShapeCommand)(inspect.inspect)
+app.command("inspect")(inspect.inspect)
 app.command("prune")(prune.prune_cmd)
 app.command("sparsify")(sparsify.sparsify_cmd)
 app.command("quantize")(quantize.quantize_cmd)
-app.command("export", cls=ShapeCommand)(export.export_cmd)
+app.command("export")(export.export_cmd)
 app.command("trt-rules")(trt_rules.trt_rules_cmd)
 app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("profile")(profile.profile)
@@ -182,7 +182,10 @@ def _run() -> int:
     except Exception as exc:  # usage errors (click's, or typer's vendored click) first; anything else is a bug
         if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             ctx = getattr(exc, "ctx", None)  # one line, like every other user error, with where to look
-            error(f"{exc.format_message()}" + (f" (see `{ctx.command_path} --help`)" if ctx is not None else ""))
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            if str(getattr(exc, "option_name", "")).lstrip("-").isdigit():  # `--input-shape 1 1 -32 32`
+                hint += f"; a negative number reads as an option: give a shape as one value, {SHAPE_SYNTAX}"
+            error(f"{exc.format_message()}{hint}")
             return exc.exit_code
         if os.environ.get("EDGECNN_DEBUG"):
             raise

@@ -26,7 +26,6 @@ from edgecnn.cli.options import (
     Threads,
     Token,
     Weights,
-    parse_shape,
 )
 from edgecnn.errors import GateFailedError
 from edgecnn.fileio import check_out_dir
@@ -105,7 +104,7 @@ def optimize(
         require_speedup=require_speedup,
         weights=weights,
         arch=arch,
-        input_shape=list(parse_shape(input_shape)) if input_shape else None,
+        input_shape=list(input_shape) if input_shape else None,
         device=device,
         token=token,
         threads=threads,

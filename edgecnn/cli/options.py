@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
 from edgecnn.errors import InvalidInputError
 
 # an input shape beyond this many values (4 GiB of float32 activations at the input alone) is a typo
 MAX_INPUT_ELEMENTS = 1 << 30
+# the one way every message writes an input shape
+SHAPE_SYNTAX = "N,C,H,W or N,C,L (e.g. 1,3,224,224 or 1,1,128)"
 
 _MODEL = (
     "Zoo name or family (mobilenet, efficientnet, resnet, vgg: see `edgecnn models`), weights file (with --arch), "
@@ -39,14 +40,38 @@ Seed = Annotated[
     ),
 ]
 Arch = Annotated[str | None, typer.Option("--arch", help="Zoo architecture of a weights file given as MODEL.")]
+
+
+class Shape(tuple):
+    """An input shape given as --input-shape N,C,H,W or N,C,L (a tuple of ints; typer reads a plain tuple
+    annotation as several values, so the option is annotated with this subclass)."""
+
+
+def parse_shape(text: str | tuple[int, ...]) -> Shape:
+    """'1,3,224,224' (or '1x3x224x224') -> (1, 3, 224, 224); every problem is one line naming the syntax."""
+    if isinstance(text, tuple):  # typer passes a default through the parser too
+        return Shape(text)
+    try:
+        shape = Shape(int(p) for p in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise InvalidInputError(f"--input-shape takes whole numbers as {SHAPE_SYNTAX}, got {text!r}") from None
+    if len(shape) not in (3, 4):
+        raise InvalidInputError(f"--input-shape takes {SHAPE_SYNTAX}, got {text!r}")
+    if min(shape) < 1:
+        raise InvalidInputError(f"--input-shape: every dimension must be at least 1, got {text!r}")
+    check_input_size(shape)
+    return shape
+
+
 InputShape = Annotated[
-    str | None,
+    Shape | None,
     typer.Option(
         "--input-shape",
-        metavar="N,C,H,W | N,C,L",
+        metavar="N,C,H,W",
+        parser=parse_shape,
         help=(
-            "Full input shape: 1,3,160,160, 1x3x160x160 or 1 3 160 160 (N C L for 1-D models); "
-            f"each dimension a whole number >= 1, at most {MAX_INPUT_ELEMENTS:,} values in all."
+            f"Full input shape: {SHAPE_SYNTAX} ('x' also separates: 1x3x160x160); each dimension a whole number "
+            f">= 1, at most {MAX_INPUT_ELEMENTS:,} values in all."
         ),
     ),
 ]
@@ -108,19 +133,6 @@ def Out(help: str, *, short: bool = True) -> Any:  # noqa: N802 (reads as a type
     return Annotated[Path | None, typer.Option(*names, help=help)]
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1,3,224,224', '1x3x224x224' or '1 3 224 224' -> (1, 3, 224, 224)."""
-    parts = text.replace("x", ",").replace(" ", ",").split(",")
-    try:
-        shape = tuple(int(p) for p in parts if p)
-    except ValueError:
-        raise InvalidInputError(f"--input-shape takes numbers (N C H W or N C L), got {text!r}") from None
-    if len(shape) not in (3, 4) or min(shape) < 1:
-        raise InvalidInputError(f"--input-shape takes N C H W or N C L (each at least 1), got {text!r}")
-    check_input_size(shape)
-    return shape
-
-
 def check_input_size(shape: tuple[int, ...]) -> None:
     """Refuse an absurd input size before a model allocates it."""
     total = 1
@@ -128,7 +140,7 @@ def check_input_size(shape: tuple[int, ...]) -> None:
         total *= d
     if total > MAX_INPUT_ELEMENTS:
         raise InvalidInputError(
-            f"input shape {' x '.join(map(str, shape))} is too large ({total:,} values; at most "
+            f"input shape {','.join(map(str, shape))} is too large ({total:,} values; at most "
             f"{MAX_INPUT_ELEMENTS:,}): check --input-shape / --input-size"
         )
 
@@ -136,23 +148,3 @@ def check_input_size(shape: tuple[int, ...]) -> None:
 def names(text: str | None) -> tuple[str, ...] | None:
     """'a, b,c' -> ('a', 'b', 'c'); empty -> None."""
     return tuple(t.strip() for t in text.split(",") if t.strip()) if text else None
-
-
-class ShapeCommand(TyperCommand):
-    """Lets `--input-shape` take 3 or 4 space-separated numbers (N C L or N C H W): click options have a fixed
-    arity, so the numbers that follow it are joined into one value before parsing."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        joined: list[str] = []
-        it = iter(range(len(args)))
-        for i in it:
-            joined.append(args[i])
-            if args[i] == "--input-shape":
-                numbers = []
-                # negative numbers too, so that `-32` is refused as a dimension rather than read as an option
-                while i + 1 < len(args) and args[i + 1].lstrip("-").isdigit():
-                    i = next(it)
-                    numbers.append(args[i])
-                if numbers:
-                    joined.append(",".join(numbers))
-        return super().parse_args(ctx, joined)

@@ -18,7 +18,7 @@ def recipes(
         str | None, typer.Option("--validate", metavar="FILE", help="Validate a recipe file and say what is wrong.")
     ] = None,
 ) -> None:
-    """List shipped recipes (recipes/*.yaml)."""
+    """List the shipped recipes (package data: edgecnn/recipes/*.yaml)."""
 
     if schema:
         from edgecnn.pipeline.recipe import recipe_json_schema

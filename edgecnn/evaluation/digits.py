@@ -27,7 +27,7 @@ def load_digits(size: int = 32, channels: int = 3, seed: int = 0, test_fraction:
         from sklearn.datasets import load_digits as _load
         from sklearn.model_selection import train_test_split
     except ImportError as exc:  # pragma: no cover
-        raise MissingDependencyError("scikit-learn", "dev", "the digits data set ships with it") from exc
+        raise MissingDependencyError("scikit-learn", "data", "the digits data set ships with it") from exc
     import torch
     import torch.nn.functional as F
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from edgecnn.config import ConfigError
+from edgecnn.config import ConfigError, at_line, explain_yaml, parse_yaml
 from edgecnn.errors import InvalidInputError, UserError, close_matches
 from edgecnn.pipeline.steps import STEP_TYPES, StepConfig, parse_step, step_config_schema, step_names
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
@@ -170,19 +170,13 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
                 raise InvalidInputError(f"recipe {path} is not a text (UTF-8 YAML) file") from None
         else:
             text = str(source)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise InvalidInputError(f"{where}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        data = parse_yaml(text, where)
     if not isinstance(data, dict):
         raise InvalidInputError(f"{where}: a recipe is a YAML mapping with at least a 'model' key")
     steps = data.get("steps")
     if steps is not None and not isinstance(steps, list):
-        line = _line_of(text, ["steps"]) if text else None
         raise InvalidInputError(
-            f"{where}{f':{line}' if line else ''}: steps: a list of steps ({{type: ..., <config>}}), "
+            f"{at_line(where, text, ['steps'])}: steps: a list of steps ({{type: ..., <config>}}), "
             f"got {type(steps).__name__}"
         )
     for i, step in enumerate(steps or []):  # first, so a bad step is reported with its line
@@ -190,50 +184,13 @@ def load_recipe(source: str | Path | dict[str, Any]) -> Recipe:
             validate_step(i, step)
         except (ValidationError, ConfigError) as exc:
             error = exc.validation_error if isinstance(exc, ConfigError) else exc
-            raise InvalidInputError(_explain(error, text, where, prefix=["steps", i])) from None
+            raise InvalidInputError(explain_yaml(error, text, where, prefix=["steps", i], data=step)) from None
         except (ValueError, UserError) as exc:  # pass configs check their own values in __post_init__
-            line = _line_of(text, ["steps", i]) if text else None
-            raise InvalidInputError(f"{where}{f':{line}' if line else ''}: steps[{i}]: {exc}") from None
+            raise InvalidInputError(f"{at_line(where, text, ['steps', i])}: steps[{i}]: {exc}") from None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(_explain(exc, text, where)) from None
-
-
-def _explain(exc: ValidationError, text: str | None, where: str, prefix: list[Any] | None = None) -> str:
-    err = exc.errors()[0]
-    loc = (prefix or []) + [p for p in err["loc"] if p not in ("function-after",)]
-    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "recipe"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    line = _line_of(text, loc) if text else None
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{where}{f':{line}' if line else ''}: {field}: {msg}{more}"
-
-
-def _line_of(text: str, loc: list[Any]) -> int | None:
-    """The 1-based line of the YAML node at `loc` (or of its closest existing parent)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line = node.start_mark.line + 1 if node else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == key), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+        raise InvalidInputError(explain_yaml(exc, text, where, data=data)) from None
 
 
 def recipe_json_schema() -> dict[str, Any]:

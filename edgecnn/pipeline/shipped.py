@@ -1,18 +1,27 @@
-"""The recipes shipped in recipes/ (found next to the package in a source checkout / editable install)."""
+"""The shipped recipes: package data in edgecnn/recipes/*.yaml, so a wheel install finds them as a checkout does.
+
+`recipes_dir()` is the one place that locates them; the top-level recipes/ folder is a copy for people browsing
+the repository, kept identical by a test (tests/pipeline/test_recipe.py).
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from edgecnn.errors import UnknownNameError, close_matches
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+def recipes_dir() -> Path:
+    """The folder of the shipped recipes inside the installed package (edgecnn is installed unzipped)."""
+    return Path(str(resources.files("edgecnn") / "recipes"))
 
 
 def shipped_recipes() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(RECIPES_DIR.glob("*.yaml"))} if RECIPES_DIR.is_dir() else {}
+    folder = recipes_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
 def resolve_recipe(name_or_path: str) -> Path:

@@ -1,10 +1,12 @@
 """The one timing protocol: warm-up, then timed iterations until a minimum count AND duration are reached.
 
-`TimingProtocol()`'s defaults are the single source of timing settings; `QUICK_PROTOCOL` is the one shorter
-preset, for the quick "is it faster?" checks a pass or quantize() may make (the profile stage of a pipeline
-uses the full protocol). `time_rounds` is the one way several sessions are timed against each other: in
-interleaved rounds (A B, B A, ...) so machine drift hits all of them alike, keeping each round's times
-apart so ratio statistics can resample rounds (`edgecnn.profiling.compare.Comparison`).
+`TimingProtocol()`'s defaults are the single source of timing settings, and the presets live here too:
+`QUICK_PROTOCOL`, the one shorter one, for the quick "is it faster?" checks a pass or quantize() may make (the
+profile stage of a pipeline uses the full protocol), and `BENCH_PROTOCOL`, the one longer one, for latency
+gating in CI (`edgecnn bench`: a suite's `protocol:` overrides its fields). `time_rounds` is the one way
+several sessions are timed against each other: in interleaved rounds (A B, B A, ...) so machine drift hits
+all of them alike, keeping each round's times apart so ratio statistics can resample rounds
+(`edgecnn.profiling.compare.Comparison`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
 
 
+class ProtocolError(InvalidInputError, ValueError):
+    """An impossible protocol; a ValueError too, so pydantic reports it at the field of the file that set it."""
+
+
 @dataclass(frozen=True)
 class TimingProtocol:
+    __pydantic_config__ = ConfigDict(extra="forbid")  # validated as a field of a bench suite (bench/suite.py)
+
     warmup: int = 10
     min_iters: int = 50
     min_seconds: float = 1.0
@@ -34,14 +43,25 @@ class TimingProtocol:
     def __post_init__(self) -> None:
 
         if self.warmup < 0 or self.min_iters < 1 or self.max_iters < self.min_iters or self.rounds < 1:
-            raise InvalidInputError(
+            raise ProtocolError(
                 f"invalid timing protocol {self}: need warmup >= 0, 1 <= min_iters <= max_iters, rounds >= 1"
             )
         if self.min_seconds < 0 or self.pause_s < 0 or self.warmup_seconds < 0:
-            raise InvalidInputError(f"invalid timing protocol {self}: durations must not be negative")
+            raise ProtocolError(f"invalid timing protocol {self}: durations must not be negative")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def with_rounds(self, rounds: int, *, seconds: float | None = None) -> TimingProtocol:
+        """The same protocol in `rounds` rounds, each as long as before (or `seconds` of timing in all)."""
+        per_round_iters = max(1, self.min_iters // self.rounds)
+        return dataclasses.replace(
+            self,
+            rounds=rounds,
+            min_seconds=self.min_seconds / self.rounds * rounds if seconds is None else seconds,
+            min_iters=per_round_iters * rounds,
+            max_iters=max(self.max_iters, per_round_iters * rounds),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TimingProtocol:
@@ -58,6 +78,8 @@ class TimingProtocol:
 DEFAULT_PROTOCOL = TimingProtocol()
 # the one short preset: a quick check inside a pass or quantize(), several of which may run per call
 QUICK_PROTOCOL = TimingProtocol(warmup=5, min_iters=20, min_seconds=1.0, rounds=4)
+# CI latency gating (edgecnn bench): 12 interleaved rounds, ~3 s of timed work per case, short pauses
+BENCH_PROTOCOL = TimingProtocol(warmup=20, min_iters=240, min_seconds=3.0, rounds=12, pause_s=0.01)
 
 
 def _warm_up(run: Callable[[], Any], protocol: TimingProtocol) -> None:

@@ -270,7 +270,7 @@ def _load_torchscript(path: Path, input_shape, preprocess, labels) -> ModelSpec:
 def _custom_spec(module, name, source, weights, input_shape, preprocess, labels, num_classes, sha=None) -> ModelSpec:
     shape = input_shape or getattr(module, "input_shape", None)
     if shape is None:
-        raise InvalidInputError(f"{name}: the input shape cannot be inferred; give it (e.g. --input-shape 1 3 224 224)")
+        raise InvalidInputError(f"{name}: the input shape cannot be inferred; give it (e.g. --input-shape 1,3,224,224)")
     shape = tuple(int(d) for d in shape)
     layout = "NCL" if len(shape) == 3 else "NCHW"
     notes = [RANDOM_WEIGHTS_NOTE] if weights == "random" else []

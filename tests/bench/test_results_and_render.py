@@ -30,7 +30,7 @@ def test_round_trip(tmp_path, synth):
         ('{"schema": "edgecnn.bench.results", "schema_version": 99}', "version 99 is not supported"),
         (
             '{"schema": "edgecnn.bench.results", "schema_version": 1, "suite": {}, "environment": {}}',
-            "'cases' is missing",
+            "corrupt results file: cases: required field is missing",
         ),
     ],
 )
@@ -45,11 +45,19 @@ def test_malformed_case(tmp_path, synth):
     res = synth.results([synth.case(A, synth.rounds(0.05))])
     res["cases"][0]["rounds_ms"] = [["fast"]]
     (tmp_path / "r.json").write_text(json.dumps(res))
-    with pytest.raises(InvalidInputError, match="malformed rounds_ms"):
+    with pytest.raises(InvalidInputError, match=r"corrupt results file: cases\[0\].rounds_ms\[0\]\[0\]: Input"):
         load_results(tmp_path / "r.json")
     del res["cases"][0]["rounds_ms"]
     (tmp_path / "r.json").write_text(json.dumps(res))
-    with pytest.raises(InvalidInputError, match="lacks rounds_ms"):
+    with pytest.raises(InvalidInputError, match=r"cases\[0\].rounds_ms: required field is missing"):
+        load_results(tmp_path / "r.json")
+
+
+def test_malformed_reference_is_named(tmp_path, synth):
+    res = synth.results([synth.case(A, synth.rounds(0.05))])
+    res["reference"] = {"id": "anchor", "rounds_ms": "fast"}
+    (tmp_path / "r.json").write_text(json.dumps(res))
+    with pytest.raises(InvalidInputError, match=r"r.json: corrupt results file: reference.rounds_ms: Input should be"):
         load_results(tmp_path / "r.json")
 
 

@@ -50,8 +50,8 @@ def test_inspect_json_follows_the_schema(capsys, monkeypatch):
     ("args", "shape"),
     [
         (("tcn1d", "--input-length", "64"), [1, 1, 64]),
-        (("tcn1d", "--input-shape", "1", "1", "77"), [1, 1, 77]),  # N C L: three numbers
-        (("--input-shape", "2", "3", "36", "36", "smallcnn"), [2, 3, 36, 36]),  # numbers stop at the model name
+        (("tcn1d", "--input-shape", "1,1,77"), [1, 1, 77]),  # N,C,L: three numbers
+        (("--input-shape", "2,3,36,36", "smallcnn"), [2, 3, 36, 36]),
         (("smallcnn", "--input-shape", "1x3x40x40"), [1, 3, 40, 40]),
     ],
 )
@@ -98,7 +98,7 @@ def test_inspect_a_factory_path_and_a_torchscript_file(capsys, monkeypatch, tmp_
     import torch
 
     code, out, err = cli(
-        capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5", "--input-shape", "1", "1", "32", "32", "--json"
+        capsys, monkeypatch, "inspect", "edgecnn.zoo.small:LeNet5", "--input-shape", "1,1,32,32", "--json"
     )
     assert code == 0, err
     data = json.loads(out)
@@ -109,7 +109,7 @@ def test_inspect_a_factory_path_and_a_torchscript_file(capsys, monkeypatch, tmp_
     spec = load_model("lenet5", weights="random")
     path = tmp_path / "lenet.pt"
     torch.jit.save(torch.jit.trace(spec.module, spec.example_input()), str(path))
-    code, out, err = cli(capsys, monkeypatch, "inspect", str(path), "--input-shape", "1", "1", "32", "32")
+    code, out, err = cli(capsys, monkeypatch, "inspect", str(path), "--input-shape", "1,1,32,32")
     assert code == 0, err
     assert "61,706" in out and "traced with       opaque" in out and "TorchScript model" in out
 
@@ -123,11 +123,11 @@ def test_factory_without_an_input_shape_says_what_to_give(capsys, monkeypatch):
 @pytest.mark.parametrize(
     "args",
     [
-        ("smallcnn", "--input-size", "32", "32", "--input-shape", "1", "3", "32", "32"),
+        ("smallcnn", "--input-size", "32", "32", "--input-shape", "1,3,32,32"),
         ("smallcnn", "--input-length", "32"),
         ("tcn1d", "--input-size", "32", "32"),
-        ("smallcnn", "--input-shape", "1", "1", "32", "32"),  # wrong channel count
-        ("smallcnn", "--input-shape", "1", "3"),
+        ("smallcnn", "--input-shape", "1,1,32,32"),  # wrong channel count
+        ("smallcnn", "--input-shape", "1,3"),
         ("smallcnn", "--input-shape", "1,3,a,32"),
     ],
 )

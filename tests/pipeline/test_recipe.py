@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +24,7 @@ REQUIRED = {
     "resnet18-prune30-int8-onnxruntime",
     "resnet50-dwsep-distill-int8-openvino",
     "smallcnn-all-passes-arm",
+    "smallcnn-int8-onnxruntime",  # .ci/wheel-check runs it from an installed wheel
 }
 
 
@@ -34,6 +36,15 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_required_recipes_are_shipped():
     assert REQUIRED <= set(shipped_recipes())
+
+
+def test_top_level_recipes_mirror_the_package_data():
+    """recipes/ (for people browsing the repository) is a copy of edgecnn/recipes/, which the wheel ships."""
+    top = Path(__file__).resolve().parents[2] / "recipes"
+    shipped = {p.name: p for p in shipped_recipes().values()}
+    assert sorted(p.name for p in top.glob("*.yaml")) == sorted(shipped)
+    for name, path in shipped.items():
+        assert (top / name).read_bytes() == path.read_bytes(), f"recipes/{name} differs from edgecnn/recipes/{name}"
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))

@@ -468,8 +468,9 @@ CASES = [
     ("unknown-target", ["optimize", "lenet5", "--target", "toaster", "--dry-run"], {}, "unknown target"),
     ("unknown-quant-method", ["quantize", "{onnx}", "--method", "vibes", "--out", "{tmp}/q.onnx"], {}, "vibes"),
     # -- shapes and devices (item 13)
-    ("input-shape-huge", ["inspect", "lenet5", "--input-shape", "1", "1", "100000", "100000"], {}, "too large"),
-    ("input-shape-negative", ["inspect", "lenet5", "--input-shape", "1", "1", "-32", "32"], {}, "input-shape"),
+    ("input-shape-huge", ["inspect", "lenet5", "--input-shape", "1,1,100000,100000"], {}, "too large"),
+    ("input-shape-negative", ["inspect", "lenet5", "--input-shape", "1,1,-32,32"], {}, "at least 1"),
+    ("input-shape-spaces", ["inspect", "lenet5", "--input-shape", "1", "1", "32", "32"], {}, "N,C,H,W or N,C,L"),
     ("input-shape-zero", ["inspect", "lenet5", "--input-shape", "1,1,0,32"], {}, "at least 1"),
     ("input-shape-words", ["inspect", "lenet5", "--input-shape", "big"], {}, "numbers"),
     ("device-bad-port", ["profile", "{onnx}", "--device", "tcp://127.0.0.1:notaport", "--token", "t"], {}, "port"),
@@ -531,6 +532,7 @@ def test_case_count():
         (["quantize"], "Missing argument"),
         (["optimize", "lenet5", "--calib-size", "many"], "--calib-size"),
         (["no-such-command"], "No such command"),
+        (["inspect", "lenet5", "--input-shape", "1", "1", "-32", "32"], "give a shape as one value, N,C,H,W"),
     ],
 )
 def test_usage_errors_are_one_line_too(argv, fragment, capsys, monkeypatch):
