@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see t
     from edgecnn.pipeline.recipe import Recipe, load_recipe
     from edgecnn.pipeline.runner import OptimizationResult
     from edgecnn.profiling.api import ProfileResult, profile
-    from edgecnn.quant.api import QuantizationResult, quantize
+    from edgecnn.quant.api import QuantizationResult, qat, quantize
     from edgecnn.quant.calibration import load_calibration
     from edgecnn.quant.config import AdvancedQuantization
     from edgecnn.runtime import load_session
@@ -58,6 +58,7 @@ _API: dict[str, str] = {
     "dw_separable": "edgecnn.passes.dw_separable:dw_separable",
     "distill": "edgecnn.passes.distill:distill",
     "quantize": "edgecnn.quant.api:quantize",
+    "qat": "edgecnn.quant.api:qat",
     "QuantizationResult": "edgecnn.quant.api:QuantizationResult",
     "AdvancedQuantization": "edgecnn.quant.config:AdvancedQuantization",
     "load_calibration": "edgecnn.quant.calibration:load_calibration",

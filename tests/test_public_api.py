@@ -12,6 +12,7 @@ STAGES = {
     "profile": "artifact",
     "evaluate": "model",
     "quantize": "model_or_onnx",
+    "qat": "model",
     "optimize": "model",
     "bundle": "artifacts",
 }

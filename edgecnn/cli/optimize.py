@@ -41,6 +41,14 @@ def optimize(
         bool, typer.Option("--int8", help="Calibrated int8 post-training quantization for the target.")
     ] = False,
     fp16: Fp16 = False,
+    qat: Annotated[
+        bool,
+        typer.Option("--qat", help="With --int8: quantization-aware fine-tuning by distillation first (slow; opt-in)."),
+    ] = False,
+    qat_steps: Annotated[
+        int | None,
+        typer.Option("--qat-steps", min=1, metavar="N", help="QAT optimizer steps (default 200; implies --qat)."),
+    ] = None,
     prune: Annotated[
         float | None, typer.Option("--prune", metavar="RATIO", help="Structured channel pruning ratio in [0, 1).")
     ] = None,
@@ -93,6 +101,8 @@ def optimize(
         target=target,
         int8=int8,
         fp16=fp16,
+        qat=qat,
+        qat_steps=qat_steps,
         prune=prune,
         fold_bn=fold_bn,
         dw_separable=dw_separable,

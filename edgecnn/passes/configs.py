@@ -211,10 +211,46 @@ class SparsifyConfig(TorchStep):
         return self
 
 
+class QATConfig(TorchStep):
+    """Quantization-aware fine-tuning: the float model teaches its int8 fake-quantized copy (BatchNorm folded)."""
+
+    implementation: ClassVar[str] = "edgecnn.passes.qat:QAT"
+    type: Literal["qat"] = "qat"
+    steps: StrictInt = 200  # optimizer steps
+    lr: float = 1e-5  # small: the weights only move to round better, the function must stay the teacher's
+    batch_size: StrictInt = 8
+    temperature: float = 1.0
+    alpha: float = 0.5  # weight of the distillation loss when labels are given (1 - alpha: cross-entropy)
+    flip: bool = True  # also train on mirrored images (label-preserving augmentation)
+    target: str = "onnxruntime"  # whose int8 profile to simulate (TensorRT's: symmetric int8 activations)
+    seed: int = 0
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        get_target(v)  # an unknown target is one line naming the known ones
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> QATConfig:
+        checks = [
+            (self.steps >= 1, f"steps must be an integer >= 1, got {self.steps!r}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}"),
+            (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
+            (0 <= self.alpha <= 1, f"alpha must be in [0, 1], got {self.alpha}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInputError(f"qat: {message}")
+        return self
+
+
 TORCH_STEPS: tuple[type[TorchStep], ...] = (
     FoldBNConfig,
     DepthwiseSeparableConfig,
     DistillConfig,
+    QATConfig,
     PruneConfig,
     SparsifyConfig,
 )

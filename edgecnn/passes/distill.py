@@ -150,8 +150,10 @@ def train_student(
     *,
     device: str = "cpu",
     progress: bool = True,
+    keep_eval: bool = False,
 ) -> dict[str, Any]:
-    """Distil `teacher` into `student` in place; returns the report (losses, steps, top-1 agreement before/after)."""
+    """Distil `teacher` into `student` in place; returns the report (losses, steps, top-1 agreement before/after).
+    keep_eval: train in eval mode (no dropout, stochastic depth or BatchNorm updates), as QAT does."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # dropout masks
     student.to(device)
@@ -169,7 +171,10 @@ def train_student(
         if not cfg.freeze_bn:
             recalibrate_bn(student, x, cfg.batch_size, device)
         losses: list[float] = []
-        _train_mode(student, freeze_bn=cfg.freeze_bn)
+        if keep_eval:
+            student.eval()
+        else:
+            _train_mode(student, freeze_bn=cfg.freeze_bn)
         with _progress(progress, total) as advance:
             for xb, yb in _batches(x, y, cfg.batch_size, total, cfg.seed):
                 xb = xb.to(device)

@@ -16,6 +16,8 @@ def optimize(
     target: str | None = None,
     int8: bool = False,
     fp16: bool = False,
+    qat: bool = False,
+    qat_steps: int | None = None,
     recipe: str | Path | Recipe | dict[str, Any] | None = None,
     calib_data: Any = None,
     eval_data: Any = None,
@@ -35,7 +37,8 @@ def optimize(
 
     `calib_data` / `eval_data` take paths (as on the CLI) or in-memory data: an (N, C, H, W) float array,
     an iterable of arrays, and for eval_data an (x, y) tuple. Returns an OptimizationResult; failed gates
-    are recorded in it (`gates_passed`), not raised.
+    are recorded in it (`gates_passed`), not raised. `qat=True` (with int8) fine-tunes for int8 first
+    (quantization-aware, by distillation; `qat_steps` optimizer steps, default 200).
     """
     in_memory = model is not None and not isinstance(model, (str, Path))
     name = (
@@ -47,6 +50,8 @@ def optimize(
         target=target,
         int8=int8,
         fp16=fp16,
+        qat=qat,
+        qat_steps=qat_steps,
         prune=prune,
         fold_bn=fold_bn,
         dw_separable=dw_separable,

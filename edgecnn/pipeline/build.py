@@ -9,7 +9,7 @@ from typing import Any
 
 from edgecnn.config import StepBase
 from edgecnn.pipeline.recipe import Recipe, load_recipe, validate_step
-from edgecnn.pipeline.steps import DistillStep, DwSeparableStep, FoldBNStep, PruneStep, QuantizeStep
+from edgecnn.pipeline.steps import DistillStep, DwSeparableStep, FoldBNStep, PruneStep, QATStep, QuantizeStep
 
 
 def build_recipe(
@@ -19,6 +19,8 @@ def build_recipe(
     target: str | None = None,
     int8: bool = False,
     fp16: bool = False,
+    qat: bool = False,
+    qat_steps: int | None = None,
     prune: float | None = None,
     fold_bn: bool | None = None,
     dw_separable: bool = False,
@@ -42,6 +44,10 @@ def build_recipe(
         from edgecnn.errors import InvalidInputError
 
         raise InvalidInputError("--int8 and --fp16 exclude each other: give one of them")
+    if (qat or qat_steps is not None) and not int8:
+        from edgecnn.errors import InvalidInputError
+
+        raise InvalidInputError("--qat fine-tunes for int8: give --int8 with it")
     if recipe is not None:
         loaded = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
         data = loaded.model_dump(mode="json")
@@ -75,6 +81,10 @@ def build_recipe(
     if int8 or fp16:
         steps = [s for s in steps if not isinstance(s, QuantizeStep)]
         steps.append(QuantizeStep(precision="fp16" if fp16 else "int8"))
+    if qat or qat_steps is not None:
+        steps = [s for s in steps if not isinstance(s, QATStep)]
+        options = {"steps": qat_steps} if qat_steps is not None else {}
+        steps.append(QATStep(target=data.get("target") or "onnxruntime", **options))
     data["steps"] = _torch_steps_first(steps)
     data.setdefault("data", {})
     for key, value in (("calib", calib_data), ("calib_size", calib_size), ("eval", eval_data)):
@@ -98,9 +108,11 @@ def build_recipe(
 
 
 def _torch_steps_first(steps: list[StepBase]) -> list[StepBase]:
-    """Order flag-built steps: training-style passes, then fold_bn, then the ONNX-level quantize.
+    """Order flag-built steps: training-style passes, then fold_bn, then qat, then the ONNX-level quantize.
 
     fold_bn goes after dw_separable/prune/distill because distillation re-estimates the BatchNorm
     statistics those passes shift; a folded model has none left (recovery then fails, measured on digits).
+    qat comes last of the torch steps: it fine-tunes the weights exactly as quantize will round them.
     """
-    return sorted(steps, key=lambda s: 2 if s.stage == "onnx" else 1 if isinstance(s, FoldBNStep) else 0)
+    order = {FoldBNStep: 1, QATStep: 2}
+    return sorted(steps, key=lambda s: 3 if s.stage == "onnx" else order.get(type(s), 0))

@@ -18,6 +18,7 @@ from edgecnn.passes.configs import (
     DistillConfig,
     FoldBNConfig,
     PruneConfig,
+    QATConfig,
     SparsifyConfig,
 )
 from edgecnn.quant.config import QuantizeStep
@@ -26,10 +27,11 @@ FoldBNStep = FoldBNConfig
 DwSeparableStep = DepthwiseSeparableConfig
 DistillStep = DistillConfig
 PruneStep = PruneConfig
+QATStep = QATConfig
 SparsifyStep = SparsifyConfig
 
 StepConfig = Annotated[
-    Union[FoldBNStep, DwSeparableStep, DistillStep, PruneStep, SparsifyStep, QuantizeStep],  # noqa: UP007
+    Union[FoldBNStep, DwSeparableStep, DistillStep, QATStep, PruneStep, SparsifyStep, QuantizeStep],  # noqa: UP007
     Field(discriminator="type"),
 ]
 STEP_TYPES: dict[str, type[StepBase]] = {cls.step_type(): cls for cls in (*TORCH_STEPS, QuantizeStep)}

@@ -102,6 +102,75 @@ def quantize(
     )
 
 
+def qat(
+    model: Any,
+    *,
+    target: str = "onnxruntime",
+    calib_data: Any = None,
+    train_data: Any = None,
+    steps: int = 200,
+    lr: float = 1e-5,
+    batch_size: int = 8,
+    eval_data: Any = None,
+    input_shape: tuple[int, ...] | None = None,
+    out: str | os.PathLike | None = None,
+    advanced: AdvancedQuantization | dict[str, Any] | None = None,
+    calib_groups: Any = None,
+) -> QuantizationResult:
+    """Quantization-aware int8: fine-tune the model's fake-quantized copy to match the float model (label-free
+    distillation; with labelled `train_data`, cross-entropy joins), then quantize it as `quantize()` does.
+
+    model: a ModelSpec, an nn.Module (with input_shape) or a zoo name; not an ONNX file (training needs PyTorch).
+    train_data: (x, labels) or an array; default: the calibration samples (and their mirror images).
+    Every fidelity figure in the report compares with the original float model, not the fine-tuned one.
+    """
+    from edgecnn.passes.base import PassContext
+    from edgecnn.passes.qat import qat_finetune
+
+    if isinstance(model, Artifact) or isinstance(model, (str, os.PathLike)) and str(model).endswith(".onnx"):
+        raise InvalidInputError("qat fine-tunes in PyTorch: give the model (a ModelSpec, nn.Module or zoo name)")
+    if isinstance(model, (str, os.PathLike)):
+        from edgecnn.zoo.loader import load_model
+
+        model = load_model(model)
+    spec = as_spec(model, input_shape=input_shape, name=type(model).__name__)
+    adv = split_advanced(advanced)
+    if out is not None:
+        check_out_file(out, suffixes=(".onnx",), flag="out")
+    if train_data is None:
+        if calib_data is None and spec.input.layout == "NCHW":
+            train_data, _ = default_calibration_with_sources(
+                spec.input, spec.preprocess, size=adv.calib_size or DEFAULT_SIZE, seed=adv.seed or 0
+            )
+        else:
+            train_data = load_calibration(
+                calib_data,
+                spec.input,
+                preprocess=spec.preprocess,
+                size=adv.calib_size or DEFAULT_SIZE,
+                seed=adv.seed or 0,
+            )
+    ctx = PassContext(seed=adv.seed or 0)
+    student, report = qat_finetune(
+        spec, train_data, ctx=ctx, steps=steps, lr=lr, batch_size=batch_size, target=target, seed=adv.seed or 0
+    )
+    opts = QuantizeOptions(precision="int8")
+    return _quantize(
+        student,
+        target,
+        opts,
+        adv,
+        None,
+        calib_data,
+        eval_data,
+        input_shape,
+        out,
+        calib_groups=calib_groups,
+        reference=spec,
+        extra_report={"qat": report},
+    )
+
+
 def _quantize(
     model_or_onnx: Any,
     target: str,
@@ -114,7 +183,11 @@ def _quantize(
     out: str | os.PathLike | None,
     *,
     calib_groups: Any = None,
+    reference: Any = None,
+    extra_report: dict[str, Any] | None = None,
 ) -> QuantizationResult:
+    """reference: the float model (ModelSpec) every fidelity figure compares with, when not the model itself
+    (QAT quantizes a fine-tuned copy but promises agreement with the original); extra_report joins the report."""
     precision = opts.precision
     seed = adv.seed or 0
     threads = adv.threads
@@ -131,6 +204,8 @@ def _quantize(
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
         work = Path(tmp)
         source = _fp32_source(model_or_onnx, work / "fp32.onnx", input_shape=input_shape)
+        if reference is not None:
+            source.reference = _fp32_source(reference, work / "reference.onnx", input_shape=input_shape).path
         out_path = Path(out) if out else _default_out(source, precision, target)
         if out is None and out_path.exists():  # never replace a file by a name nobody gave
             raise InvalidInputError(
@@ -143,6 +218,7 @@ def _quantize(
             "model": source.describe,
             "steps": [],
             "warnings": [],
+            **(extra_report or {}),
         }
         eval_x, eval_y = _eval_data(eval_data, source)
         if precision == "fp16":
@@ -204,6 +280,11 @@ class _Source:
     describe: dict[str, Any]
     name: str
     origin: Path | None  # the user's ONNX file, when one was given
+    reference: Path | None = None  # the float model fidelity is measured against, when not `path` (after QAT)
+
+    @property
+    def teacher(self) -> Path:
+        return self.reference or self.path
 
 
 def _fp32_source(model: Any, dest: Path, *, input_shape: tuple[int, ...] | None) -> _Source:
@@ -432,7 +513,7 @@ class _Int8Run:
         if split is not None:
             cal_idx, held_idx, how = split
             held = calib[held_idx]
-            reference = _fp32_logits(self.source.path, held, self.threads)
+            reference = _fp32_logits(self.source.teacher, held, self.threads)
             flat = flat_outputs(reference)
             if flat is None:
                 cal = np.ascontiguousarray(calib[cal_idx])
@@ -459,7 +540,7 @@ class _Int8Run:
         return calib, self._scorer(x, eval_y), None, None
 
     def _scorer(self, x: np.ndarray, y: np.ndarray | None) -> Scorer:
-        return Scorer(x, _fp32_logits(self.source.path, x, self.threads), y, self.threads)
+        return Scorer(x, _fp32_logits(self.source.teacher, x, self.threads), y, self.threads)
 
     def _search(
         self,
@@ -747,7 +828,7 @@ def _fp16(
         report["fidelity"] = None
         report["accuracy"] = {"reason": "inputs are fp16 (keep_io_types=False): evaluate with fp16 inputs"}
         return path
-    scorer = Scorer(x, _fp32_logits(source.path, x, threads), eval_y, threads)
+    scorer = Scorer(x, _fp32_logits(source.teacher, x, threads), eval_y, threads)
     metrics = scorer.score(path)
     report["evaluation"] = {
         "data": "eval_data" if eval_x is not None else f"calibration data ({_describe_source(calib_data)})",

@@ -66,7 +66,7 @@ def test_every_shipped_recipe_dry_runs_through_the_cli():
     [
         (
             "model:\n  name: m\nsteps:\n  - type: fold_bn\n  - type: quantise\n",
-            ":5: steps[1]: unknown step type 'quantise'. Did you mean: quantize?",
+            ":5: steps[1]: unknown step type 'quantise'. Did you mean: quantize",
         ),
         ("model:\n  name: m\nsteps:\n  - type: quantize\n    precision: int4\n", ":5: steps[0].precision"),
         ("model:\n  name: m\nsteps:\n  - type: quantize\n    bits: 8\n", "unknown key(s) bits for step 'quantize'"),

@@ -1,0 +1,67 @@
+"""Quantization-aware fine-tuning (edgecnn.qat, the qat pass, --qat) on the digits-trained smallcnn."""
+
+import numpy as np
+import pytest
+from torch import nn
+
+import edgecnn
+from edgecnn.errors import InvalidInputError
+from edgecnn.passes.qat import qat_finetune
+from edgecnn.pipeline.build import build_recipe
+
+
+def test_the_pass_returns_a_folded_float_model_that_still_agrees(digits_smallcnn):
+    spec, train, _ = digits_smallcnn
+    out, report = qat_finetune(spec, train.x[:256], steps=4, batch_size=32, lr=1e-5)
+    module = out.module
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in module.modules())  # folded: trained as quantize rounds
+    assert not any(hasattr(m, "parametrizations") for m in module.modules())  # the fake quantization is gone
+    assert not any(m._forward_pre_hooks for m in module.modules())
+    rep = report["report"]
+    assert rep["steps"] == 4 and rep["labels"] is False and rep["samples"] == 512  # with the mirrored images
+    assert rep["float_agreement_after"] >= 0.97
+    assert rep["profile"] == "u8s8"
+
+
+def test_tensorrt_profile_simulates_symmetric_activations(digits_smallcnn):
+    spec, train, _ = digits_smallcnn
+    _, report = qat_finetune(spec, train.x[:64], steps=1, batch_size=32, target="tensorrt")
+    assert report["report"]["profile"] == "s8s8_symmetric"
+
+
+def test_qat_with_labels_keeps_digits_accuracy_and_reports_against_the_original(digits_smallcnn, tmp_path):
+    spec, train, test = digits_smallcnn
+    result = edgecnn.qat(
+        spec,
+        calib_data=train.x[:200],
+        train_data=(train.x[:1024], train.y[:1024]),
+        steps=30,
+        lr=1e-4,
+        batch_size=32,
+        eval_data=(test.x, test.y),
+        out=tmp_path / "m.int8.onnx",
+        advanced={"check_latency": False},
+    )
+    acc = result.report["accuracy"]
+    original = float((spec.module(__import__("torch").from_numpy(test.x)).argmax(1).numpy() == test.y).mean() * 100)
+    assert acc["fp32_top1"] == pytest.approx(original)  # the reference is the model before fine-tuning
+    assert acc["drop_points"] <= 0.5
+    assert result.report["qat"]["report"]["labels"] is True
+    assert result.artifact.path.exists() and result.report["graph"]["compute_nodes_int8"] > 0
+
+
+def test_qat_refuses_an_onnx_file_and_a_bad_config(lenet_onnx):
+    with pytest.raises(InvalidInputError, match="fine-tunes in PyTorch"):
+        edgecnn.qat(lenet_onnx)
+    with pytest.raises(InvalidInputError, match="steps must be"):
+        qat_finetune(nn.Linear(4, 2), np.zeros((8, 4), np.float32), steps=0)
+
+
+def test_flags_put_qat_after_the_torch_passes_and_before_quantize():
+    rec = build_recipe("smallcnn", int8=True, qat_steps=7, target="tensorrt", prune=0.2)
+    kinds = [s.type for s in rec.steps]
+    assert kinds == ["prune", "fold_bn", "qat", "quantize"]
+    qat = rec.steps[2]
+    assert qat.steps == 7 and qat.target == "tensorrt"
+    with pytest.raises(InvalidInputError, match="--qat fine-tunes for int8"):
+        build_recipe("smallcnn", qat=True)
