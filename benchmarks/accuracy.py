@@ -5,7 +5,11 @@ edgecnn as a user's own nn.Module through the public API; the calibration and ev
 disjoint source photos (the 18 shipped with edgecnn), so nothing is measured on a photo it was calibrated on.
 Also the digits models (smallcnn, lenet5): int8 top-1 drop in points on the digits test split.
 
-    python benchmarks/accuracy.py [--calib 160 --eval 96] [--skip-nncf] [--part lite1|digits|all]
+    python benchmarks/accuracy.py [--calib 160 --eval 192] [--qat-steps 100] [--skip-nncf] [--part lite1|digits|all]
+
+Lite1 rows: edgecnn's default for ONNX Runtime (and with search off, and with QAT), for OpenVINO (run and
+timed in OpenVINO) and TensorRT's profile (symmetric int8 QDQ, run with every Q/DQ simulated in float on
+the CPU, as TensorRT computes it; no TensorRT here, so no latency); ONNX Runtime's and NNCF's defaults.
 
 Writes benchmarks/results/accuracy.{json,md}.
 """
@@ -118,14 +122,22 @@ def fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     return {"top1_agreement": f.top1_agreement, "sqnr_db": f.sqnr_db, "top5_overlap": f.top5_overlap}
 
 
-def latency(fp32: Path, int8: Path, x: np.ndarray) -> dict[str, Any]:
+def run_backend(path: str | Path, x: np.ndarray, backend: str, simulate_qdq: bool = False) -> np.ndarray:
+    """Outputs of a model file on one of edgecnn's runtimes, one sample at a time (the exports have batch 1)."""
+    from edgecnn.runtime import load_session
+
+    with load_session(path, backend=backend, simulate_qdq=simulate_qdq) as sess:
+        return np.concatenate([sess.run(x[i : i + 1])[0] for i in range(len(x))])
+
+
+def latency(fp32: Path, int8: Path, x: np.ndarray, backend: str = "onnxruntime") -> dict[str, Any]:
     from edgecnn.quant.latency import compare_latency
 
-    t = compare_latency(fp32, int8, x[:1], backend="onnxruntime")
+    t = compare_latency(fp32, int8, x[:1], backend=backend)
     return {k: t.get(k) for k in ("fp32_p50_ms", "p50_ms", "ratio", "ratio_ci", "faster", "iterations")}
 
 
-def part_lite1(work: Path, n_calib: int, n_eval: int, skip_nncf: bool) -> dict[str, Any]:
+def part_lite1(work: Path, n_calib: int, n_eval: int, skip_nncf: bool, qat_steps: int) -> dict[str, Any]:
     import onnx
     import torch
 
@@ -148,25 +160,42 @@ def part_lite1(work: Path, n_calib: int, n_eval: int, skip_nncf: bool) -> dict[s
     }
 
     # edgecnn: the default, as a user calls it (the module itself, the calibration crops and their photos)
-    for name, adv in (("edgecnn default", None), ("edgecnn search=False", {"search": False})):
+    runs = [
+        ("edgecnn default", "onnxruntime", None, 0),
+        ("edgecnn search=False", "onnxruntime", {"search": False}, 0),
+        ("edgecnn default, openvino target", "openvino", None, 0),
+        ("edgecnn default, tensorrt profile (Q/DQ simulated on CPU)", "tensorrt", None, 0),
+    ]
+    if qat_steps:
+        runs.insert(2, (f"edgecnn qat ({qat_steps} steps)", "onnxruntime", None, qat_steps))
+    for name, target, adv, steps in runs:
         t0 = time.perf_counter()
-        result = edgecnn.quantize(
-            model,
+        common = dict(
+            target=target,
             input_shape=(1, 3, RES, RES),
             calib_data=cal,
             calib_groups=groups,
-            out=work / f"lite1.{name.replace(' ', '_')}.onnx",
-            advanced=adv,
+            out=work / f"lite1.{len(rows)}.onnx",
+            advanced={**(adv or {}), "check_latency": target == "onnxruntime"},
         )
+        if steps:
+            result = edgecnn.qat(model, steps=steps, **common)
+        else:
+            result = edgecnn.quantize(model, **common)
         seconds = time.perf_counter() - t0
-        rows[name] = {
-            **fidelity(ref, run_onnx(result.artifact.path, ev)),
-            **latency(fp32, result.artifact.path, ev),
-            "quantize_seconds": round(seconds, 1),
-            "warnings": result.report["warnings"],
-        }
-        if adv is None:
-            search = result.report.get("search") or {}
+        path = result.artifact.path
+        if target == "openvino":
+            measured = {**fidelity(ref, run_backend(path, ev, "openvino")), **latency(fp32, path, ev, "openvino")}
+        elif target == "tensorrt":
+            measured = {**fidelity(ref, run_backend(path, ev, "onnxruntime", simulate_qdq=True)), "ratio": None}
+        else:
+            measured = {**fidelity(ref, run_onnx(path, ev)), **latency(fp32, path, ev)}
+        rows[name] = {**measured, "quantize_seconds": round(seconds, 1), "warnings": result.report["warnings"]}
+        if steps:
+            rows[name]["qat"] = result.report["qat"]["report"]
+        search = result.report.get("search") or {}
+        rows[name]["chosen"] = search.get("chosen")
+        if name == "edgecnn default":
             rows[name]["search"] = {k: v for k, v in search.items() if k != "candidates"}
             rows[name]["candidates"] = [
                 {
@@ -216,29 +245,36 @@ def part_lite1(work: Path, n_calib: int, n_eval: int, skip_nncf: bool) -> dict[s
     return rows
 
 
-def part_digits(work: Path) -> dict[str, Any]:
+def part_digits(work: Path, qat_steps: int) -> dict[str, Any]:
     import edgecnn
     from edgecnn.evaluation.digits import trained_digits_model
 
     rows = {}
     for name in ("smallcnn", "lenet5"):
         spec, train, test = trained_digits_model(name, epochs=6)
-        for label, adv in (
-            ("default", {"check_latency": False}),
-            ("search=False", {"search": False, "check_latency": False}),
-        ):
-            result = edgecnn.quantize(
-                spec,
+        runs = [("default", {}), ("search=False", {"search": False})]
+        if qat_steps:  # labelled: cross-entropy joins the distillation loss
+            runs.append((f"qat {qat_steps} steps", {"train_data": (train.x, train.y), "steps": qat_steps, "lr": 1e-4}))
+        for label, options in runs:
+            qat = options.pop("steps", None)
+            common = dict(
                 calib_data=train.x[:300],
                 eval_data=(test.x, test.y),
-                out=work / f"{name}.{label}.onnx",
-                advanced=adv,
+                out=work / f"{name}.{len(rows)}.onnx",
+                advanced={**options, "check_latency": False} if not qat else {"check_latency": False},
             )
+            if qat:
+                result = edgecnn.qat(
+                    spec, steps=qat, train_data=options["train_data"], lr=options["lr"], batch_size=32, **common
+                )
+            else:
+                result = edgecnn.quantize(spec, **common)
             acc = result.report["accuracy"]
             rows[f"{name} ({label})"] = {
                 "fp32_top1": acc["fp32_top1"],
                 "int8_top1": acc["top1"],
                 "drop_points": acc["drop_points"],
+                "test_samples": len(test.y),
                 "chosen": (result.report.get("search") or {}).get("chosen"),
                 "sqnr_db": result.report["fidelity"]["sqnr_db"],
             }
@@ -284,16 +320,17 @@ def markdown(res: dict[str, Any]) -> str:
             "top-1 agreement with fp32 on the evaluation crops; latency = int8 / fp32 median, interleaved "
             "(edgecnn's Comparison), batch 1.",
             "",
-            "| method | top-1 agreement | logits SQNR (dB) | int8/fp32 latency | quantize (s) |",
-            "|---|---|---|---|---|",
+            "| method | top-1 agreement | logits SQNR (dB) | int8/fp32 latency | quantize (s) | chosen |",
+            "|---|---|---|---|---|---|",
         ]
         for name, r in lite.items():
             if "error" in r:
-                out.append(f"| {name} | {r['error']} | | | |")
+                out.append(f"| {name} | {r['error']} | | | | |")
                 continue
+            ratio = "n/a (needs TensorRT)" if "tensorrt" in name else f"{r.get('ratio') or float('nan'):.2f}"
             out.append(
-                f"| {name} | {r['top1_agreement']:.3f} | {r['sqnr_db']:.1f} | {r.get('ratio') or float('nan'):.2f} | "
-                f"{r.get('quantize_seconds')} |"
+                f"| {name} | {r['top1_agreement']:.3f} | {r['sqnr_db']:.1f} | {ratio} | "
+                f"{r.get('quantize_seconds')} | {r.get('chosen') or ''} |"
             )
         cands = (lite.get("edgecnn default") or {}).get("candidates")
         if cands:
@@ -334,7 +371,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("lite1", "digits", "all"), default="all")
     parser.add_argument("--calib", type=int, default=160)
-    parser.add_argument("--eval", type=int, default=96)
+    parser.add_argument("--eval", type=int, default=192)
+    parser.add_argument("--qat-steps", type=int, default=100, help="QAT row's optimizer steps (0: no QAT row)")
     parser.add_argument("--skip-nncf", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "accuracy"))
     args = parser.parse_args()
@@ -342,11 +380,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edgecnn-acc-") as tmp:
         if args.part in ("lite1", "all"):
             try:
-                res["lite1"] = part_lite1(Path(tmp), args.calib, args.eval, args.skip_nncf)
+                res["lite1"] = part_lite1(Path(tmp), args.calib, args.eval, args.skip_nncf, args.qat_steps)
             except ImportError as exc:
                 res["notes"].append(f"EfficientNet-Lite1 skipped: {exc} (pip install -e '.[dev]')")
         if args.part in ("digits", "all"):
-            res["digits"] = part_digits(Path(tmp))
+            res["digits"] = part_digits(Path(tmp), args.qat_steps)
     Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1, default=str))
     Path(args.out).with_suffix(".md").write_text(markdown(json.loads(json.dumps(res, default=str))))
     print(Path(args.out).with_suffix(".md").read_text())

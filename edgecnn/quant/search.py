@@ -341,6 +341,7 @@ class Search:
             if "skipped" in cand.timing:
                 return cand  # cannot time here: the most faithful one, and the report says why
             if cand.timing.get("faster"):
+                self._float_cost(cand)
                 return cand
         baseline = next(c for c in self.tried if c.technique == "baseline")
         if baseline.timing is None:
@@ -351,6 +352,37 @@ class Search:
         )
         baseline.note = (baseline.note + "; " if baseline.note else "") + "kept: nothing more faithful is faster"
         return baseline
+
+    def _float_cost(self, chosen: Candidate) -> None:
+        """Mixed precision knows its cost: time the same candidate with every layer in int8 and say what the
+        layers kept in float cost, measured (one more interleaved timing, only when float layers were kept)."""
+        k = chosen.delta.get("float_layers")
+        node = chosen
+        while node is not None and node.technique != "float fallback":
+            node = node.parent
+        if not k or node is None or node.parent is None or node.parent.path is None:
+            return
+        int8 = node.parent
+        if int8.timing is None:
+            int8.timing = self.time_candidate(int8.path)
+        a, b = chosen.timing or {}, int8.timing or {}
+        if a.get("ratio") is None or b.get("ratio") is None or not a.get("fp32_p50_ms"):
+            return
+        # each ratio was timed interleaved with fp32, so their difference is steadier than one of raw p50s
+        fraction = a["ratio"] - b["ratio"]
+        ms = fraction * a["fp32_p50_ms"]
+        chosen.extra["float_layers_cost"] = {
+            "layers": k,
+            "all_int8": int8.name,
+            "ratio_all_int8": b["ratio"],
+            "ratio": a["ratio"],
+            "fraction_of_fp32": round(fraction, 4),
+            "ms": round(ms, 4),
+            "ms_per_layer": round(ms / k, 4),
+        }
+        chosen.note = (chosen.note + "; " if chosen.note else "") + (
+            f"its {k} float layers cost {fraction:+.1%} of fp32 latency ({ms:+.2f} ms) vs {int8.name} all in int8"
+        )
 
     def report(self, chosen: Candidate, split: str, seconds: float) -> dict[str, Any]:
         return {

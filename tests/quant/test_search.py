@@ -98,3 +98,24 @@ def test_forced_relu6_as_relu_that_changes_the_model_is_loud(tmp_path):
     step = next(s for s in result.report["steps"] if s["type"] == "equalize")
     assert step["report"]["relu6_replaced"] >= 1
     assert any("relu6_as_relu=True CHANGED the float model" in w for w in result.report["warnings"])
+
+
+def test_float_layers_report_their_measured_cost(tmp_path):
+    from pathlib import Path
+
+    from edgecnn.quant.search import Candidate, Search
+
+    timed = []
+    search = Search.__new__(Search)
+    search.time_candidate = lambda path: timed.append(path) or {"ratio": 0.40, "p50_ms": 4.0, "fp32_p50_ms": 10.0}
+    p = Path(tmp_path)
+    base = Candidate("minmax", "baseline", {}, p / "a.onnx", p, p)
+    floats = Candidate("float4", "float fallback", {"float_layers": 4}, p / "b.onnx", p, p, parent=base)
+    chosen = Candidate("float4+gptq", "rounding", {"float_layers": 4, "rounding": "gptq"}, p / "c.onnx", p, p)
+    chosen.parent = floats
+    chosen.timing = {"ratio": 0.52, "p50_ms": 5.2, "fp32_p50_ms": 10.0}
+    search._float_cost(chosen)
+    assert timed == [p / "a.onnx"]  # the all-int8 candidate was timed to compare with
+    cost = chosen.extra["float_layers_cost"]
+    assert cost["fraction_of_fp32"] == pytest.approx(0.12) and cost["ms_per_layer"] == pytest.approx(0.3)
+    assert "4 float layers cost +12.0% of fp32" in chosen.note
