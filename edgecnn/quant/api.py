@@ -142,6 +142,8 @@ def _quantize(
             "target": target,
             "model": source.describe,
             "steps": [],
+            "fallback": None,  # set by an accuracy budget; null (not missing) without one
+            "sensitivity": None,  # set by advanced.sensitivity=True
             "warnings": [],
         }
         eval_x, eval_y = _eval_data(eval_data, source)
