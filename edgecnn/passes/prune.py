@@ -354,12 +354,14 @@ def _check_runs(teacher: nn.Module, module: nn.Module, example: torch.Tensor, na
 
 
 def calib_fidelity(
-    reference: nn.Module, module: nn.Module, calib: torch.Tensor | None, spec: ModelSpec
+    reference: nn.Module, module: nn.Module, calib: torch.Tensor | None, spec: ModelSpec | None = None
 ) -> dict[str, Any] | None:
     """`Fidelity` of the changed model against the original (agreement as a fraction) on the calibration samples,
-    or without them on the default calibration photos (an image model) or seeded random inputs; `inputs` says
-    which. None for a model whose output is not (batch, classes)."""
+    or, given the `spec` whose input shape is known to run, on the default calibration photos (an image model) or
+    seeded random inputs; `inputs` says which. None without data, or for an output that is not (batch, classes)."""
     source = "calibration data"
+    if calib is None and spec is None:
+        return None
     if calib is None:
         calib, source = _default_inputs(spec)
     with torch.no_grad():

@@ -79,7 +79,7 @@ class Sparsify(Pass):
             "skipped": skipped,
             "sparsity": _overall(per_layer),
             "size": _sizes(module, done, cfg.pattern, zip_before),
-            "fidelity": calib_fidelity(reference, module, calib_batch(ctx.calib_data, spec), spec),
+            "fidelity": calib_fidelity(reference, module, calib_batch(ctx.calib_data, spec)),
             "distill": recovery,
             "speed": SPEED_NOTE,
         }
