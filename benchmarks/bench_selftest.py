@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 
 from edgecnn.bench.compare import compare_results
 from edgecnn.bench.results import write_results
@@ -113,10 +114,12 @@ def judge(baseline, run, *, slowed: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=20, help="clean runs and slowed runs, each")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "bench_selftest.json")
+    ap.add_argument("--out", type=Path, default=None, help="default: bench_selftest.json in the output folder")
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per case per run (ci-small uses 3)")
     ap.add_argument("--raw-dir", type=Path, default=None, help="also keep every run's results file here")
+    add_write_results(ap)
     args = ap.parse_args()
+    args.out = args.out or output_dir(args) / "bench_selftest.json"
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         suite = build_suite(Path(tmp), seconds=args.seconds)

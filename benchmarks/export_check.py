@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("mobilenet_v2", "efficientnet_b0", "resnet18")
 FP32_TOLERANCE = 1e-4
 log = logging.getLogger("benchmarks.export_check")
@@ -537,10 +537,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument(
-        "--results", type=Path, default=RESULTS, help="where export.{json,md} and export/<model>.json go"
+        "--results", type=Path, default=None, help="where export.{json,md} and export/<model>.json go (default: out/)"
     )
     parser.add_argument("--skip-demos", action="store_true", help="skip the TensorRT CLI and rules-checker demos")
+    add_write_results(parser)
     args = parser.parse_args()
+    args.results = args.results or output_dir(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from edgecnn.profiling.environment import fingerprint
 

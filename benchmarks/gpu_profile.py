@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
+
 DEFAULT_MODELS = ("mobilenet_v2", "resnet50")
 
 
@@ -45,9 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-seconds", type=float, default=1.0)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--out", type=Path, default=RESULTS / "gpu_profile.json")
+    p.add_argument("--out", type=Path, default=None, help="default: gpu_profile.json in the output folder")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit (no GPU needed)")
+    add_write_results(p)
     args = p.parse_args(argv)
+    args.out = args.out or output_dir(args) / "gpu_profile.json"
     if any(b < 1 for b in args.batch) or args.min_iters < 1 or args.rounds < 1:
         p.error("--batch, --min-iters and --rounds must be at least 1")
     if not args.device.startswith("cuda"):

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("mobilenet_v2", "efficientnet_b0", "resnet18", "resnet50")
 VARIANTS = ("torch_fp32", "ort_fp32", "ort_int8", "ov_fp32", "ov_int8")
 log = logging.getLogger("benchmarks.profile_models")
@@ -218,8 +218,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calib-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=RESULTS / "profile.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: profile.json in the output folder")
+    add_write_results(parser)
     args = parser.parse_args()
+    args.out = args.out or output_dir(args) / "profile.json"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from rich.progress import Progress
 

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
+RESULTS = Path(__file__).resolve().parent / "out"  # main() sets it: out/, or results/ with --write-results
 THREADS = 2
 RATIO = 0.3
 SECTIONS = ("channel", "others", "digits", "sparsity")
@@ -271,7 +272,10 @@ def main() -> None:
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}"
     )
+    add_write_results(parser)
     args = parser.parse_args()
+    global RESULTS
+    RESULTS = output_dir(args)
     wanted = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(wanted) - set(SECTIONS)
     if unknown:

@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
+
+RESULTS = Path(__file__).resolve().parent / "out"  # main() sets it: out/, or results/ with --write-results
 MODELS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "resnet18", "resnet50")
 RATIO_TARGET = {"mobilenet_v2": 0.5, "resnet18": 0.5}
 log = logging.getLogger("benchmarks.quantization")
@@ -262,7 +264,10 @@ def main() -> None:
     parser.add_argument(
         "--calib-size", type=int, default=100, help="calibration images for the latency and passes parts"
     )
+    add_write_results(parser)
     args = parser.parse_args()
+    global RESULTS
+    RESULTS = output_dir(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("root").setLevel(logging.WARNING)
     from edgecnn.profiling.environment import fingerprint

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 from torch import nn
 
 import edgecnn
@@ -29,7 +30,7 @@ from edgecnn.evaluation.digits import top1, torch_predict, trained_digits_model
 from edgecnn.fileio import atomic_write_text
 from edgecnn.profiling.environment import fingerprint
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).resolve().parent / "out"  # main() sets it: out/, or results/ with --write-results
 
 
 def digits_section(epochs: int, distill_epochs: int) -> dict[str, Any]:
@@ -207,7 +208,10 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=8)
     parser.add_argument("--distill-epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_write_results(parser)
     args = parser.parse_args()
+    global RESULTS
+    RESULTS = output_dir(args)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import logging
 import math
 import os
@@ -49,6 +50,7 @@ from edgecnn.runtime import protocol as P
 log = logging.getLogger("edgecnn.agent")
 
 _FORMATS = {".onnx": "onnx", ".xml": "openvino"}
+AGENT_BACKENDS = ("onnxruntime", "openvino")  # the runtimes of _FORMATS; `hello` lists those installed here
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _HEX = frozenset("0123456789abcdef")
 MAX_FILES = 16  # a model and its weights (.onnx + .data, .xml + .bin); more is not a model
@@ -422,7 +424,7 @@ class _Connection:
                 "max_message_bytes": self.agent.max_message_bytes,
                 "max_files": MAX_FILES,
             },
-            "backends": BACKENDS.names(),
+            "backends": [b for b in AGENT_BACKENDS if importlib.util.find_spec(b) is not None],
         }
 
     def _check_files(self, files: list[Any]) -> list[tuple[str, int, str]]:

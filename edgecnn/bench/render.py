@@ -128,6 +128,28 @@ def comparison_junit(cmp: Comparison) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def not_compared(suite: str, reason: str) -> tuple[str, str, dict[str, Any]]:
+    """(Markdown, JUnit XML, JSON) for a comparison that could not be made (e.g. another environment): CI still
+    gets its reports, and they say why."""
+    md = f"## edgecnn bench: {suite} NOT compared\n\n{_md_cell(reason)}\n"
+    root = ET.Element("testsuites", name=f"edgecnn bench {suite}")
+    cases = ET.SubElement(root, "testsuite", name=f"{suite} latency", tests="1", failures="0", errors="1", skipped="0")
+    tc = ET.SubElement(cases, "testcase", classname=f"edgecnn.bench.{suite}", name="compare", time="0")
+    ET.SubElement(tc, "error", message=reason, type="not compared").text = reason
+    ET.indent(root)
+    xml = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return (
+        md,
+        xml,
+        {
+            "suite": suite,
+            "passed": False,
+            "compared": False,
+            "reason": reason,
+        },
+    )
+
+
 def results_markdown(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """One run: a latency table per case and the gates."""
     metric = results["metric"]

@@ -23,6 +23,9 @@ from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.fileio import atomic_path, sha256_file
 from edgecnn.spec import ModelSpec, Preprocess
 
+# an artifact read from a file carries no export check (that lives in the Artifact `edgecnn.export` returns)
+NO_CHECK = "not checked: bundled from a file; bundle the Artifact returned by edgecnn.export to keep its check"
+
 
 def write_bundle(
     artifacts: Artifact | str | os.PathLike | Sequence[Artifact | str | os.PathLike],
@@ -128,7 +131,7 @@ def _copy_artifact(art: Artifact, models: Path, entry_name: str, layout: str | N
         "runtime": {"name": runtime, "version": _runtime_version(runtime)},
         "inputs": inputs,
         "outputs": outputs,
-        "check": art.provenance.get("check"),
+        "check": art.provenance.get("check") or {"skipped": NO_CHECK},
     }
 
 

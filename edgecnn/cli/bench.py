@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from edgecnn.bench.ab import ab_compare
-from edgecnn.bench.compare import compare_results
-from edgecnn.bench.render import comparison_junit, comparison_markdown, results_markdown
+from edgecnn.bench.compare import EnvironmentMismatchError, compare_results
+from edgecnn.bench.render import comparison_junit, comparison_markdown, not_compared, results_markdown
 from edgecnn.bench.results import load_results, write_results
 from edgecnn.bench.runner import run_suite, summary_rows
 from edgecnn.bench.stats import DEFAULT_METRIC
@@ -117,19 +117,27 @@ def compare_cmd(
 ) -> None:
     """Compare CURRENT with BASELINE case by case; exit 3 on a regression, a missing case or a failed gate."""
 
-    cmp = compare_results(
-        load_results(baseline),
-        load_results(current),
-        max_regression=parse_fraction(max_regression, what="--max-regression"),
-        metric=metric,
-        confidence=confidence,
-        seed=seed,
-        allow_env_mismatch=allow_env_mismatch,
-        strict=strict,
-        machine_check=machine_check,
-        max_accuracy_drop=max_accuracy_drop,
-        max_size_growth=parse_fraction(max_size_growth, what="--max-size-growth") if max_size_growth else None,
-    )
+    base, cur = load_results(baseline), load_results(current)
+    try:
+        cmp = compare_results(
+            base,
+            cur,
+            max_regression=parse_fraction(max_regression, what="--max-regression"),
+            metric=metric,
+            confidence=confidence,
+            seed=seed,
+            allow_env_mismatch=allow_env_mismatch,
+            strict=strict,
+            machine_check=machine_check,
+            max_accuracy_drop=max_accuracy_drop,
+            max_size_growth=parse_fraction(max_size_growth, what="--max-size-growth") if max_size_growth else None,
+        )
+    except EnvironmentMismatchError as exc:  # CI still gets its reports, and they say why nothing was compared
+        md, xml, data = not_compared(str(cur["suite"].get("name")), str(exc))
+        for path, text in ((markdown, md), (junit, xml), (json_out, json.dumps(data, indent=1) + "\n")):
+            if path:
+                atomic_write_text(path, text)
+        raise
     if markdown:
         atomic_write_text(markdown, comparison_markdown(cmp))
     if junit:

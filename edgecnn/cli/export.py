@@ -152,6 +152,8 @@ def _print(artifact) -> None:
             )
     elif check:
         table.add_row("check", escape(str(check)))
+    for warning in prov.get("warnings", []):
+        table.add_row("[bold red]warning[/]", escape(warning))
     if prov.get("rules_check"):
         table.add_row("TensorRT rules", "OK" if prov["rules_check"]["ok"] else "FAILED")
     console.print(table)

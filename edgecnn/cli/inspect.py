@@ -136,7 +136,14 @@ def _print(result) -> None:
     lines.append(f"traced with       {result.method}")
     mismatches = result.mismatches
     differ = f"[bold red]{len(mismatches)} layer(s) differ from the formula[/]"
-    lines.append(f"shape check       {differ if mismatches else 'all window layers match the formula'}")
+    checked = sum(layer.shape_ok is not None for layer in result.layers)
+    if mismatches:
+        lines.append(f"shape check       {differ}")
+    elif checked:
+        lines.append(f"shape check       all {checked} window layers match the formula")
+    else:
+        hidden = " (TorchScript hides its layers)" if result.method == "opaque" else ""
+        lines.append(f"shape check       not done: no window layer to check{hidden}")
     for line in lines:
         console.print(line, highlight=False)
     for note in result.notes:

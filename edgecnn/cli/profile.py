@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from edgecnn.cli.console import console, err_console, escape, say
-from edgecnn.cli.options import AsJson, Device, Out, Threads, Token
+from edgecnn.cli.options import AsJson, Device, InputShape, Out, Threads, Token, check_input_size, parse_shape
 from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_write_text, check_out_file
 from edgecnn.profiling.api import profile as run_profile
@@ -17,7 +17,7 @@ from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 from edgecnn.zoo import load_model
 
 
-def _model(ref: str) -> Any:
+def _model(ref: str, input_shape: tuple[int, ...] | None = None) -> Any:
     """A model file, or a zoo model name / .pt / .pth handled by the zoo loader (PyTorch eager)."""
     path = Path(ref)
     if path.suffix.lower() in (".onnx", ".xml", ".engine", ".plan"):
@@ -25,7 +25,7 @@ def _model(ref: str) -> Any:
 
         return Artifact.from_path(path)
 
-    return load_model(ref)
+    return load_model(ref, input_shape=input_shape)
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -113,6 +113,7 @@ def profile(
             "--precision", help="Runtime precision of the optimized session (cuda: fp16/bf16; openvino: bf16/auto)."
         ),
     ] = None,
+    input_shape: InputShape = None,
     batch: Annotated[int, typer.Option("--batch", help="Batch size of the random input.")] = 1,
     input_npy: Annotated[
         Path | None,
@@ -146,11 +147,14 @@ def profile(
             inputs = np.load(input_npy, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"cannot read --input {input_npy}: {exc}") from None
+    shape = parse_shape(input_shape) if input_shape else None
+    if shape:
+        check_input_size(shape)
     protocol = TimingProtocol(warmup=warmup, min_iters=min_iters, min_seconds=min_seconds, rounds=rounds)
     result = run_profile(
-        _model(artifact),
+        _model(artifact, shape),
         target=target,
-        baseline=_model(baseline) if baseline else None,
+        baseline=_model(baseline, shape) if baseline else None,
         protocol=protocol,
         threads=threads,
         batch=batch,

@@ -20,7 +20,7 @@ from edgecnn.errors import InvalidInputError, UserError
 from edgecnn.exporters.onnx import export_onnx, save_onnx
 from edgecnn.exporters.tensorrt import BatchRange, _cannot_build_reason, export_tensorrt
 from edgecnn.fileio import check_out_file
-from edgecnn.metrics import measure_fidelity
+from edgecnn.metrics import flat_outputs, measure_fidelity
 from edgecnn.quant.api import quantize
 from edgecnn.quant.calibration import input_spec_of_onnx
 from edgecnn.quant.config import AdvancedQuantization
@@ -36,6 +36,9 @@ Quantizer = Literal["qdq", "nncf"]
 CHECK_SAMPLES = 8
 # fp32 artifacts must reproduce PyTorch to this relative error (max |diff| / max |reference|)
 FP32_TOLERANCE = 1e-4
+# below this top-1 agreement, or above this max relative error, an exported artifact is flagged (any precision)
+MIN_AGREEMENT = 0.9
+MAX_REL_ERROR = 0.5
 
 
 def export(
@@ -80,6 +83,8 @@ def export(
         )
     out = Path(out)
     _check_suffix(out, tgt.export_format)
+    if batch_range is not None and tgt.export_format == "tensorrt":
+        dynamic_batch = True  # a TensorRT profile over batch sizes needs a batch axis that can take them
     spec, onnx_source = _resolve_model(model_or_onnx, input_shape, seed)
     if spec is None and quantizer == "nncf":
         raise InvalidInputError(
@@ -119,7 +124,24 @@ def export(
         artifact.provenance["check"] = verify(
             artifact, spec=spec, reference_onnx=onnx_source, inputs=check_inputs, seed=seed
         )
+        _warn_if_unfaithful(artifact)
     return artifact
+
+
+def _warn_if_unfaithful(artifact: Artifact) -> None:
+    """A check that shows the artifact disagreeing with its reference is a warning, never just a number."""
+    check = artifact.provenance["check"]
+    agreement, rel = check.get("top1_agreement"), check.get("max_rel_error")
+    if agreement is None or (agreement >= MIN_AGREEMENT and (rel or 0.0) < MAX_REL_ERROR):
+        return
+    why = check.get("flat_outputs")
+    message = (
+        f"{artifact.path.name} ({artifact.precision}) agrees with {check['reference']} on top-1 for only "
+        f"{agreement:.0%} of {check.get('samples', CHECK_SAMPLES)} inputs (max relative error {rel:.2g})"
+        + (f"; {why}: check with trained weights before trusting it" if why else "")
+    )
+    log.warning("%s", message)
+    artifact.provenance.setdefault("warnings", []).append(message)
 
 
 def _model_onnx(
@@ -230,6 +252,9 @@ def verify(
             ref = _run_each(reference_session, x)
         reference = f"onnxruntime ({reference_onnx})"
     result: dict[str, Any] = {"reference": reference, **measure_fidelity(ref, out).to_dict()}
+    flat = flat_outputs(ref)
+    if flat:
+        result["flat_outputs"] = flat
     result["runtime"] = described
     if artifact.precision == "fp32" and result["max_rel_error"] > FP32_TOLERANCE:
         log.warning(

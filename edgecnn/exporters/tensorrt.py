@@ -74,6 +74,13 @@ def export_tensorrt(
             f"{onnx_path} has no Q/DQ nodes: TensorRT 11 builds int8 only from an explicitly quantized (QDQ) model; "
             "quantize it first (edgecnn quantize --target tensorrt) or ask for fp16/fp32"
         )
+    fixed = [i for i in _onnx_inputs(onnx_path) if isinstance(i["shape"][0], int)]
+    static = [i["name"] for i in fixed if batch is not None and {batch.min, batch.opt, batch.max} != {i["shape"][0]}]
+    if static:
+        raise InvalidInputError(
+            f"{onnx_path} has a static batch dimension (input {static[0]!r}): it cannot take the batch range "
+            f"{batch.min},{batch.opt},{batch.max}; export it from the model with the batch range (or --dynamic-batch)"
+        )
     rules = check_tensorrt_qdq(onnx_path).to_dict() if source_precision == "int8" else None
     ready = _write_ready_onnx(onnx_path, ready_onnx_path(out))
     inputs = _onnx_inputs(ready)

@@ -31,6 +31,7 @@ from edgecnn.passes.configs import Importance, PruneConfig
 from edgecnn.passes.distill import distill
 from edgecnn.profiling.compare import compare
 from edgecnn.profiling.timing import QUICK_PROTOCOL
+from edgecnn.quant.calibration import default_calibration
 from edgecnn.spec import ModelSpec, as_spec
 from edgecnn.targets import get_target
 
@@ -43,6 +44,7 @@ DATA_AWARE = ("taylor", "activation")
 # global ranking may otherwise empty a layer whose weights happen to be small
 MAX_LAYER_RATIO = 0.9
 CALIB_SAMPLES = 64
+FIDELITY_SAMPLES = 32  # inputs for the fidelity check when no calibration data is given
 _PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
@@ -106,7 +108,7 @@ class Prune(Pass):
                 if _out_width(module.get_submodule(n)) != w
             ],
             "steps": steps,
-            "fidelity": calib_fidelity(teacher, module, calib),
+            "fidelity": calib_fidelity(teacher, module, calib, spec),
             "latency": None,
         }
         if cfg.check_latency:
@@ -351,15 +353,29 @@ def _check_runs(teacher: nn.Module, module: nn.Module, example: torch.Tensor, na
         )
 
 
-def calib_fidelity(reference: nn.Module, module: nn.Module, calib: torch.Tensor | None) -> dict[str, Any] | None:
-    """`Fidelity` of the pruned model against the original on the calibration samples (agreement as a fraction)."""
-    if calib is None:
+def calib_fidelity(
+    reference: nn.Module, module: nn.Module, calib: torch.Tensor | None, spec: ModelSpec | None = None
+) -> dict[str, Any] | None:
+    """`Fidelity` of the changed model against the original (agreement as a fraction) on the calibration samples,
+    or, given the `spec` whose input shape is known to run, on the default calibration photos (an image model) or
+    seeded random inputs; `inputs` says which. None without data, or for an output that is not (batch, classes)."""
+    source = "calibration data"
+    if calib is None and spec is None:
         return None
+    if calib is None:
+        calib, source = _default_inputs(spec)
     with torch.no_grad():
         ref, out = reference(calib), module(calib)
     if ref.ndim != 2:
         return None
-    return measure_fidelity(ref.numpy(), out.numpy()).to_dict()
+    return {**measure_fidelity(ref.numpy(), out.numpy()).to_dict(), "inputs": source}
+
+
+def _default_inputs(spec: ModelSpec) -> tuple[torch.Tensor, str]:
+    if spec.preprocess is not None and spec.input.layout == "NCHW":
+        x = default_calibration(spec, size=FIDELITY_SAMPLES)
+        return torch.from_numpy(x), "default calibration photos"
+    return spec.example_input(FIDELITY_SAMPLES), "seeded random inputs"
 
 
 def compare_latency(

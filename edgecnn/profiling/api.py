@@ -357,6 +357,12 @@ def profile(
         baseline_info = _describe_model(base_model) if base_model is not None else None
     if device_env and device_env.get("emulated"):
         notes.append(EMULATION_NOTE)
+    arch = (device_env or {}).get("arch")
+    if arch and tgt.device_arch and not str(arch).startswith(tgt.device_arch):
+        notes.append(
+            f"the device is {arch}, not {' / '.join(tgt.device_arch)}: target '{tgt.name}' names the target whose "
+            f"agent ran it ({tgt.description}); the timings are this {arch} device's own"
+        )
     for role, entry in rl.items():
         own = entry.get("pct_of_int8_peak" if entry["precision"] == "int8" else "pct_of_fp32_peak")
         if own and own > 100:

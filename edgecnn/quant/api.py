@@ -217,6 +217,8 @@ def _quantize(
             "target": target,
             "model": source.describe,
             "steps": [],
+            "fallback": None,  # set by an accuracy budget; null (not missing) without one
+            "sensitivity": None,  # set by advanced.sensitivity=True
             "warnings": [],
             **(extra_report or {}),
         }

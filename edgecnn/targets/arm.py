@@ -16,6 +16,7 @@ class ArmTarget(Target):
     device = "remote"
     description = "ONNX Runtime on an aarch64 device through the edgecnn agent (QDQ U8S8)"
     runs_on_agent = True
+    device_arch = ("aarch64", "arm")
     times_onnx_here = False  # timed on the device, through the agent
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:

@@ -88,6 +88,9 @@ class Target:
     default_for_formats: ClassVar[tuple[str, ...]] = ()
     # the edgecnn device agent can run this target's models (`remote_backend`: the runtime it uses there)
     runs_on_agent: ClassVar[bool] = False
+    # CPU architectures (prefixes of `uname -m`) of the device this target is for; empty: any. A profile on an
+    # agent of another architecture says so.
+    device_arch: ClassVar[tuple[str, ...]] = ()
     # an ONNX file can be timed for this target in this process (the benchmarks time ONNX files)
     times_onnx_here: ClassVar[bool] = True
     # the runtime needs exactly `quant`'s activation format (GPU runtimes: symmetric int8); CPU runtimes run

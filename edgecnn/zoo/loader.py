@@ -104,11 +104,8 @@ def _load_zoo(
     if kind == "random":
         notes.append(RANDOM_WEIGHTS_NOTE)
         if weights == "auto":
-            log.warning(
-                "%s: no pretrained weights available offline; using RANDOM weights (%s)",
-                entry.name,
-                RANDOM_WEIGHTS_NOTE,
-            )
+            why = "no pretrained weights available offline" if tv_weights else "no published pretrained weights exist"
+            log.warning("%s: %s; using RANDOM weights (%s)", entry.name, why, RANDOM_WEIGHTS_NOTE)
     module.eval()
     shape = tuple(input_shape) if input_shape else entry.input_shape
     if labels is None and tv_weights is not None and classes == 1000:
@@ -230,6 +227,8 @@ def _load_state(module, state: dict[str, Any], *, source: str, allow_head_mismat
 
 def _load_factory(path: str, num_classes, input_shape, preprocess, labels) -> ModelSpec:
     module_name, _, attr = path.partition(":")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a package in the current directory imports, as with `python -m`
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

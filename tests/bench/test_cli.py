@@ -108,7 +108,12 @@ def test_user_errors_exit_2(monkeypatch, results_file, tmp_path):
     other["environment"]["cores"] = 64
     moved = tmp_path / "other-machine.json"
     moved.write_text(json.dumps(other))
-    assert cli(monkeypatch, "bench", "compare", str(results_file), str(moved)) == 2
+    reports = [tmp_path / "summary.md", tmp_path / "junit.xml", tmp_path / "compare.json"]
+    flags = ["--markdown", str(reports[0]), "--junit", str(reports[1]), "--json", str(reports[2])]
+    assert cli(monkeypatch, "bench", "compare", str(results_file), str(moved), *flags) == 2
+    # CI still gets its reports, and each says why nothing was compared
+    assert all("cores" in p.read_text() for p in reports)
+    assert json.loads(reports[2].read_text())["compared"] is False and "<error" in reports[1].read_text()
     assert cli(monkeypatch, "bench", "compare", str(results_file), str(moved), "--allow-env-mismatch") == 0
     assert cli(monkeypatch, "bench", "compare", str(results_file), str(results_file), "--max-regression", "ten") == 2
     assert cli(monkeypatch, "bench", "run", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x.json")) == 2

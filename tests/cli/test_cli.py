@@ -34,7 +34,7 @@ def test_inspect_prints_a_table_and_totals(capsys, monkeypatch):
     code, out, err = cli(capsys, monkeypatch, "inspect", "smallcnn")
     assert code == 0, err
     assert "stem.0" in out and "block.conv2" in out and "AdaptiveAvgPool2d" in out
-    assert "94,122" in out and "peak activations" in out and "all window layers match the formula" in out
+    assert "94,122" in out and "peak activations" in out and "all 7 window layers match the formula" in out
 
 
 def test_inspect_json_follows_the_schema(capsys, monkeypatch):
@@ -112,6 +112,19 @@ def test_inspect_a_factory_path_and_a_torchscript_file(capsys, monkeypatch, tmp_
     code, out, err = cli(capsys, monkeypatch, "inspect", str(path), "--input-shape", "1,1,32,32")
     assert code == 0, err
     assert "61,706" in out and "traced with       opaque" in out and "TorchScript model" in out
+    assert "shape check       not done" in out and "match the formula" not in out  # nothing was checked
+
+
+def test_a_factory_package_in_the_current_folder_imports(capsys, monkeypatch, tmp_path):
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "models.py").write_text(
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    code, out, err = cli(capsys, monkeypatch, "inspect", "mypkg.models:build", "--input-shape", "1,3,16,16")
+    assert code == 0, err
+    assert "224 " in out  # Conv2d(3, 8, 3): 8*3*9 + 8 params
 
 
 def test_factory_without_an_input_shape_says_what_to_give(capsys, monkeypatch):

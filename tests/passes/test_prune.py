@@ -132,6 +132,12 @@ def test_per_layer_ratio_protect_and_iterative_steps():
     assert [s["step"] for s in steps] == [1, 2] and steps[0]["params"] > steps[1]["params"]
 
 
+def test_fidelity_is_measured_without_calibration_data(lenet_spec):
+    _, step = prune(lenet_spec, ratio=0.3, check_latency=False, return_report=True)
+    fidelity = step["report"]["fidelity"]
+    assert fidelity["inputs"] == "default calibration photos" and 0.0 <= fidelity["top1_agreement"] <= 1.0
+
+
 @pytest.mark.parametrize("importance", ["l1", "l2", "bn_scale", "taylor", "activation"])
 def test_every_importance_criterion_prunes(importance, digits_smallcnn):
     spec, train, _ = digits_smallcnn

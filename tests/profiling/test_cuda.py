@@ -17,6 +17,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_profile.py"
 
 
 def _gpu_script():
+    if str(SCRIPT.parent) not in sys.path:  # the script imports benchmarks/output.py, as `python benchmarks/...` does
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("gpu_profile", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules["gpu_profile"] = module  # dataclasses look their module up while the file executes
