@@ -103,7 +103,8 @@ def model_macs(model: Any) -> int | None:
             from edgecnn.analysis.summary import count_params_macs
         except ImportError:
             return None
-        return int(count_params_macs(model)[1])
+        macs = count_params_macs(model)[1]
+        return None if macs is None else int(macs)  # TorchScript hides its layers: no MACs to count
     path = Path(getattr(model, "path", model))
     if path.suffix == ".onnx":
         try:

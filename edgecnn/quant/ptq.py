@@ -131,7 +131,12 @@ def calibrate_ranges(prepared: str | Path, calib: np.ndarray, config: PTQConfig,
     op_types = list(config.op_types) if config.op_types else sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
     with tempfile.TemporaryDirectory(prefix="edgecnn-calib-") as tmp:
         model_path, batch = _batched_copy(Path(prepared), Path(tmp) / "batched.onnx")
-        if batch > 1 and len(calib) % batch:
+        fixed = Path(model_path) == Path(prepared)  # no dynamic-batch copy: the model runs only its own batch
+        if fixed and batch > len(calib):
+            raise InvalidInputError(
+                f"the model has a fixed batch of {batch} but there are only {len(calib)} calibration samples"
+            )
+        if fixed and len(calib) % batch:
             calib = calib[: len(calib) - len(calib) % batch]  # a fixed-batch model cannot take a short last batch
         reader = ArrayReader(calib, batch=batch).bind(graph_input_name(model_path))
         calibrator = create_calibrator(

@@ -205,3 +205,13 @@ def test_quantize_step_and_keywords_share_one_schema():
     )
     with pytest.raises(InvalidInputError, match="bogus"):
         edgecnn.AdvancedQuantization(bogus=1)
+
+
+def test_two_calibration_samples_are_enough(lenet_onnx, tmp_path):
+    """Fewer samples than the calibration batch: the dynamic-batch copy takes them as one short batch (this
+    was an internal error once: the samples were trimmed to a multiple of the batch, leaving none)."""
+    import edgecnn
+
+    x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    result = edgecnn.quantize(lenet_onnx, calib_data=x, out=tmp_path / "m.onnx", advanced={"check_latency": False})
+    assert result.report["graph"]["compute_nodes_int8"] > 0
