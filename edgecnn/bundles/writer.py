@@ -21,6 +21,7 @@ from edgecnn.artifact import Artifact
 from edgecnn.bundles.manifest import BUNDLE_FORMAT, MANIFEST, RUNTIME_OF_FORMAT, SCHEMA_VERSION
 from edgecnn.errors import InvalidInputError, first_line
 from edgecnn.fileio import atomic_path, sha256_file
+from edgecnn.onnx_graph import data_inputs
 from edgecnn.spec import ModelSpec, Preprocess
 
 # an artifact read from a file carries no export check (that lives in the Artifact `edgecnn.export` returns)
@@ -144,9 +145,8 @@ def _io_of(path: Path, art: Artifact) -> tuple[list[dict[str, Any]], list[dict[s
             model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf DecodeError and friends
             raise InvalidInputError(f"{art.path} is not a readable ONNX model: {first_line(exc)}") from None
-        init = {t.name for t in model.graph.initializer}
         return (
-            [_onnx_value(v) for v in model.graph.input if v.name not in init],
+            [_onnx_value(v) for v in data_inputs(model.graph)],
             [_onnx_value(v) for v in model.graph.output],
         )
     if art.format == "openvino":

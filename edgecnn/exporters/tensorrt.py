@@ -25,6 +25,7 @@ from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 from edgecnn.exporters.staging import staged
 from edgecnn.exporters.trt_rules import check_tensorrt_qdq
 from edgecnn.fileio import atomic_write_text
+from edgecnn.onnx_graph import data_inputs
 
 log = logging.getLogger("edgecnn.export")
 
@@ -299,11 +300,8 @@ def _onnx_inputs(path: Path) -> list[dict[str, Any]]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    init = {t.name for t in model.graph.initializer}
     out = []
-    for value in model.graph.input:
-        if value.name in init:
-            continue
+    for value in data_inputs(model.graph):
         dims = [
             d.dim_value if d.HasField("dim_value") else (d.dim_param or "batch")
             for d in value.type.tensor_type.shape.dim

@@ -14,7 +14,6 @@ Hand-written because no library checks these rules offline (Polygraphy needs Ten
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.onnx_graph import GraphIndex
 
 _COMPUTE = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
@@ -62,12 +62,8 @@ def check_tensorrt_qdq(model: Any, *, raise_on_error: bool = True) -> TensorRTRu
     if isinstance(model, (str, Path)):
         model = onnx.load(str(model))
     graph = model.graph
-    consts = _constants(graph)
-    producers = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[Any]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    index = GraphIndex(graph)
+    consts = index.constants()
     report = TensorRTRulesReport()
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     qdq_nodes = [n for n in graph.node if n.op_type in _QDQ]
@@ -79,17 +75,16 @@ def check_tensorrt_qdq(model: Any, *, raise_on_error: bool = True) -> TensorRTRu
         )
     if qdq_nodes and opset < 13:
         _add(report.errors, f"opset {opset} < 13: TensorRT needs opset 13+ for Q/DQ with axis", graph.name or "graph")
-    graph_outputs = {o.name for o in graph.output}
     for node in qdq_nodes:
-        _check_qdq_node(node, consts, producers, consumers, graph_outputs, report)
-    _check_placement(graph, producers, consts, report)
+        _check_qdq_node(node, consts, index, report)
+    _check_placement(index, report)
     report.stats["qdq_nodes"] = len(qdq_nodes)
     if raise_on_error and not report.ok:
         raise TensorRTRulesError(report.summary())
     return report
 
 
-def _check_qdq_node(node, consts, producers, consumers, graph_outputs, report: TensorRTRulesReport) -> None:
+def _check_qdq_node(node, consts, index: GraphIndex, report: TensorRTRulesReport) -> None:
     label = f"{node.op_type} '{node.name or node.output[0]}'"
     scale_name = node.input[1] if len(node.input) > 1 else ""
     scale = consts.get(scale_name)
@@ -134,17 +129,17 @@ def _check_qdq_node(node, consts, producers, consumers, graph_outputs, report: T
                 report.errors, "per-channel scales on an activation (TensorRT quantizes activations per tensor)", label
             )
         else:
-            _check_axis(node, weight, scale, consumers, report, label)
+            _check_axis(node, weight, scale, index, report, label)
     if node.op_type == "QuantizeLinear":
-        outs = consumers.get(node.output[0], [])
-        if node.output[0] in graph_outputs or not outs or any(c.op_type != "DequantizeLinear" for c in outs):
+        outs = index.consumers(node.output[0])
+        if node.output[0] in index.outputs or not outs or any(c.op_type != "DequantizeLinear" for c in outs):
             _add(
                 report.errors,
                 "QuantizeLinear not followed only by DequantizeLinear (TensorRT needs Q->DQ pairs)",
                 label,
             )
     else:
-        source = producers.get(data)
+        source = index.producer(data)
         if weight is None and (source is None or source.op_type != "QuantizeLinear"):
             _add(report.errors, "DequantizeLinear reads neither a QuantizeLinear nor an int8 constant", label)
         if weight is not None and weight.dtype == np.int8 and np.any(weight == -128):
@@ -152,24 +147,24 @@ def _check_qdq_node(node, consts, producers, consumers, graph_outputs, report: T
 
 
 def _check_axis(
-    node, weight: np.ndarray, scale: np.ndarray, consumers, report: TensorRTRulesReport, label: str
+    node, weight: np.ndarray, scale: np.ndarray, index: GraphIndex, report: TensorRTRulesReport, label: str
 ) -> None:
     axis = _attr(node, "axis", 1)
     axis = axis + weight.ndim if axis < 0 else axis
-    expected = _expected_weight_axis(node, weight.ndim, consumers)
+    expected = _expected_weight_axis(node, weight.ndim, index)
     if expected is not None and axis != expected:
         _add(report.errors, f"per-channel weight axis is {axis}, expected {expected} (the output-channel axis)", label)
     elif axis < weight.ndim and scale.size != weight.shape[axis]:
         _add(report.errors, f"{scale.size} scales for {weight.shape[axis]} channels on axis {axis}", label)
 
 
-def _expected_weight_axis(node, ndim: int, consumers) -> int | None:
+def _expected_weight_axis(node, ndim: int, index: GraphIndex) -> int | None:
     """The output-channel axis of the weight a (Q)DQ chain feeds, from the compute node that reads it."""
     frontier = [node.output[0]]
     for _ in range(3):  # weight -> Q -> DQ -> compute at most
         nxt = []
         for name in frontier:
-            for user in consumers.get(name, []):
+            for user in index.consumers(name):
                 if user.op_type == "Conv":
                     return 0
                 if user.op_type == "ConvTranspose":
@@ -183,14 +178,15 @@ def _expected_weight_axis(node, ndim: int, consumers) -> int | None:
     return None
 
 
-def _check_placement(graph, producers, consts, report: TensorRTRulesReport) -> None:
+def _check_placement(index: GraphIndex, report: TensorRTRulesReport) -> None:
     """Count conv/matmul layers TensorRT can run in int8: both data and weight must come through DQ."""
+    graph = index.graph
     compute = quantized = 0
     for node in graph.node:
         if node.op_type not in _COMPUTE:
             continue
         compute += 1
-        via_dq = [_from_dq(name, producers) for name in node.input[:2]]
+        via_dq = [_from_dq(name, index) for name in node.input[:2]]
         if all(via_dq):
             quantized += 1
         elif any(via_dq):
@@ -209,29 +205,17 @@ def _check_placement(graph, producers, consts, report: TensorRTRulesReport) -> N
         )
 
 
-def _from_dq(name: str, producers) -> bool:
-    node = producers.get(name)
+def _from_dq(name: str, index: GraphIndex) -> bool:
+    node = index.producer(name)
     # a transpose/reshape of a dequantized weight still counts (TensorRT folds it into the weight)
     while node is not None and node.op_type in ("Transpose", "Reshape", "Identity"):
-        node = producers.get(node.input[0])
+        node = index.producer(node.input[0])
     return node is not None and node.op_type == "DequantizeLinear"
 
 
 def _weight_behind_quantize(node, consts) -> np.ndarray | None:
     value = consts.get(node.input[0])
     return value if value is not None and value.dtype.kind == "f" else None
-
-
-def _constants(graph) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
-
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    consts[node.output[0]] = numpy_helper.to_array(attr.t)
-    return consts
 
 
 def _has_int8_output_dtype(node) -> bool:

@@ -26,6 +26,7 @@ import platformdirs
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.fileio import atomic_write_text
+from edgecnn.onnx_graph import GraphIndex
 from edgecnn.profiling.environment import fingerprint, machine_key
 from edgecnn.profiling.timing import TimingProtocol, measure
 from edgecnn.runtime import load_session
@@ -66,12 +67,12 @@ def onnx_macs(path: str | Path) -> int:
         shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else 1 for d in dims]
     for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
-    producers = {out: node for node in model.graph.node for out in node.output}
+    index = GraphIndex(model.graph)
 
     def shape(name: str) -> list[int] | None:
         if name in shapes:
             return shapes[name]
-        node = producers.get(name)  # weights reached through DequantizeLinear / Cast / Identity
+        node = index.producer(name)  # weights reached through DequantizeLinear / Cast / Identity
         if node is not None and node.op_type in ("DequantizeLinear", "Cast", "Identity") and node.input:
             return shape(node.input[0])
         return None

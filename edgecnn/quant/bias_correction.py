@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.onnx_graph import GraphIndex
+
 MAX_SAMPLES = 64
 
 
@@ -29,13 +31,14 @@ def correct_biases(
 
     fp32 = onnx.load(str(fp32_prepared))
     weight_q = _dequantized_weights(onnx.load(str(qdq_path)))
-    inits = {t.name: t for t in fp32.graph.initializer}
+    index = GraphIndex(fp32.graph)
+    inits = index.initializers
     nodes = [n for n in fp32.graph.node if n.name in weight_q and n.op_type in ("Conv", "Gemm")]
     errors = {n.name: weight_q[n.name] - numpy_helper.to_array(inits[n.input[1]]).astype(np.float64) for n in nodes}
     shifts = _output_shifts(fp32, nodes, errors, calib[:MAX_SAMPLES])
     for node in nodes:
         delta = shifts[node.name]
-        bias_name = _ensure_bias(fp32, node, inits, len(delta))
+        bias_name = _ensure_bias(index, node, len(delta))
         bias = numpy_helper.to_array(inits[bias_name]).astype(np.float64) - delta
         inits[bias_name].CopyFrom(numpy_helper.from_array(bias.astype(np.float32), bias_name))
     onnx.save(fp32, str(out_fp32))
@@ -52,18 +55,21 @@ def _dequantized_weights(qdq: Any) -> dict[str, np.ndarray]:
     """node name -> float weights as the int8 model computes them ((q - zero_point) * scale, per channel)."""
     from onnx import numpy_helper
 
-    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
-    dq_by_output = {n.output[0]: n for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
+    index = GraphIndex(qdq.graph)
+
+    def const(name: str) -> np.ndarray:
+        return numpy_helper.to_array(index.initializers[name]).astype(np.float64)
+
     out = {}
     for node in qdq.graph.node:
-        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 2 or node.input[1] not in dq_by_output:
+        dq = index.producer(node.input[1], "DequantizeLinear") if len(node.input) > 1 else None
+        if node.op_type not in ("Conv", "Gemm") or dq is None:
             continue
-        dq = dq_by_output[node.input[1]]
-        if dq.input[0] not in inits:
+        if dq.input[0] not in index.initializers:
             continue
-        q = inits[dq.input[0]].astype(np.float64)
-        scale = inits[dq.input[1]].astype(np.float64)
-        zp = inits[dq.input[2]].astype(np.float64) if len(dq.input) > 2 and dq.input[2] else np.zeros_like(scale)
+        q = const(dq.input[0])
+        scale = const(dq.input[1])
+        zp = const(dq.input[2]) if len(dq.input) > 2 and dq.input[2] else np.zeros_like(scale)
         axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
         if scale.ndim == 1 and scale.size > 1:
             shape = [1] * q.ndim
@@ -106,24 +112,20 @@ def _output_shifts(model: Any, nodes: list[Any], errors: dict[str, np.ndarray], 
     return {node.name: sums[name] / max(usable, 1) for node, name in zip(nodes, names)}
 
 
-def _ensure_bias(model: Any, node: Any, inits: dict[str, Any], channels: int) -> str:
+def _ensure_bias(index: GraphIndex, node: Any, channels: int) -> str:
+    """The name of a bias initializer that only `node` reads, added (zeros) or unshared as needed."""
     from onnx import numpy_helper
 
     if len(node.input) > 2 and node.input[2]:
         name = node.input[2]
-        if sum(name in n.input for n in model.graph.node) == 1:
+        if not index.shared(name):
             return name
         # the exporter dedups equal constants (e.g. zero biases): give this layer its own copy to correct
         private = f"{name}__{node.name or node.output[0]}"
-        model.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[name]).copy(), private))
-        inits[private] = model.graph.initializer[-1]
-        node.input[2] = private
+        index.add_initializer(numpy_helper.to_array(index.initializers[name]).copy(), private)
+        index.set_input(node, 2, private)
         return private
     name = f"{node.name or node.output[0]}_bias_corrected"
-    tensor = numpy_helper.from_array(np.zeros(channels, np.float32), name)
-    model.graph.initializer.append(tensor)
-    inits[name] = model.graph.initializer[-1]
-    while len(node.input) < 2:
-        node.input.append("")
-    node.input.append(name)
+    index.add_initializer(np.zeros(channels, np.float32), name)
+    index.set_input(node, 2, name)
     return name

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgecnn.artifact import load_onnx_model
 from edgecnn.errors import InvalidInputError
+from edgecnn.onnx_graph import data_inputs
 from edgecnn.preprocess import IMAGE_SUFFIXES, load_image, preprocess_image
 from edgecnn.progress import track
 from edgecnn.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, ModelSpec, Preprocess
@@ -196,8 +197,7 @@ def check_shape(x: np.ndarray, spec: InputSpec, *, what: str) -> np.ndarray:
 def input_spec_of_onnx(path: str | os.PathLike) -> InputSpec:
     """The InputSpec of an ONNX model's first input (a dynamic batch becomes 1)."""
     model = load_onnx_model(path)
-    inits = {i.name for i in model.graph.initializer}
-    first = next(i for i in model.graph.input if i.name not in inits)
+    first = data_inputs(model.graph)[0]
     dims = [d.dim_value if d.HasField("dim_value") else None for d in first.type.tensor_type.shape.dim]
     if any(d is None for d in dims[1:]):
         raise InvalidInputError(

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.onnx_graph import GraphIndex
+
 HOMOGENEOUS = ("Relu", "LeakyRelu", "PRelu")
 
 
@@ -33,11 +35,11 @@ def equalize(model: Any, config: EqualizeConfig = EqualizeConfig()) -> tuple[Any
     """Equalize every eligible conv pair of an onnx.ModelProto in place; returns (model, report)."""
     from onnx import numpy_helper
 
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
+    index = GraphIndex(model.graph)
+    inits = index.initializers
     weights = {name: numpy_helper.to_array(t).astype(np.float32) for name, t in inits.items()}
-    pairs, clipped = _find_pairs(graph, inits, config.relu6_as_relu)
-    _unshare(graph, inits, weights, [(c1, i) for c1, c2, _ in pairs for i in (1, 2)] + [(c2, 1) for _, c2, _ in pairs])
+    pairs, clipped = _find_pairs(index, config.relu6_as_relu)
+    _unshare(index, weights, [(c1, i) for c1, c2, _ in pairs for i in (1, 2)] + [(c2, 1) for _, c2, _ in pairs])
     spread_before = _median_spread(pairs, weights)
     for _ in range(config.iterations):
         for conv1, conv2, _act in pairs:
@@ -56,35 +58,28 @@ def equalize(model: Any, config: EqualizeConfig = EqualizeConfig()) -> tuple[Any
     }
 
 
-def _unshare(graph: Any, inits: dict[str, Any], weights: dict[str, np.ndarray], uses: list[tuple[Any, int]]) -> None:
+def _unshare(index: GraphIndex, weights: dict[str, np.ndarray], uses: list[tuple[Any, int]]) -> None:
     """Give each scaled tensor a private initializer: the exporter dedups equal constants (e.g. zero biases)."""
-    from onnx import numpy_helper
-
-    for node, index in uses:
-        if len(node.input) <= index or not node.input[index]:
+    for node, slot in uses:
+        if len(node.input) <= slot or not node.input[slot]:
             continue
-        name = node.input[index]
-        if sum(name in n.input for n in graph.node) > 1:
+        name = node.input[slot]
+        if index.shared(name):
             private = f"{name}__{node.name or node.output[0]}"
             weights[private] = weights[name].copy()
-            graph.initializer.append(numpy_helper.from_array(weights[private], private))
-            inits[private] = graph.initializer[-1]
-            node.input[index] = private
+            index.add_initializer(weights[private], private)
+            index.set_input(node, slot, private)
 
 
-def _find_pairs(graph: Any, inits: dict[str, Any], relu6_as_relu: bool) -> tuple[list[tuple[Any, Any, Any]], int]:
-    consumers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    outputs = {o.name for o in graph.output}
+def _find_pairs(index: GraphIndex, relu6_as_relu: bool) -> tuple[list[tuple[Any, Any, Any]], int]:
+    inits = index.initializers
 
     def only_consumer(tensor: str) -> Any:
-        users = consumers.get(tensor, [])
-        return users[0] if len(users) == 1 and tensor not in outputs else None
+        users = index.consumers(tensor)
+        return users[0] if len(users) == 1 and tensor not in index.outputs else None
 
     pairs, skipped = [], 0
-    for conv1 in graph.node:
+    for conv1 in index.graph.node:
         if not _is_conv(conv1, inits):
             continue
         nxt = only_consumer(conv1.output[0])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import InvalidInputError
+from edgecnn.onnx_graph import sort_topologically
 
 
 def convert_fp16(
@@ -27,8 +28,11 @@ def convert_fp16(
         converted = convert_float_to_float16(model, keep_io_types=keep_io_types, op_block_list=op_block_list)
     except (ValueError, AssertionError) as exc:  # the converter validates with asserts
         raise InvalidInputError(f"cannot convert {fp32_path} to fp16: {exc}") from None
-    _topological_sort(converted.graph)  # the converter appends its IO Casts at the end of the node list
-    onnx.checker.check_model(converted)
+    try:
+        converted = sort_topologically(converted)  # the converter appends its IO Casts at the end of the node list
+        onnx.checker.check_model(converted)
+    except (ValueError, onnx.checker.ValidationError) as exc:  # a cycle, or an input nothing produces
+        raise InvalidInputError(f"the fp16 graph of {fp32_path} is invalid: {str(exc).splitlines()[0]}") from None
     onnx.save(converted, str(out_path))
     fp16_inits = sum(t.data_type == onnx.TensorProto.FLOAT16 for t in converted.graph.initializer)
     return {
@@ -36,22 +40,3 @@ def convert_fp16(
         "fp16_initializers": fp16_inits,
         "casts": sum(n.op_type == "Cast" for n in converted.graph.node),
     }
-
-
-def _topological_sort(graph: Any) -> None:
-    """Reorder graph.node so every node comes after the producers of its inputs (Kahn's algorithm, stable)."""
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise InvalidInputError("the fp16 graph has a cycle or an input nothing produces")
-        for node in ready:
-            available.update(node.output)
-        ordered += ready
-        pending = [n for n in pending if all(n is not r for r in ready)]
-    copies = [type(n)() for n in ordered]
-    for copy, node in zip(copies, ordered):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgecnn.errors import InvalidInputError, first_line
+from edgecnn.onnx_graph import GraphIndex, data_inputs
 from edgecnn.progress import track
 from edgecnn.quant.config import CALIBRATION_METHODS, CalibrationMethod
 from edgecnn.targets import QuantProfile
@@ -238,9 +239,7 @@ class ArrayReader:
 def graph_input_name(path: str | Path) -> str:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
-    inits = {i.name for i in model.graph.initializer}
-    return next(i.name for i in model.graph.input if i.name not in inits)
+    return data_inputs(onnx.load(str(path), load_external_data=False).graph)[0].name
 
 
 def quantizable_nodes(path: str | Path, op_types: tuple[str, ...] = COMPUTE_OPS) -> list[str]:
@@ -257,7 +256,7 @@ def count_qdq(path: str | Path) -> dict[str, int]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    index = GraphIndex(model.graph)
     compute = [n for n in model.graph.node if n.op_type in COMPUTE_OPS]
     return {
         "quantize_linear": sum(n.op_type == "QuantizeLinear" for n in model.graph.node),
@@ -265,7 +264,7 @@ def count_qdq(path: str | Path) -> dict[str, int]:
         "compute_nodes": len(compute),
         # int8 when both the activation and the weight arrive through DequantizeLinear (ORT then fuses an int8 kernel)
         "compute_nodes_int8": sum(
-            len(n.input) > 1 and n.input[0] in dq_outputs and n.input[1] in dq_outputs for n in compute
+            len(n.input) > 1 and all(index.producer(name, "DequantizeLinear") for name in n.input[:2]) for n in compute
         ),
     }
 
@@ -274,8 +273,6 @@ def _fixed_batch(path: str | Path) -> int | None:
     """The model's fixed batch size, or None when the batch dimension is dynamic."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
-    inits = {i.name for i in model.graph.initializer}
-    first = next(i for i in model.graph.input if i.name not in inits)
+    first = data_inputs(onnx.load(str(path), load_external_data=False).graph)[0]
     dim = first.type.tensor_type.shape.dim[0]
     return int(dim.dim_value) if dim.HasField("dim_value") else None
