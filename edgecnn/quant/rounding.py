@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecnn.onnx_graph import GraphIndex
 from edgecnn.progress import track
 from edgecnn.quant.ptq import _batched_copy
 
@@ -107,7 +108,7 @@ def gptq_round(
     x = np.ascontiguousarray(calib[:samples], dtype=np.float32)
     cache = hessians if hessians is not None else {}
     missing = [layer for layer in layers if layer.name not in cache]
-    inits = {t.name: t for t in qdq.graph.initializer}
+    inits = GraphIndex(qdq.graph).initializers
     per_layer = []
     with _torch_threads(threads):
         t_h = time.perf_counter()
@@ -145,28 +146,24 @@ def _find_layers(
 ) -> tuple[list[_Layer], list[dict[str, str]]]:
     from onnx import numpy_helper
 
-    q_inits = {t.name: t for t in qdq.graph.initializer}
-    f_inits = {t.name: t for t in fp32.graph.initializer}
+    index = GraphIndex(qdq.graph)
+    q_inits = index.initializers
+    f_inits = GraphIndex(fp32.graph).initializers
     f_nodes = {n.name: n for n in fp32.graph.node if n.name}
-    dq_by_output = {n.output[0]: n for n in qdq.graph.node if n.op_type == "DequantizeLinear"}
-    consumers: dict[str, int] = {}
-    for node in qdq.graph.node:
-        for name in node.input:
-            consumers[name] = consumers.get(name, 0) + 1
     layers, skipped = [], []
     for node in qdq.graph.node:
-        if node.op_type not in ("Conv", "Gemm") or len(node.input) < 2 or node.input[1] not in dq_by_output:
+        dq = index.producer(node.input[1], "DequantizeLinear") if len(node.input) > 1 else None
+        if node.op_type not in ("Conv", "Gemm") or dq is None:
             continue
 
         def skip(why: str, node: Any = node) -> None:
             skipped.append({"layer": node.name, "reason": why})
 
-        dq = dq_by_output[node.input[1]]
         q_name = dq.input[0]
         if q_name not in q_inits:
             skip("weight is quantized at run time (QuantizeLinear), not stored as integers")
             continue
-        if consumers.get(q_name, 0) > 1 or consumers.get(node.input[1], 0) > 1:
+        if len(index.consumers(q_name)) > 1 or len(index.consumers(node.input[1])) > 1:
             skip("weight shared with another node")
             continue
         source = f_nodes.get(node.name)
