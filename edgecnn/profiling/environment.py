@@ -12,8 +12,6 @@ import shutil
 import subprocess
 from typing import Any
 
-import archspec.cpu
-
 _FLAGS = (
     "avx2",
     "avx512f",
@@ -67,6 +65,10 @@ def microarch() -> dict[str, Any] | None:
     On ARM Linux /proc/cpuinfo has no model name, so "cpu" falls back to "aarch64"; this tells the machines
     apart. The vendor is "generic" when archspec does not know the CPU (the name is then an ISA level).
     """
+    try:
+        import archspec.cpu  # not on the torch-free device agent (numpy + onnxruntime only): no name there
+    except ImportError:
+        return None
     try:
         host = archspec.cpu.host()
     except Exception:  # archspec probes /proc, sysctl or the registry: a machine it cannot read has no name

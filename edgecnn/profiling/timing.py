@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict
 
 from edgecnn.errors import InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
@@ -30,7 +29,9 @@ class ProtocolError(InvalidInputError, ValueError):
 
 @dataclass(frozen=True)
 class TimingProtocol:
-    __pydantic_config__ = ConfigDict(extra="forbid")  # validated as a field of a bench suite (bench/suite.py)
+    # validated as a field of a bench suite (bench/suite.py); a plain dict (pydantic's ConfigDict is a TypedDict)
+    # keeps this module importable on the torch-free device agent, which has no pydantic
+    __pydantic_config__ = {"extra": "forbid"}
 
     warmup: int = 10
     min_iters: int = 50
