@@ -32,7 +32,7 @@ from edgecnn.fileio import check_out_dir
 from edgecnn.pipeline.build import build_recipe
 from edgecnn.pipeline.runner import failed_gates_message, run_recipe
 from edgecnn.pipeline.shipped import resolve_recipe
-from edgecnn.report.markdown import summary_rows
+from edgecnn.report.markdown import delivered_line, summary_rows
 
 
 def optimize(
@@ -164,6 +164,9 @@ def print_summary(result) -> None:
         )
         table.add_row(escape(metric), escape(base), escape(opt), style=style)
     console.print(table)
+    delivered = delivered_line(report)
+    if delivered:
+        say(delivered, style="bold")
     for gate in report.get("gates", []):
         word = {True: "[green]passed[/]", False: "[bold red]FAILED[/]", None: "[yellow]skipped[/]"}[gate["passed"]]
         reason = " — " + escape(gate["reason"]) if gate.get("reason") else ""

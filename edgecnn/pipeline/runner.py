@@ -107,7 +107,7 @@ class _Stages:
         try:
             yield
         finally:
-            self.seconds[name] = round(time.perf_counter() - start, 2)
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 2)
 
 
 def run_recipe(
@@ -220,29 +220,60 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
         )
 
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
-        accuracy = _evaluate(evaluation, spec_dict.get("weights"), artifacts["baseline"], optimized)
+        accuracy = _evaluate(evaluation, spec_dict.get("weights"), baseline=artifacts["baseline"], optimized=optimized)
 
     with stage("profile", "baseline vs optimized, interleaved" if device else "skipped (see not done)"):
         prof = _profile(deploy_base, deployable, target, device, calib, recipe) if device else None
+        delivery = _delivery(prof, deployable)
+        if delivery.fallback:  # the reduced-precision model lost to float on the target: the float model ships
+            report["variants"].append(_lost_variant(deployable, prof, report["fidelity"], accuracy["optimized"]))
+            if deployable.path != optimized.path:
+                artifacts["variant"] = deployable
+            optimized = float_model
+            deployable = _float_deployable(target, artifacts["baseline"], float_model, deploy_base, work)
+            artifacts["optimized"] = deployable
+            if deployable.path != deploy_base.path:  # the transformed float model: time it against the baseline
+                prof = _profile(deploy_base, deployable, target, device, calib, recipe)
+    if delivery.fallback:
+        report["notes"].append(f"DELIVERED fp32, not {delivery.requested}: {delivery.why}")
+        with stage("validate", f"the delivered float model on {min(len(calib), VALIDATION_SAMPLES)} real inputs"):
+            report["fidelity"] = _validate(
+                original,
+                artifacts["baseline"],
+                deployable,
+                optimized,
+                target,
+                calib[:VALIDATION_SAMPLES],
+                spec_dict.get("weights") != "random",
+                recipe.profile.threads,
+            )
+        if optimized.path == artifacts["baseline"].path:
+            accuracy["optimized"] = accuracy["baseline"]
+        else:
+            accuracy.update(_evaluate(evaluation, spec_dict.get("weights"), optimized=optimized))
     if prof is not None:
         report["notes"] += prof.notes
         report["environment"] = prof.environment  # includes the thread count the profile actually used
         if prof.device_environment:
             report["device_environment"] = prof.device_environment
     profiled = prof.to_dict() if prof is not None else {}
+    if delivery.fallback and deployable.path == deploy_base.path:
+        profiled["optimized"] = profiled.get("baseline")  # the baseline itself ships: one artifact, one measurement
     report["baseline"] = _side(
         artifacts["baseline"], profiled.get("baseline"), accuracy["baseline"], original if not onnx_input else None
     )
+    report["baseline"]["made"] = _baseline_made(artifacts["baseline"], deploy_base)
     report["optimized"] = _side(
         deployable, profiled.get("optimized"), accuracy["optimized"], spec if not onnx_input else None
     )
-    _headline(report)
+    report["deliverable"] = delivery.to_dict(deployable)
+    _headline(report, (profiled.get("comparison") or {}).get("verdict"))
     _gates(report, recipe)
 
     with stage("write", str(out)):
         for role, art in artifacts.items():
-            if role == "quantized" and art.path == artifacts["optimized"].path:
-                continue  # the quantized model is what ships: list it once, as "optimized"
+            if role in ("transformed", "quantized") and art.path == artifacts["optimized"].path:
+                continue  # the file that ships: listed once, as "optimized"
             report["artifacts"].append(art.to_dict(role=role))
         if recipe.bundle:
             report["artifacts"].append(_bundle(deployable, optimized, original, work))
@@ -455,14 +486,14 @@ def _validate(
     return result
 
 
-def _evaluate(evaluation, weights, baseline: Artifact, optimized: Artifact) -> dict[str, Any]:
+def _evaluate(evaluation, weights, **roles: Artifact) -> dict[str, Any]:
+    """Top-1 (and top-5) of each role's artifact on the labelled data, or why there is none."""
     if evaluation is None:
-        reason = "no labelled data (--eval-data)"
-        return {"baseline": {"top1": None, "reason": reason}, "optimized": {"top1": None, "reason": reason}}
+        return {role: {"top1": None, "reason": "no labelled data (--eval-data)"} for role in roles}
 
     x, y = evaluation
     out = {}
-    for role, art in (("baseline", baseline), ("optimized", optimized)):
+    for role, art in roles.items():
         out[role] = evaluate(art, x, labels=y)["accuracy"]
         if weights == "random":
             out[role]["reason"] = "random weights: not meaningful"
@@ -486,6 +517,94 @@ def _profile(baseline: Artifact, optimized: Artifact, target, device: str, calib
     )
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """Which model ships as "optimized": the requested reduced-precision one only when the pipeline's own
+    interleaved comparison on the target found it faster than float; otherwise the float model (`fallback`)."""
+
+    requested: str
+    why: str
+    fallback: bool = False
+    comparison: dict[str, Any] | None = None
+
+    def to_dict(self, delivered: Artifact) -> dict[str, Any]:
+        cmp = self.comparison or {}
+        return {
+            "artifact": str(delivered.path),
+            "format": delivered.format,
+            "precision": delivered.precision,
+            "requested": self.requested,
+            "why": self.why,
+            "ratio": cmp.get("ratio"),
+            "ratio_ci": cmp.get("ratio_ci"),
+            "verdict": cmp.get("verdict"),
+        }
+
+
+def _delivery(prof: Any, deployable: Artifact) -> _Delivery:
+    """Read the profile's baseline-vs-optimized `Comparison`: "faster" needs the whole interval below 1."""
+    precision = deployable.precision
+    if precision == "fp32":
+        return _Delivery(precision, "no reduced-precision step: the float model is the result")
+    cmp = prof.comparison if prof is not None else None
+    if cmp is None:
+        return _Delivery(precision, f"{precision} delivered without a speed measurement (not timed on this machine)")
+    measured = (
+        f"{precision} measured {cmp.speedup:.2f}x of fp32 on {prof.target} (ratio {cmp.ratio:.2f}, "
+        f"{cmp.confidence:.0%} interval [{cmp.ci_low:.2f}, {cmp.ci_high:.2f}])"
+    )
+    verdict = cmp.verdict()
+    if verdict == "faster":
+        return _Delivery(precision, f"{measured}: faster, delivered", comparison=cmp.to_dict())
+    word = "slower" if verdict == "slower" else "not faster"
+    return _Delivery(
+        precision, f"{measured}: {word}, so the float model was delivered", fallback=True, comparison=cmp.to_dict()
+    )
+
+
+def _lost_variant(deployable: Artifact, prof: Any, fidelity: dict[str, Any] | None, accuracy: Any) -> dict[str, Any]:
+    """The reduced-precision model that lost to float: a variant with its measured ratio, not the deliverable."""
+    cmp = prof.comparison
+    return {
+        "name": f"{deployable.precision} (not delivered: not faster than fp32)",
+        "size_bytes": deployable.bytes,
+        "p50_ms": cmp.b.p50,
+        "accuracy": (accuracy or {}).get("top1"),
+        "top1_agreement": (fidelity or {}).get("top1_agreement"),
+        "sqnr_db": (fidelity or {}).get("sqnr_db"),
+        "latency_ratio": cmp.ratio,
+        "chosen": False,
+        "path": str(deployable.path),
+    }
+
+
+def _float_deployable(target, baseline: Artifact, float_model: Artifact, deploy_base: Artifact, work: Path) -> Artifact:
+    """The float model as the target runs it: the compiled baseline, or the transformed model compiled apart
+    (under fp32/, so the reduced-precision variant's files stay as they are)."""
+    if float_model.path == baseline.path:
+        return deploy_base
+    compiled = target.compile(baseline, float_model, work / "fp32")
+    if compiled.baseline.path != deploy_base.path:  # a second copy of the compiled baseline: not needed
+        for f in compiled.baseline.files:
+            f.unlink()
+    return compiled.optimized
+
+
+def _baseline_made(baseline: Artifact, deployable: Artifact) -> str:
+    """How the float baseline was made, for the report: a plain export, never a handicapped one."""
+    prov = baseline.provenance or {}
+    if "exporter" not in prov:
+        made = f"the input model {baseline.path.name}, unchanged"
+    else:
+        made = (
+            f"plain fp32 export of the original model in eval mode ({prov['exporter']}, opset {prov.get('opset')}, "
+            f"constant folding; simplified by {prov.get('simplifier')}), no edgecnn passes"
+        )
+    if deployable.path != baseline.path:
+        made += f"; compiled for the target as {deployable.format} ({deployable.path.name})"
+    return made + "; timed with the same session options as the optimized model"
+
+
 def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -> dict[str, Any]:
 
     params, macs = count_params_macs(spec) if spec is not None else (None, None)
@@ -505,18 +624,24 @@ def _side(artifact: Artifact, profiled: dict[str, Any] | None, accuracy, spec) -
     return side
 
 
-def _headline(report: dict[str, Any]) -> None:
+def _headline(report: dict[str, Any], verdict: str | None) -> None:
+    """Speed-up, size ratio, accuracy delta and the variants table; `verdict`: the interleaved comparison's."""
     b, o = report["baseline"], report["optimized"]
     if b.get("latency_ms") and o.get("latency_ms"):
         report["speedup"] = b["latency_ms"]["p50"] / o["latency_ms"]["p50"]
-        if report["speedup"] < 1:
+        if verdict == "slower" or (verdict is None and report["speedup"] < 1):
             report["notes"].append(
                 f"WARNING: the optimized model is SLOWER than its float baseline ({report['speedup']:.2f}x)"
+            )
+        elif report["speedup"] < 1:
+            report["notes"].append(
+                f"the optimized model is not measurably faster than its float baseline ({report['speedup']:.2f}x, "
+                "within the noise of the interleaved comparison)"
             )
     report["size_ratio"] = size_ratio(o["size_bytes"], b.get("size_bytes"))
     ba, oa = (b.get("accuracy") or {}).get("top1"), (o.get("accuracy") or {}).get("top1")
     report["accuracy_delta"] = oa - ba if ba is not None and oa is not None else None
-    report["variants"] = [
+    report["variants"][:0] = [
         {
             "name": "float baseline",
             "size_bytes": b["size_bytes"],
@@ -568,7 +693,11 @@ def _gates(report: dict[str, Any], recipe: Recipe) -> None:
     speedup = report.get("speedup")
     if g.min_speedup is not None or g.require_speedup:
         threshold = g.min_speedup if g.min_speedup is not None else 1.0
-        if speedup is None:
+        delivered = report.get("deliverable") or {}
+        if delivered.get("requested") not in (None, delivered["precision"]):  # reduced precision lost: gate fails
+            lost = 1.0 / delivered["ratio"]
+            report["gates"].append(_gate("min_speedup", threshold, lost, False, delivered["why"]))
+        elif speedup is None:
             report["gates"].append(_gate("min_speedup", threshold, None, None, "latency not measured on this machine"))
         else:
             report["gates"].append(_gate("min_speedup", threshold, speedup, speedup >= threshold))

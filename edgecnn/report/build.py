@@ -48,6 +48,7 @@ def new_report(
         "artifacts": [],
         "baseline": None,
         "optimized": None,
+        "deliverable": None,
         "speedup": None,
         "size_ratio": None,
         "accuracy_delta": None,

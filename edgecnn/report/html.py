@@ -15,6 +15,7 @@ import jinja2
 from edgecnn.profiling.plots import figure_png, latency_plot_data_uri, png_data_uri
 from edgecnn.report.markdown import (
     TECHNIQUE_COLUMNS,
+    delivered_line,
     quantize_search,
     search_summary,
     summary_rows,
@@ -129,6 +130,7 @@ def render_html(report: dict[str, Any]) -> str:
         random_weights=model.get("weights") == "random",
         summary=summary_rows(report),
         slower=f"{speedup:.2f}x" if speedup is not None and speedup < 1 else None,
+        delivered=delivered_line(report),
         plots=[p for p in plots if p[2]],
         search=_search(report),
         gates=[_gate(g) for g in report.get("gates") or []],

@@ -54,6 +54,15 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def delivered_line(report: dict[str, Any]) -> str | None:
+    """Which model was delivered as "optimized" and why (the Markdown, HTML and terminal summaries say it)."""
+    d = report.get("deliverable")
+    if not d:
+        return None
+    name = d["artifact"].replace("\\", "/").rsplit("/", 1)[-1]
+    return f"Delivered: {d['precision']} ({name}): {d['why']}"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     model = report["model"]
     lines = [
@@ -64,6 +73,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     lines += ["| metric | float baseline | optimized |", "|---|---|---|"]
     lines += [f"| {m} | {b} | {o} |" for m, b, o in summary_rows(report)]
+    delivered = delivered_line(report)
+    if delivered:
+        lines += ["", f"**{delivered}**"]
     backend = (report.get("optimized") or {}).get("backend") or (report.get("baseline") or {}).get("backend")
     if backend:
         lines += ["", f"Both measured side by side (interleaved) on **{backend}**, same process, same inputs."]

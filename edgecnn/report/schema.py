@@ -22,7 +22,8 @@ REGENERATE = "edgecnn report --schema > docs/report.schema.json"
 # the artifact's Format and Precision (edgecnn.artifact) plus what only a report lists (a bundle)
 ArtifactFormat = Literal["onnx", "openvino", "tensorrt", "torchscript", "pytorch", "bundle"]
 Precision = Literal["fp32", "fp16", "bf16", "int8", "mixed"]
-ArtifactRole = Literal["baseline", "transformed", "quantized", "optimized", "bundle"]
+# variant: the target's compiled reduced-precision model kept beside a float deliverable (see `Deliverable`)
+ArtifactRole = Literal["baseline", "transformed", "quantized", "variant", "optimized", "bundle"]
 
 
 class _Strict(BaseModel):
@@ -128,7 +129,10 @@ class Side(_Strict):
     h2d_times_ms: list[float] | None = None
     memory: dict[str, Any] | None = None
     roofline: dict[str, Any] | None = None
-    session: dict[str, Any] | None = Field(None, description="runtime, version, providers / precision")
+    session: dict[str, Any] | None = Field(
+        None, description="runtime, version, threads, graph optimization level / providers / precision"
+    )
+    made: str | None = Field(None, description="how this artifact was made (the baseline: a plain fp32 export)")
     backend: str | None = None
     precision: Precision | None = None
     format: ArtifactFormat | None = None
@@ -163,6 +167,21 @@ class Gate(_Strict):
     value: float | None = None
     passed: bool | None = None
     reason: str | None = None
+
+
+class Deliverable(_Strict):
+    """What ships as `optimized` (and in the bundle), and why: the requested reduced-precision model only when
+    the interleaved comparison against the float baseline on the target found it faster (the whole interval
+    of the ratio below 1); otherwise the float model, with the reduced-precision one kept as a variant."""
+
+    artifact: str
+    format: ArtifactFormat
+    precision: Precision
+    requested: Precision = Field(description="the precision the recipe's steps produced")
+    why: str
+    ratio: float | None = Field(None, ge=0, description="requested / fp32 baseline latency; null: not timed")
+    ratio_ci: list[float] | None = Field(None, min_length=2, max_length=2)
+    verdict: Literal["faster", "slower", "inconclusive"] | None = None
 
 
 class Variant(_Open):
@@ -217,6 +236,7 @@ class Report(_Strict):
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
     baseline: Side | None = None
     optimized: Side | None = None
+    deliverable: Deliverable | None = None
     speedup: float | None = Field(None, gt=0, description="baseline p50 / optimized p50, measured interleaved")
     size_ratio: float | None = Field(None, ge=0, description="optimized bytes / baseline bytes")
     accuracy_delta: float | None = Field(None, description="optimized top-1 minus baseline top-1, in points")

@@ -74,6 +74,8 @@ class OrtSession(SessionBase):
             "version": ort.__version__,
             "providers": self._sess.get_providers() if self._sess is not None else None,
             "threads": self.options.threads,
+            "inter_op_threads": 1 if self.options.threads else None,
+            "graph_optimization_level": "ORT_DISABLE_ALL" if self.simulate_qdq else "ORT_ENABLE_ALL",
             "device": self.options.device,
         }
         if self.simulate_qdq:
