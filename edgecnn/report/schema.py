@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3  # 3: deliverable, and how each side was made (issue 15)
 SCHEMA_ID = "https://edgecnn.dev/schemas/report.schema.json"
 REGENERATE = "edgecnn report --schema > docs/report.schema.json"
 
@@ -226,7 +226,7 @@ class Report(_Strict):
         json_schema_extra={"$id": SCHEMA_ID, "$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
-    schema_version: Literal[2] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[3] = REPORT_SCHEMA_VERSION
     edgecnn_version: str
     created: str = Field(description="ISO-8601 UTC time")
     model: ModelInfo

@@ -44,7 +44,7 @@ def test_schema_requires_every_field_and_forbids_unknown_ones():
     schema = report_json_schema()
     assert schema["$schema"].endswith("2020-12/schema") and schema["additionalProperties"] is False
     assert set(schema["required"]) == set(Report.model_fields)
-    assert schema["properties"]["schema_version"]["const"] == REPORT_SCHEMA_VERSION == 2
+    assert schema["properties"]["schema_version"]["const"] == REPORT_SCHEMA_VERSION == 3
 
 
 def test_written_report_validates_against_the_published_schema(tmp_path):
