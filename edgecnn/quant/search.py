@@ -31,7 +31,9 @@ log = logging.getLogger("edgecnn.quant")
 
 QUICK_SAMPLES = 8  # held-out samples of the cheap signals (sensitivity ranking, calibration-method pruning)
 SUBSET_CALIB = 32  # calibration samples of the equalized candidate (it needs ranges of its own)
-HISTOGRAM_CALIB = 16  # ... and of percentile / entropy, whose histogram calibrators cost several MinMax passes
+# ... and of percentile / entropy, whose histogram calibrators cost several MinMax passes. 64, not 16: on
+# EfficientNet-Lite1 the default's held-out agreement rose from 0.917/0.958 to 0.969/0.969 (two 96-crop sets)
+HISTOGRAM_CALIB = 64
 GPTQ_CALIB = 32  # calibration samples gptq rounding collects its layer statistics from (its cost grows with them)
 GPTQ_ROWS = 1024  # ... and im2col rows per sample (gptq's default 4096 took 90 s on Lite1 with 64 samples)
 MIN_EQUALIZE_COVERAGE = 0.25  # equalize only when its pairs touch this fraction of the quantizable layers
