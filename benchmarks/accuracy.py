@@ -11,7 +11,7 @@ Lite1 rows: edgecnn's default for ONNX Runtime (and with search off, and with QA
 timed in OpenVINO) and TensorRT's profile (symmetric int8 QDQ, run with every Q/DQ simulated in float on
 the CPU, as TensorRT computes it; no TensorRT here, so no latency); ONNX Runtime's and NNCF's defaults.
 
-Writes benchmarks/results/accuracy.{json,md}.
+Writes benchmarks/out/accuracy.{json,md}; with --write-results benchmarks/results/ (the figures the docs quote).
 """
 
 from __future__ import annotations
@@ -368,14 +368,18 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("lite1", "digits", "all"), default="all")
     parser.add_argument("--calib", type=int, default=160)
     parser.add_argument("--eval", type=int, default=192)
     parser.add_argument("--qat-steps", type=int, default=100, help="QAT row's optimizer steps (0: no QAT row)")
     parser.add_argument("--skip-nncf", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "accuracy"))
+    parser.add_argument("--out", default=None, help="file stem (default: accuracy in out/, or results/)")
+    add_write_results(parser)
     args = parser.parse_args()
+    args.out = args.out or str(output_dir(args) / "accuracy")
     res: dict[str, Any] = {"environment": environment(), "notes": []}
     with tempfile.TemporaryDirectory(prefix="edgecnn-acc-") as tmp:
         if args.part in ("lite1", "all"):

@@ -12,7 +12,8 @@ Parts:
 Run (one thread each, ~1 min for digits, ~10 min for lite1 on a quiet 2-core machine):
     python benchmarks/rounding.py --part digits
     python benchmarks/rounding.py --part lite1
-Results merge into benchmarks/results/rounding.{json,md}, with the CPU flags and the command.
+Results merge into benchmarks/out/rounding.{json,md} (benchmarks/results/ with --write-results), with the CPU
+flags and the command.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from edgecnn.runtime import load_session
 from edgecnn.targets import S8S8_SYMMETRIC, U8S8
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results"
 PHOTOS = ROOT.parent / "edgecnn" / "data" / "calibration"
 RES = 240
 CALIB_SOURCES = ("grace_hopper", "astronaut", "rocket", "flower", "camera", "brick", "gravel", "hubble_deep_field",
@@ -222,7 +222,11 @@ def main() -> None:
     ap.add_argument("--part", choices=("digits", "lite1"), required=True)
     ap.add_argument("--calib", type=int, default=256)
     ap.add_argument("--eval", type=int, default=128)
+    from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
+
+    add_write_results(ap)
     args = ap.parse_args()
+    results_dir = output_dir(args)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgecnn-rounding-") as tmp:
         res = part_digits(Path(tmp)) if args.part == "digits" else part_lite1(Path(tmp), args.calib, args.eval)
@@ -233,11 +237,11 @@ def main() -> None:
         seconds=round(time.perf_counter() - t0, 1),
         notes=["gptq keeps ONNX Runtime's scales and zero-points and the graph: latency differences are noise"],
     )
-    path = RESULTS / "rounding.json"
+    path = results_dir / "rounding.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results[args.part] = res
     atomic_write_text(path, json.dumps(results, indent=2))
-    atomic_write_text(RESULTS / "rounding.md", _markdown(results))
+    atomic_write_text(results_dir / "rounding.md", _markdown(results))
     print(_markdown({args.part: res}))
 
 
