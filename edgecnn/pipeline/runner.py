@@ -207,8 +207,8 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
         deploy_base, deployable, device = _compile(target, artifacts["baseline"], optimized, recipe, work, report)
     artifacts["optimized"] = deployable
 
-    with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
-        report["fidelity"] = _validate(
+    def validate(deployable: Artifact, optimized: Artifact) -> dict:
+        return _validate(
             original,
             artifacts["baseline"],
             deployable,
@@ -218,6 +218,9 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
             spec_dict.get("weights") != "random",
             recipe.profile.threads,
         )
+
+    with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
+        report["fidelity"] = validate(deployable, optimized)
 
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
         accuracy = _evaluate(evaluation, spec_dict.get("weights"), baseline=artifacts["baseline"], optimized=optimized)
@@ -237,16 +240,7 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
     if delivery.fallback:
         report["notes"].append(f"DELIVERED fp32, not {delivery.requested}: {delivery.why}")
         with stage("validate", f"the delivered float model on {min(len(calib), VALIDATION_SAMPLES)} real inputs"):
-            report["fidelity"] = _validate(
-                original,
-                artifacts["baseline"],
-                deployable,
-                optimized,
-                target,
-                calib[:VALIDATION_SAMPLES],
-                spec_dict.get("weights") != "random",
-                recipe.profile.threads,
-            )
+            report["fidelity"] = validate(deployable, optimized)
         if optimized.path == artifacts["baseline"].path:
             accuracy["optimized"] = accuracy["baseline"]
         else:
