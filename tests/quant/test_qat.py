@@ -65,3 +65,21 @@ def test_flags_put_qat_after_the_torch_passes_and_before_quantize():
     assert qat.steps == 7 and qat.target == "tensorrt"
     with pytest.raises(InvalidInputError, match="--qat fine-tunes for int8"):
         build_recipe("smallcnn", qat=True)
+
+
+def test_qat_that_hurts_is_measured_and_the_post_training_model_kept(digits_smallcnn, tmp_path):
+    """A learning rate far too high wrecks the fine-tuned model: the post-training int8 of the original wins."""
+    spec, train, test = digits_smallcnn
+    result = edgecnn.qat(
+        spec,
+        calib_data=train.x[:128],
+        steps=20,
+        lr=0.5,
+        batch_size=32,
+        out=tmp_path / "m.onnx",
+        advanced={"check_latency": False},
+    )
+    qat = result.report["qat"]
+    assert qat["kept"] is False and qat["qat_fidelity"]["sqnr_db"] < qat["post_training_fidelity"]["sqnr_db"]
+    assert any("QAT made fidelity worse" in w for w in result.report["warnings"])
+    assert result.artifact.path == tmp_path / "m.onnx" and result.artifact.path.exists()
