@@ -592,7 +592,8 @@ class _Connection:
 
 @contextmanager
 def _exit_on_signals() -> Iterator[None]:
-    """SIGTERM ends the agent like Ctrl-C does (through the cleanup in serve_forever), exit status 143."""
+    """SIGTERM ends the agent like Ctrl-C does (through the cleanup in serve_forever), exit status 143; SIGINT
+    raises KeyboardInterrupt (exit status 130) however the agent was started."""
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
@@ -601,10 +602,14 @@ def _exit_on_signals() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C / SIGINT stops the agent even when it was started with SIGINT ignored (as a shell's background
+    # job is): Python then installs no KeyboardInterrupt handler of its own, and the temp files would stay
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def serve(
