@@ -317,7 +317,11 @@ def test_export_interrupted_removes_its_staging_folder(work: Path) -> None:
     proc.proc.send_signal(signal.SIGTERM)
     _assert_stopped_cleanly(proc.finish(), proc.stderr, 143)
     assert sorted(p.name for p in (work / "o").iterdir()) == ["m.onnx"]
-    assert (work / "o" / "m.onnx").read_bytes() == b"earlier export"
+    data = (work / "o" / "m.onnx").read_bytes()
+    if data != b"earlier export":  # the signal landed just after the atomic swap: then the new file is whole
+        import onnx
+
+        onnx.checker.check_model(onnx.load_from_string(data))
     assert _edgecnn_temps(work) == []
 
 
