@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from edgecnn.passes.base import PassContext
 from edgecnn.pipeline.recipe import Recipe
 from edgecnn.profiling.api import profile
 from edgecnn.profiling.environment import fingerprint
-from edgecnn.quant.api import quantize
+from edgecnn.quant.api import QuantizationResult, keep_more_faithful, quantize
 from edgecnn.quant.calibration import default_calibration_with_sources, input_spec_of_onnx, load_calibration
 from edgecnn.quant.config import QuantizeStep
 from edgecnn.report.build import new_report, validate_report, write_report
@@ -160,16 +161,17 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
     calib, calib_groups = _calibration(recipe, input_spec, preprocess, calib_data)
     evaluation = _eval_data(recipe, original if original is not None else onnx_input, eval_data)
 
-    spec = original
+    spec, pre_qat = original, None
     torch_steps = recipe.torch_steps
     quant_step = next(iter(recipe.onnx_steps), None)
     with stage("transforms", ", ".join(s.type for s in torch_steps) or "none"):
         if torch_steps:
             if onnx_input:
                 raise InvalidInputError("torch passes (fold_bn, prune, ...) need a PyTorch model, not an ONNX file")
-            spec = _run_torch_steps(spec, torch_steps, calib, recipe, report)
+            spec, pre_qat = _run_torch_steps(spec, torch_steps, calib, recipe, report)
 
     artifacts: dict[str, Artifact] = {}
+    pre_qat_fp32: Artifact | None = None
     with stage("export", "fp32 ONNX"):
         dynamic = recipe.profile.batch > 1
         if onnx_input:
@@ -183,6 +185,10 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
             if torch_steps:
                 artifacts["transformed"] = export_onnx(
                     spec, work / "model.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
+                )
+            if pre_qat is not None and quant_step:
+                pre_qat_fp32 = export_onnx(
+                    pre_qat, work / "model.pre_qat.fp32.onnx", dynamic_batch=dynamic, inputs=calib[:1]
                 )
     float_model = artifacts.get("transformed", artifacts["baseline"])
 
@@ -200,8 +206,12 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
                 seed=recipe.seed,
                 threads=recipe.profile.threads,
                 calib_groups=calib_groups,
+                pre_qat=pre_qat_fp32,
             )
             artifacts["quantized"] = optimized
+            if pre_qat_fp32 is not None:  # QAT's fine-tuned float model is no deliverable: the model before it is
+                artifacts["transformed"].path.unlink()
+                float_model = artifacts["transformed"] = pre_qat_fp32
 
     with stage("compile", target.name):
         deploy_base, deployable, device = _compile(target, artifacts["baseline"], optimized, recipe, work, report)
@@ -391,14 +401,17 @@ def _eval_data(recipe: Recipe, model: Any, override) -> tuple[np.ndarray, np.nda
 
 def _run_torch_steps(
     spec: ModelSpec, steps: list[StepBase], calib: np.ndarray, recipe: Recipe, report: dict
-) -> ModelSpec:
-
+) -> tuple[ModelSpec, ModelSpec | None]:
+    """The transformed model, and the model the qat step fine-tuned when qat is the last step (None otherwise):
+    QAT changes the function, so its int8 model is measured against post-training int8 of that model."""
     ctx = PassContext(calib_data=calib, train_data=calib, seed=recipe.seed, teacher=spec)
     ctx.seed_everything()
+    pre_qat = None
     for step in steps:
+        pre_qat = spec if step.type == "qat" else None
         spec = PASSES.get(step.type)(step).apply(spec, ctx)
     report["steps"] += ctx.reports
-    return spec
+    return spec, pre_qat
 
 
 def _quantize(
@@ -413,22 +426,40 @@ def _quantize(
     seed: int,
     threads: int | None,
     calib_groups: np.ndarray | None = None,
+    pre_qat: Artifact | None = None,
 ) -> Artifact:
+    """The quantize step; after a qat step, `pre_qat` is the model before fine-tuning: fidelity compares with it,
+    and its post-training int8 is kept instead when fine-tuning made agreement worse."""
 
     advanced = step.advanced
     defaults = {"calib_size": len(calib), "seed": seed, "threads": threads}  # the recipe's, unless the step sets them
     advanced = advanced.replace(**{k: v for k, v in defaults.items() if getattr(advanced, k) is None})
     started = time.perf_counter()
-    result = quantize(
-        float_model,  # with its provenance: quantize's search knows random weights when the export says so
-        target=target,
-        calib_data=calib,
-        out=out / f"model.{step.precision}.onnx",
-        eval_data=evaluation,
-        advanced=advanced,
-        calib_groups=calib_groups,
-        **step.settings.options(),
-    )
+
+    def run(model: Artifact, path: Path, reference: Artifact | None = None) -> QuantizationResult:
+        return quantize(
+            model,  # with its provenance: quantize's search knows random weights when the export says so
+            target=target,
+            calib_data=calib,
+            out=path,
+            eval_data=evaluation,
+            advanced=advanced,
+            calib_groups=calib_groups,
+            reference=reference,
+            **step.settings.options(),
+        )
+
+    path = out / f"model.{step.precision}.onnx"
+    result = run(float_model, path, reference=pre_qat)
+    if pre_qat is not None:  # QAT changes the function: kept only if more faithful than post-training int8
+        post = run(pre_qat, out / f"model.post_training.{step.precision}.onnx")
+        result = keep_more_faithful(result, post, {})
+        if result is post:
+            os.replace(post.artifact.path, path)
+            result.artifact = dataclasses.replace(post.artifact, path=path)
+            result.report["artifact"]["path"] = str(path)
+        else:
+            post.artifact.path.unlink()
     report["steps"].append(
         {
             "type": step.type,

@@ -74,6 +74,7 @@ def quantize(
     out: str | os.PathLike | None = None,
     advanced: AdvancedQuantization | dict[str, Any] | None = None,
     calib_groups: Any = None,
+    reference: Any = None,
 ) -> QuantizationResult:
     """Quantize to one int8 QDQ ONNX model (or fp16), checked for accuracy and speed against fp32.
 
@@ -89,6 +90,8 @@ def quantize(
     search (on by default), ...).
     calib_groups: the source (e.g. photo id) of each calibration sample, so the search's held-out samples never
     share a source with the calibration ones (known by itself for the default photos).
+    reference: the float model every fidelity figure compares with, when not the model itself (a fine-tuned
+    copy promises agreement with the model before fine-tuning).
     """
     opts = QuantizeOptions(
         precision=precision,
@@ -98,7 +101,17 @@ def quantize(
     )
     adv = split_advanced(advanced)
     return _quantize(
-        model_or_onnx, target, opts, adv, preset, calib_data, eval_data, input_shape, out, calib_groups=calib_groups
+        model_or_onnx,
+        target,
+        opts,
+        adv,
+        preset,
+        calib_data,
+        eval_data,
+        input_shape,
+        out,
+        calib_groups=calib_groups,
+        reference=reference,
     )
 
 
@@ -139,19 +152,13 @@ def qat(
     adv = split_advanced(advanced)
     if out is not None:
         check_out_file(out, suffixes=(".onnx",), flag="out")
+    # loaded once: the default training data, and what both quantizations below calibrate on
+    calib, groups = calibration_set(
+        calib_data, spec.input, spec.preprocess, size=adv.calib_size or DEFAULT_SIZE, seed=adv.seed or 0,
+        groups=calib_groups,
+    )  # fmt: skip
     if train_data is None:
-        if calib_data is None and spec.input.layout == "NCHW":
-            train_data, _ = default_calibration_with_sources(
-                spec.input, spec.preprocess, size=adv.calib_size or DEFAULT_SIZE, seed=adv.seed or 0
-            )
-        else:
-            train_data = load_calibration(
-                calib_data,
-                spec.input,
-                preprocess=spec.preprocess,
-                size=adv.calib_size or DEFAULT_SIZE,
-                seed=adv.seed or 0,
-            )
+        train_data = calib
     ctx = PassContext(seed=adv.seed or 0)
     student, report = qat_finetune(
         spec, train_data, ctx=ctx, steps=steps, lr=lr, batch_size=batch_size, target=target, seed=adv.seed or 0
@@ -164,31 +171,36 @@ def qat(
 
         def int8(model: Any, name: str) -> QuantizationResult:
             return _quantize(
-                model, target, opts, adv, None, calib_data, eval_data, input_shape, Path(tmp) / f"{name}.onnx",
-                calib_groups=calib_groups, reference=spec,
+                model, target, opts, adv, None, calib, eval_data, input_shape, Path(tmp) / f"{name}.onnx",
+                calib_groups=groups, reference=spec,
             )  # fmt: skip
 
-        # QAT changes the function: measured against post-training int8 of the original, kept only if better
-        aware, post = int8(student, "qat"), int8(spec, "ptq")
-        better = _fidelity_key(aware.report["fidelity"]) >= _fidelity_key(post.report["fidelity"])
-        kept = aware if better else post
-        report["kept"] = better
-        report["post_training_fidelity"] = post.report["fidelity"]
-        report["qat_fidelity"] = aware.report["fidelity"]
-        kept.report["qat"] = report
-        if not better:
-            a, b = aware.report["fidelity"], post.report["fidelity"]
-            kept.report["warnings"].append(
-                f"QAT made fidelity worse than post-training int8 of the original model (agreement "
-                f"{a.get('top1_agreement', float('nan')):.3f} vs {b.get('top1_agreement', float('nan')):.3f}, "
-                f"SQNR {a.get('sqnr_db', float('nan')):.1f} vs {b.get('sqnr_db', float('nan')):.1f} dB on "
-                f"{kept.report['evaluation']['data']}): kept the post-training model"
-            )
-            log.warning("%s", kept.report["warnings"][-1])
+        kept = keep_more_faithful(int8(student, "qat"), int8(spec, "ptq"), report)
         with atomic_path(out_path) as tmp_out:
             shutil.copyfile(kept.artifact.path, tmp_out)
     kept.artifact = dataclasses.replace(kept.artifact, path=out_path)
     kept.report["artifact"]["path"] = str(out_path)
+    return kept
+
+
+def keep_more_faithful(
+    aware: QuantizationResult, post: QuantizationResult, qat_report: dict[str, Any]
+) -> QuantizationResult:
+    """QAT changes the function: its int8 model is kept only when it agrees with the original float model at
+    least as well as post-training int8 of the original does; otherwise the post-training one, with a warning.
+    Both must have been measured against the same reference (the model before fine-tuning)."""
+    a, b = aware.report["fidelity"], post.report["fidelity"]
+    better = _fidelity_key(a) >= _fidelity_key(b)
+    kept = aware if better else post
+    kept.report["qat"] = {**qat_report, "kept": better, "post_training_fidelity": b, "qat_fidelity": a}
+    if not better:
+        kept.report["warnings"].append(
+            f"QAT made fidelity worse than post-training int8 of the original model (agreement "
+            f"{a.get('top1_agreement', float('nan')):.3f} vs {b.get('top1_agreement', float('nan')):.3f}, "
+            f"SQNR {a.get('sqnr_db', float('nan')):.1f} vs {b.get('sqnr_db', float('nan')):.1f} dB on "
+            f"{kept.report['evaluation']['data']}): kept the post-training model"
+        )
+        log.warning("%s", kept.report["warnings"][-1])
     return kept
 
 
@@ -393,6 +405,25 @@ def _eval_data(data: Any, source: _Source) -> tuple[np.ndarray | None, np.ndarra
     return load_eval_data(data, spec_like)
 
 
+def calibration_set(
+    calib_data: Any,
+    input_spec: InputSpec,
+    preprocess: Preprocess | None,
+    *,
+    size: int,
+    seed: int,
+    groups: Any = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The calibration samples and, when known, the source of each (`groups`, or the default photos say which
+    photo), so a held-out split keeps every crop of one source on one side."""
+    if calib_data is None and input_spec.layout == "NCHW":
+        return default_calibration_with_sources(input_spec, preprocess, size=size, seed=seed)
+    x = load_calibration(calib_data, input_spec, preprocess=preprocess, size=size, seed=seed)
+    if groups is not None and len(groups) != len(x):
+        raise InvalidInputError(f"calib_groups has {len(groups)} entries for {len(x)} calibration samples")
+    return x, None if groups is None else np.asarray(groups)
+
+
 def _fp32_logits(path: Path, x: np.ndarray, threads: int | None) -> np.ndarray:
 
     return predict(load_session(path, threads=threads), x)
@@ -431,7 +462,9 @@ class _Int8Run:
     ) -> Path:
         t0 = time.perf_counter()
         size = adv.calib_size or DEFAULT_SIZE
-        calib, groups = self._load_calibration(calib_data, size, calib_groups)
+        calib, groups = calibration_set(
+            calib_data, self.source.input, self.source.preprocess, size=size, seed=self.seed, groups=calib_groups
+        )
         self.report["calibration"] = {
             "source": _describe_source(calib_data),
             "samples": int(len(calib)),
@@ -497,20 +530,6 @@ class _Int8Run:
                 prepared, int8, calib, cache, config, scorer, budget, adv.latency_fallback, first=timing
             )
         return int8
-
-    def _load_calibration(self, calib_data: Any, size: int, groups: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        """The calibration samples and, when known, the source of each (the default photos say which photo)."""
-        if calib_data is None and self.source.input.layout == "NCHW":
-            x, sources = default_calibration_with_sources(
-                self.source.input, self.source.preprocess, size=size, seed=self.seed
-            )
-            return x, sources
-        x = load_calibration(
-            calib_data, self.source.input, preprocess=self.source.preprocess, size=size, seed=self.seed
-        )
-        if groups is not None and len(groups) != len(x):
-            raise InvalidInputError(f"calib_groups has {len(groups)} entries for {len(x)} calibration samples")
-        return x, None if groups is None else np.asarray(groups)
 
     def _search_data(
         self,

@@ -83,3 +83,34 @@ def test_qat_that_hurts_is_measured_and_the_post_training_model_kept(digits_smal
     assert qat["kept"] is False and qat["qat_fidelity"]["sqnr_db"] < qat["post_training_fidelity"]["sqnr_db"]
     assert any("QAT made fidelity worse" in w for w in result.report["warnings"])
     assert result.artifact.path == tmp_path / "m.onnx" and result.artifact.path.exists()
+
+
+def test_pipeline_qat_that_hurts_keeps_the_post_training_model(digits_smallcnn, tmp_path, plant_speed):
+    """`optimize --qat` measures the fine-tuned int8 against post-training int8 of the model before fine-tuning,
+    as `edgecnn.qat` does, and ships the more faithful one (here: a learning rate that wrecks the weights)."""
+    import edgecnn
+
+    plant_speed(0.5, 0.45, 0.55)
+    spec, train, test = digits_smallcnn
+    recipe = {
+        "model": {"name": "smallcnn-digits"},
+        "steps": [
+            {"type": "fold_bn"},
+            {"type": "qat", "steps": 20, "lr": 0.5, "batch_size": 32},
+            {"type": "quantize", "precision": "int8"},
+        ],
+        "profile": {"min_iters": 10, "min_seconds": 0.05, "rounds": 2, "warmup": 2},
+    }
+    result = edgecnn.optimize(
+        spec.copy(), recipe=recipe, calib_data=train.x[:128], eval_data=(test.x[:200], test.y[:200]),
+        out_dir=tmp_path / "out",
+    )  # fmt: skip
+    report = result.report
+    quant = next(s for s in report["steps"] if s["type"] == "quantize")["report"]
+    assert quant["qat"]["kept"] is False
+    assert quant["qat"]["qat_fidelity"]["sqnr_db"] < quant["qat"]["post_training_fidelity"]["sqnr_db"]
+    assert any("QAT made fidelity worse" in n for n in report["notes"])
+    out = tmp_path / "out"
+    assert (out / "model.int8.onnx").exists() and not (out / "model.post_training.int8.onnx").exists()
+    assert not (out / "model.fp32.onnx").exists()  # the fine-tuned float model is no deliverable
+    assert report["fidelity"]["top1_agreement"] > 0.95  # the shipped int8 agrees with the original
