@@ -147,6 +147,7 @@ def calibrate_ranges(prepared: str | Path, calib: np.ndarray, config: PTQConfig,
             calibrate_method=_ort_method(config.calibration_method),
             extra_options={"percentile": config.percentile},
         )
+        _use_uniform_histograms(calibrator)
         per_chunk = max(1, _CHUNK_SAMPLES // reader.batch)
         for start in track(range(0, len(reader), per_chunk), f"calibrating ({config.calibration_method})"):
             reader.set_range(start, start + per_chunk)
@@ -154,6 +155,52 @@ def calibrate_ranges(prepared: str | Path, calib: np.ndarray, config: PTQConfig,
         save_tensors_data(calibrator.compute_data(), cache_path)
         del calibrator
     return Path(cache_path)
+
+
+def _use_uniform_histograms(calibrator: Any) -> None:
+    """Give ONNX Runtime's percentile calibrator a collector that bins on the uniform-bin fast path.
+
+    Its own collector passes the (uniform) bin edges as an array after the first batch, which sends
+    `np.histogram` down its general binary-search path: on EfficientNet-Lite1, 64 samples took 111 s instead
+    of 40 s, the same ranges to the bit (tests/quant/test_calibration.py compares them).
+    """
+    if getattr(calibrator, "method", None) != "percentile" or not getattr(calibrator, "symmetric", False):
+        return
+    calibrator.collector = _uniform_histogram_collector()(
+        method=calibrator.method,
+        symmetric=True,
+        num_bins=calibrator.num_bins,
+        num_quantized_bins=calibrator.num_quantized_bins,
+        percentile=calibrator.percentile,
+        scenario=calibrator.scenario,
+    )
+
+
+def _uniform_histogram_collector() -> type:
+    """The collector class, made on first use (onnxruntime is imported lazily)."""
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    class UniformHistogramCollector(HistogramCollector):
+        def collect_absolute_value(self, name_to_arr: dict[str, Any]) -> None:
+            """ONNX Runtime's histogram of |x| (the same bins, edges grown by whole bins), binned uniformly."""
+            for tensor, arrays in name_to_arr.items():
+                x = np.asarray(arrays).ravel()
+                lo, hi = (np.nanmin(x), np.nanmax(x)) if x.size else (np.float32(0), np.float32(0))
+                x = np.abs(x)
+                if tensor not in self.histogram_dict:
+                    hist, edges = np.histogram(x, bins=self.num_bins)
+                    self.histogram_dict[tensor] = (hist, edges.astype(x.dtype), lo, hi)
+                    continue
+                old, edges, old_lo, old_hi = self.histogram_dict[tensor]
+                top = np.nanmax(x) if x.size else edges[-1]
+                if top > edges[-1]:
+                    width = edges[1] - edges[0]
+                    edges = np.hstack((edges, np.arange(edges[-1] + width, top + width, width))).astype(x.dtype)
+                hist, _ = np.histogram(x, bins=len(edges) - 1, range=(float(edges[0]), float(edges[-1])))
+                hist[: len(old)] += old
+                self.histogram_dict[tensor] = (hist, edges, min(old_lo, lo), max(old_hi, hi))
+
+    return UniformHistogramCollector
 
 
 def _batched_copy(prepared: Path, out: Path) -> tuple[Path, int]:
