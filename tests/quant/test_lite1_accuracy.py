@@ -50,4 +50,5 @@ def test_lite1_default_int8_agreement(lite1_default):
     fid, search = lite1_default
     assert not search["skipped"] and "source photo" in search["split"]
     assert fid["sqnr_db"] >= 22.0, (fid, search["chosen"])  # search=False: ~12.7 dB
-    assert fid["top1_agreement"] >= 0.88, (fid, search["chosen"])  # search=False: ~0.81
+    # the CI-safe margin; measured 0.984 and 0.969 with two seeds of this split (search=False: ~0.81)
+    assert fid["top1_agreement"] >= 0.93, (fid, search["chosen"])
