@@ -29,6 +29,7 @@ from edgecnn.metrics import flat_outputs, measure_fidelity, size_ratio
 from edgecnn.passes import PASSES
 from edgecnn.passes.base import PassContext
 from edgecnn.pipeline.recipe import Recipe
+from edgecnn.pipeline.routes import choose_route
 from edgecnn.profiling.api import profile
 from edgecnn.profiling.environment import fingerprint
 from edgecnn.quant.api import QuantizationResult, keep_more_faithful, quantize
@@ -94,9 +95,20 @@ class OptimizationResult:
 
 
 class _Stages:
-    """Numbered stage logging, '[3/9] export ...', and each stage's duration for the report."""
+    """Numbered stage logging, '[3/10] export ...', and each stage's duration for the report."""
 
-    NAMES = ("load", "transforms", "export", "quantize", "compile", "validate", "evaluate", "profile", "write")
+    NAMES = (
+        "load",
+        "transforms",
+        "export",
+        "quantize",
+        "compile",
+        "validate",
+        "routes",
+        "evaluate",
+        "profile",
+        "write",
+    )
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -231,6 +243,12 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
 
     with stage("validate", f"{min(len(calib), VALIDATION_SAMPLES)} real inputs vs the float reference"):
         report["fidelity"] = validate(deployable, optimized)
+
+    if quant_step and quant_step.precision == "int8" and target.int8_routes:
+        with stage("routes", f"int8 routes on {target.name}: qdq, " + ", ".join(target.int8_routes)):
+            routed = _other_routes(target, pre_qat or spec, deployable, report, device, calib, recipe, work, validate)
+            if routed is not None:
+                deployable = optimized = artifacts["optimized"] = routed
 
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
         accuracy = _evaluate(evaluation, spec_dict.get("weights"), baseline=artifacts["baseline"], optimized=optimized)
@@ -470,6 +488,34 @@ def _quantize(
     )
     report["notes"] += [f"WARNING (quantize): {w}" for w in result.report.get("warnings", [])]
     return result.artifact
+
+
+def _other_routes(target, spec, qdq: Artifact, report, device, calib, recipe: Recipe, work: Path, validate):
+    """The target's other int8 routes, timed against the QDQ route here: the artifact to ship instead, or None."""
+    if spec is None or device != "cpu":
+        why = "needs the PyTorch model" if spec is None else "route timing runs on this machine, not on a device"
+        report["notes"].append(f"int8 routes: only the QDQ route was built ({', '.join(target.int8_routes)} {why})")
+        return None
+    p = recipe.profile
+    choice = choose_route(
+        target,
+        spec,
+        qdq,
+        report["fidelity"],
+        calib=calib,
+        validate=lambda art: validate(art, art),
+        out=work,
+        protocol=p.protocol(),
+        batch=p.batch,
+        threads=p.threads,
+    )
+    report["variants"] += choice.variants
+    if choice.note:
+        report["notes"].append(choice.note)
+    if choice.deployable is qdq:
+        return None
+    report["fidelity"] = choice.fidelity
+    return choice.deployable
 
 
 def _compile(target, baseline: Artifact, optimized: Artifact, recipe: Recipe, out: Path, report: dict):

@@ -14,6 +14,7 @@ from edgecnn.registry import Registry
 from edgecnn.targets.base import (
     CONVERTERS,
     PROFILES,
+    ROUTES,
     S8S8_SYMMETRIC,
     U8S8,
     Compiled,
@@ -70,6 +71,7 @@ def agent_target(name: str | None) -> Target:
 
 __all__ = [
     "CONVERTERS",
+    "ROUTES",
     "PROFILES",
     "S8S8_SYMMETRIC",
     "TARGETS",

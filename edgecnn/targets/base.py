@@ -44,6 +44,9 @@ PROFILES = {p.name: p for p in (U8S8, S8S8_SYMMETRIC)}
 CONVERTERS: Registry[Callable[..., Artifact]] = Registry("converter")
 CONVERTERS.add("openvino", "edgecnn.exporters.openvino:export_openvino")
 CONVERTERS.add("tensorrt", "edgecnn.exporters.tensorrt:export_tensorrt")
+# other int8 routes than edgecnn's QDQ ONNX, by name (`Target.int8_routes`): (spec, out, calib_data=) -> Artifact
+ROUTES: Registry[Callable[..., Artifact]] = Registry("int8 route")
+ROUTES.add("nncf", "edgecnn.exporters.openvino:nncf_quantize_openvino")
 
 ELSEWHERE = "onnxruntime on this CPU (the target runtime is elsewhere)"
 
@@ -98,6 +101,8 @@ class Target:
     fixed_activation_format: ClassVar[bool] = False
     # keep Relu/Clip after quantized convs in the QDQ graph (TensorRT fuses them itself; ORT's quantizer drops them)
     keeps_removable_activations: ClassVar[bool] = False
+    # int8 routes besides the QDQ ONNX (names in ROUTES), built from the PyTorch model and timed against it
+    int8_routes: ClassVar[tuple[str, ...]] = ()
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         """The target's deployable baseline and optimized artifacts (written under `out`), and where to time them."""

@@ -17,6 +17,7 @@ class OpenVinoTarget(Target):
     description = "OpenVINO on the CPU (IR from QDQ ONNX, or NNCF)"
     default_for_formats = ("openvino",)
     runs_on_agent = True
+    int8_routes = ("nncf",)  # NNCF on ov.convert_model(torch): about 2x faster than the QDQ route on SE/h-swish nets
 
     def compile(self, baseline: Artifact, optimized: Artifact, out: Path, *, device: str | None = None) -> Compiled:
         convert = CONVERTERS.get("openvino")

@@ -227,10 +227,10 @@ def test_failed_rerun_keeps_the_previous_run(work: Path) -> None:
 @pytest.mark.parametrize(
     ("sig", "stage"),
     [
-        (signal.SIGINT, "[3/9] export"),
-        (signal.SIGINT, "[4/9] quantize"),
-        (signal.SIGTERM, "[3/9] export"),
-        (signal.SIGTERM, "[4/9] quantize"),
+        (signal.SIGINT, "[3/10] export"),
+        (signal.SIGINT, "[4/10] quantize"),
+        (signal.SIGTERM, "[3/10] export"),
+        (signal.SIGTERM, "[4/10] quantize"),
     ],
     ids=["sigint-export", "sigint-quantize", "sigterm-export", "sigterm-quantize"],
 )
@@ -248,7 +248,7 @@ def test_signal_during_optimize_keeps_the_previous_run(work: Path, sig: signal.S
 def test_keep_failed_keeps_the_interrupted_run_beside(work: Path) -> None:
     before = _hashes(work / "runs" / "good")
     proc = _Proc([*OPTIMIZE, "--keep-failed"], work)
-    proc.wait_for(lambda: "[4/9] quantize" in proc.stderr)
+    proc.wait_for(lambda: "[4/10] quantize" in proc.stderr)
     proc.proc.send_signal(signal.SIGTERM)
     _assert_stopped_cleanly(proc.finish(), proc.stderr, 143)
     assert _hashes(work / "runs" / "good") == before
