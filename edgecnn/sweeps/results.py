@@ -161,7 +161,7 @@ def write_leaderboard(out: Path, sweep: Sweep) -> tuple[dict[str, Any], dict[str
             )
     board = {
         "schema_version": LEADERBOARD_SCHEMA_VERSION,
-        "kind": "edgecnn-sweep",
+        "kind": "sweep",
         "name": sweep.name,
         "edgecnn_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
