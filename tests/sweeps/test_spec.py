@@ -1,5 +1,7 @@
 """The sweep file: validated with line numbers, expanded into cells models x recipes x targets (x devices)."""
 
+from pathlib import Path
+
 import pytest
 
 from edgecnn.errors import InvalidInputError
@@ -49,3 +51,8 @@ def test_a_device_target_gets_one_cell_per_agent(tmp_path, write_sweep):
         "lenet5--fp32--arm--pi-b",
     ]
     assert sweep.cells[2].recipe.device == "tcp://127.0.0.1:7002" and sweep.devices["pi-a"] == "tcp://127.0.0.1:7001"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "benchmarks" / "sweeps").glob("*sweep*.yaml")))
+def test_the_shipped_sweep_files_load(path):
+    assert load_sweep(path).cells
