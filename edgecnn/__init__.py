@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see t
     from edgecnn.quant.config import AdvancedQuantization
     from edgecnn.runtime import load_session
     from edgecnn.spec import InputSpec, ModelSpec, Preprocess
+    from edgecnn.sweeps.api import SweepResult, sweep
     from edgecnn.zoo.loader import load_model
     from edgecnn.zoo.registry import list_models
 
@@ -69,6 +70,8 @@ _API: dict[str, str] = {
     "ProfileResult": "edgecnn.profiling.api:ProfileResult",
     "optimize": "edgecnn.pipeline.api:optimize",
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
+    "sweep": "edgecnn.sweeps.api:sweep",
+    "SweepResult": "edgecnn.sweeps.api:SweepResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",
     "load_recipe": "edgecnn.pipeline.recipe:load_recipe",
     "prune": "edgecnn.passes.prune:prune",

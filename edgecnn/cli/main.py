@@ -34,6 +34,7 @@ from edgecnn.cli import (
     recipes,
     report,
     sparsify,
+    sweep,
     trt_rules,
 )
 from edgecnn.cli.console import err_console, error
@@ -96,6 +97,7 @@ app.add_typer(bench_app, name="bench")
 bench_app.command("run")(bench.run_cmd)
 bench_app.command("compare")(bench.compare_cmd)
 bench_app.command("ab")(bench.ab_cmd)
+app.command("sweep")(sweep.sweep_cmd)
 app.command("recipes")(recipes.recipes)
 app.command("report")(report.report_cmd)
 app.add_typer(agent_app, name="agent")

@@ -23,7 +23,7 @@ from edgecnn.profiling.environment import fingerprint, physical_cores
 from edgecnn.profiling.memory import file_bytes, track_peak_rss, weight_bytes
 from edgecnn.profiling.roofline import get_peak, model_macs, roofline_entry
 from edgecnn.profiling.stats import LatencyStats
-from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, measure
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, exclusive, measure
 from edgecnn.runtime import load_session
 from edgecnn.targets import TARGETS, Target, agent_target, all_targets, get_target, target_for_format
 from edgecnn.targets.base import check_device
@@ -341,9 +341,10 @@ def profile(
                     with track_peak_rss() as first_run:
                         outputs[role] = list(s.run(x))
                     memory[role]["session_peak_rss_bytes"] += first_run["session_peak_rss_bytes"]
-            stats, comparison, remote_outputs, device_env = _time(
-                sessions, x, protocol, backend, device, memory, channels_last
-            )
+            with exclusive(device):  # the hardware is held for the whole comparison, remote devices included
+                stats, comparison, remote_outputs, device_env = _time(
+                    sessions, x, protocol, backend, device, memory, channels_last
+                )
             outputs = outputs or remote_outputs
             described = {r: s.describe() for r, s in sessions.items()}
         finally:

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgecnn.errors import DeviceUnavailableError, InvalidInputError
 from edgecnn.profiling.stats import LatencyStats
-from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, _warm_up
+from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol, _warm_up, exclusive
 from edgecnn.runtime.base import feed
 
 
@@ -27,8 +27,20 @@ def measure_torch_cuda(
     """Time a torch Session on CUDA with events: (LatencyStats with h2d_ms apart, GPU memory dict).
 
     `session` is an `edgecnn.runtime.torch.TorchSession` loaded with device="cuda[:i]" (its module and
-    dtype are used directly so the copy and the model can be timed separately).
+    dtype are used directly so the copy and the model can be timed separately). The GPU is held
+    exclusively meanwhile (`edgecnn.profiling.timing.exclusive`).
     """
+    with exclusive(str(getattr(session, "device", None) or "cuda")):
+        return _measure(session, inputs, protocol, channels_last=channels_last)
+
+
+def _measure(
+    session: Any,
+    inputs: np.ndarray | dict[str, np.ndarray],
+    protocol: TimingProtocol = DEFAULT_PROTOCOL,
+    *,
+    channels_last: bool = False,
+) -> tuple[LatencyStats, dict[str, Any]]:
     import torch
 
     if (

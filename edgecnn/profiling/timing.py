@@ -7,13 +7,18 @@ gating in CI (`edgecnn bench`: a suite's `protocol:` overrides its fields). `tim
 several sessions are timed against each other: in interleaved rounds (A B, B A, ...) so machine drift hits
 all of them alike, keeping each round's times apart so ratio statistics can resample rounds
 (`edgecnn.profiling.compare.Comparison`).
+
+Every timing runs inside `exclusive(device)`: nothing by default, while parallel runs (a sweep on Ray) install
+a hold with `set_hold` so two timings never share a host or a device (`edgecnn.distributed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +88,41 @@ QUICK_PROTOCOL = TimingProtocol(warmup=5, min_iters=20, min_seconds=1.0, rounds=
 BENCH_PROTOCOL = TimingProtocol(warmup=20, min_iters=240, min_seconds=3.0, rounds=12, pause_s=0.01)
 
 
+Hold = Callable[[str], contextlib.AbstractContextManager[Any]]
+_hold: Hold | None = None
+_holding = threading.local()
+
+
+def set_hold(hold: Hold | None) -> Hold | None:
+    """Install how a timing holds its hardware exclusively (`hold(device)` is a context manager); returns the
+    previous hold, so a caller can restore it. None: timings hold nothing (one process, one run at a time)."""
+    global _hold
+    previous, _hold = _hold, hold
+    return previous
+
+
+@contextlib.contextmanager
+def exclusive(device: str = "cpu") -> Iterator[None]:
+    """Hold the hardware `device` names ("cpu", "cuda:0", "tcp://host:port") while the block times it.
+
+    Nested calls (a profile's comparison, then its roofline) take the hold once, at the outermost.
+    """
+    depth = getattr(_holding, "depth", 0)
+    _holding.depth = depth + 1
+    try:
+        if depth or _hold is None:
+            yield
+        else:
+            with _hold(device):
+                yield
+    finally:
+        _holding.depth = depth
+
+
+def _device_of(session: Any) -> str:
+    return str(getattr(session, "device", None) or "cpu")  # a torch session's is a torch.device
+
+
 def _warm_up(run: Callable[[], Any], protocol: TimingProtocol) -> None:
     start = time.perf_counter()
     n = 0
@@ -100,15 +140,16 @@ def measure(
 ) -> LatencyStats:
     """Time `session.run(inputs)` under `protocol`; returns per-iteration times in milliseconds."""
     run = _runner(session, inputs)
-    _warm_up(run, protocol)
     times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < protocol.max_iters and (
-        len(times) < protocol.min_iters or time.perf_counter() - start < protocol.min_seconds
-    ):
-        t0 = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - t0) * 1e3)
+    with exclusive(_device_of(session)):
+        _warm_up(run, protocol)
+        start = time.perf_counter()
+        while len(times) < protocol.max_iters and (
+            len(times) < protocol.min_iters or time.perf_counter() - start < protocol.min_seconds
+        ):
+            t0 = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t0) * 1e3)
     return LatencyStats(
         times,
         batch=batch or _batch_of(inputs),
@@ -134,22 +175,24 @@ def time_rounds(
     per_round_iters = max(1, protocol.min_iters // protocol.rounds)
     per_round_s = protocol.min_seconds / protocol.rounds
     runs = {name: _runner(s, inputs) for name, s in sessions.items()}
-    for run in runs.values():
-        _warm_up(run, protocol)
     names = list(runs)
     rounds: dict[str, list[list[float]]] = {name: [] for name in names}
-    for r in (track or (lambda it: it))(range(protocol.rounds)):
-        for name in names if r % 2 == 0 else names[::-1]:
-            run = runs[name]
-            time.sleep(protocol.pause_s)
-            run()  # one untimed call after the pause re-warms caches and thread pools
-            times: list[float] = []
-            start = time.perf_counter()
-            while len(times) < per_round_iters or time.perf_counter() - start < per_round_s:
-                t0 = time.perf_counter()
-                run()
-                times.append((time.perf_counter() - t0) * 1e3)
-            rounds[name].append(times)
+    first = next(iter(sessions.values()), None)
+    with exclusive(_device_of(first)):
+        for run in runs.values():
+            _warm_up(run, protocol)
+        for r in (track or (lambda it: it))(range(protocol.rounds)):
+            for name in names if r % 2 == 0 else names[::-1]:
+                run = runs[name]
+                time.sleep(protocol.pause_s)
+                run()  # one untimed call after the pause re-warms caches and thread pools
+                times: list[float] = []
+                start = time.perf_counter()
+                while len(times) < per_round_iters or time.perf_counter() - start < per_round_s:
+                    t0 = time.perf_counter()
+                    run()
+                    times.append((time.perf_counter() - t0) * 1e3)
+                rounds[name].append(times)
     return rounds
 
 
