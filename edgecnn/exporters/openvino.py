@@ -8,7 +8,9 @@ converted from the exported ONNX file (see FACTS.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,13 +89,14 @@ def nncf_quantize_openvino(
         model = ov.convert_model(spec.module.eval(), example_input=example, input=[shape])
     _name_io(model, [spec.input.name], output_names or ["logits"])
     dataset = nncf.Dataset([calib[i : i + 1] for i in range(len(calib))])
-    quantized = nncf.quantize(
-        model,
-        dataset,
-        preset=nncf.QuantizationPreset(preset),
-        subset_size=len(calib),
-        fast_bias_correction=fast_bias_correction,
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars print to stdout, which --json owns
+        quantized = nncf.quantize(
+            model,
+            dataset,
+            preset=nncf.QuantizationPreset(preset),
+            subset_size=len(calib),
+            fast_bias_correction=fast_bias_correction,
+        )
     _save(ov, quantized, out, compress_to_fp16=False)
     return Artifact(
         path=out,
