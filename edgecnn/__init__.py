@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see t
     from edgecnn.pipeline.api import optimize
     from edgecnn.pipeline.recipe import Recipe, load_recipe
     from edgecnn.pipeline.runner import OptimizationResult
+    from edgecnn.pipeline.search import SearchResult, search
     from edgecnn.profiling.api import ProfileResult, profile
     from edgecnn.quant.api import QuantizationResult, qat, quantize
     from edgecnn.quant.calibration import load_calibration
@@ -69,6 +70,8 @@ _API: dict[str, str] = {
     "ProfileResult": "edgecnn.profiling.api:ProfileResult",
     "optimize": "edgecnn.pipeline.api:optimize",
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
+    "search": "edgecnn.pipeline.search:search",
+    "SearchResult": "edgecnn.pipeline.search:SearchResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",
     "load_recipe": "edgecnn.pipeline.recipe:load_recipe",
     "prune": "edgecnn.passes.prune:prune",
