@@ -284,7 +284,7 @@ class _Search:
 
     def _plain_int8(self) -> dict[str, Any]:
         space = self.section.space
-        point = {"float_layers": 0, "qat_steps": 0, "prune": 0.0, "dw_separable": False}
+        point = {"float_layers": 0, "bias_correction": False, "qat_steps": 0, "prune": 0.0, "dw_separable": False}
         point = {k: v for k, v in point.items() if v in getattr(space, k)}  # only values in the space
         return {"precision": "int8", **point, "calibration": space.calibration[0]}
 
