@@ -61,7 +61,7 @@ class SearchResult:
 
 
 def search(
-    model: str | None = None,
+    model: str | Path | None = None,
     *,
     target: str | None = None,
     recipe: str | Path | Recipe | dict[str, Any] | None = None,
@@ -93,8 +93,13 @@ def search(
         import optuna
     except ImportError:
         raise UserError(INSTALL) from None
+    if model is not None and not isinstance(model, (str, Path)):
+        raise InvalidInputError(
+            "search rebuilds every trial from a recipe: give a zoo name or a file (for an nn.Module, save its "
+            "state dict and pass model=ARCH, weights=PATH)"
+        )
     base = build_recipe(
-        model,
+        None if model is None else str(model),
         recipe=recipe,
         target=target,
         calib_data=calib_data,
@@ -114,9 +119,11 @@ def search(
     run = _Search(base, section, out, optuna)
     try:
         run.optimize()
-    finally:  # an interrupted search still writes what it measured
-        result = run.finish()
-    return result
+    except KeyboardInterrupt:  # an interrupted search still writes what it measured, then stops
+        if run.study is not None:
+            run.finish()
+        raise
+    return run.finish()
 
 
 def _section(
@@ -302,8 +309,8 @@ class _Search:
         return sum(not t.user_attrs.get("cached") for t in self.study.get_trials(deepcopy=False, states=states))
 
     def optimize(self) -> None:
+        self.study = self._open_study()  # first: the journal marks the folder as a search's (resumable)
         self.reference = self._reference()
-        self.study = self._open_study()
         if not self.study.get_trials(deepcopy=False) and "int8" in self.precisions:
             self.study.enqueue_trial(self._plain_int8())  # first: every layer int8, nothing else (cheapest to beat)
         self._retry_interrupted()
@@ -357,8 +364,8 @@ class _Search:
             if (folder / "report.json").is_file():
                 trial.set_user_attr("cached", True)
                 report = json.loads((folder / "report.json").read_text())
-            elif screened.is_file():
-                trial.set_user_attr("cached", True)
+            elif screened.is_file() and json.loads(screened.read_text())["accuracy_drop"] > self.section.max_drop:
+                trial.set_user_attr("cached", True)  # screened out before, and still over this budget
                 self._prune(trial, json.loads(screened.read_text())["accuracy_drop"])
             else:
                 report = self._build(recipe, folder, screened, trial)
@@ -423,8 +430,8 @@ class _Search:
     # --- results ---------------------------------------------------------------------------------------
 
     def finish(self) -> SearchResult:
-        rows = [self._row(t) for t in self.study.get_trials(deepcopy=False)] if self.study is not None else []
-        front_numbers = {t.number for t in self._feasible()} if self.study is not None else set()
+        rows = [self._row(t) for t in self.study.get_trials(deepcopy=False)]
+        front_numbers = {t.number for t in self._feasible()}
         front, seen = [], set()
         for row in sorted((r for r in rows if r["trial"] in front_numbers), key=lambda r: r["latency_ratio"]):
             if row["recipe"] not in seen:  # a cached repeat of a recipe is one point
