@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecnn.errors import InvalidInputError, UserError
+from edgecnn.errors import InvalidInputError, UserError, first_line
 from edgecnn.fileio import check_out_dir
 from edgecnn.pipeline.build import build_recipe
 from edgecnn.pipeline.recipe import Recipe, load_recipe
@@ -225,6 +225,7 @@ def measured(report: dict[str, Any]) -> dict[str, Any]:
         )
     opt = report["optimized"]
     drop, metric = _drop(report)
+    drop += 0.0  # -0.0 (no loss) prints as 0.00
     return {
         "latency_ratio": 1.0 / report["speedup"],
         "p50_ms": opt["latency_ms"]["p50"],
@@ -275,7 +276,8 @@ class _Search:
         except ImportError:  # optuna 4.0: the older name
             from optuna.storages import JournalFileStorage as JournalFileBackend
 
-        self.optuna.logging.set_verbosity(self.optuna.logging.WARNING)  # our own progress lines instead
+        # our own lines instead: optuna would print a traceback for a trial stopped by Ctrl-C or a user error
+        self.optuna.logging.set_verbosity(self.optuna.logging.ERROR)
         storage = JournalStorage(JournalFileBackend(str(self.out / STUDY_FILE)))
         study = self.optuna.create_study(
             study_name="search", storage=storage, directions=["minimize"] * len(OBJECTIVES), load_if_exists=True
@@ -371,6 +373,9 @@ class _Search:
                 report = self._build(recipe, folder, screened, trial)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # run again first on resume
+            raise
+        except UserError as exc:  # this point cannot be built (optuna records the trial as failed)
+            log.warning("search: trial %d (%s) failed: %s", trial.number, key, first_line(exc))
             raise
         m = measured(report)
         trial.set_user_attr("measured", m)
@@ -497,12 +502,18 @@ class _Search:
             notes.append("top-1 agreement measured by the runner's validation on the first 64 calibration inputs")
         ref = self.reference
         if ref and front:
-            gain = ref["latency_ratio"] / front[0]["latency_ratio"]
-            notes.append(
-                f"chosen point {gain:.2f}x as fast as `optimize --int8` alone "
-                f"({front[0]['latency_ratio']:.3f} vs {ref['latency_ratio']:.3f} of fp32; accuracy drop "
-                f"{front[0]['accuracy_drop']:.2f} vs {ref['accuracy_drop']:.2f})"
-            )
+            chosen = front[0]
+            if chosen["sha256"] == ref["sha256"]:
+                notes.append(
+                    "the chosen point is the same model as `optimize --int8` alone (same artifact sha256): its "
+                    f"ratios, {chosen['latency_ratio']:.3f} and {ref['latency_ratio']:.3f} of fp32, differ by noise"
+                )
+            else:
+                notes.append(
+                    f"chosen point {ref['latency_ratio'] / chosen['latency_ratio']:.2f}x as fast as `optimize "
+                    f"--int8` alone ({chosen['latency_ratio']:.3f} vs {ref['latency_ratio']:.3f} of fp32, each timed "
+                    f"interleaved with fp32; accuracy drop {chosen['accuracy_drop']:.2f} vs {ref['accuracy_drop']:.2f})"
+                )
         if not front:
             notes.append("no trial met the budgets: loosen --max-latency / --max-drop or run more trials")
         return notes
