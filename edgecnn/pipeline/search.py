@@ -228,6 +228,7 @@ def measured(report: dict[str, Any]) -> dict[str, Any]:
     drop += 0.0  # -0.0 (no loss) prints as 0.00
     return {
         "latency_ratio": 1.0 / report["speedup"],
+        "ratio_ci": _ratio_ci(report.get("deliverable") or {}),
         "p50_ms": opt["latency_ms"]["p50"],
         "accuracy_drop": drop,
         "accuracy_metric": metric,
@@ -236,6 +237,11 @@ def measured(report: dict[str, Any]) -> dict[str, Any]:
         "delivered": opt.get("precision"),
         "sha256": next((a["sha256"] for a in report["artifacts"] if a["role"] == "optimized"), None),
     }
+
+
+def _ratio_ci(delivered: dict[str, Any]) -> list[float] | None:
+    """The interleaved comparison's interval of the delivered model (none when it fell back to fp32)."""
+    return delivered.get("ratio_ci") if delivered.get("requested") == delivered.get("precision") else None
 
 
 def _drop(report: dict[str, Any]) -> tuple[float, str | None]:

@@ -31,7 +31,8 @@ def render_search_markdown(data: dict[str, Any]) -> str:
         f"# Search: {data['model']} on {data['target']}" + (f" ({data['device']})" if data.get("device") else ""),
         "",
         f"Budgets: latency {budgets['max_latency'] or 'none'}, accuracy drop <= {budgets['max_drop']} points. "
-        f"{len(data['trials'])} trials, {len(data['front'])} on the Pareto front (within budget). "
+        f"{sum(not t['cached'] for t in data['trials'])} trials built ({len(data['trials'])} proposals, repeats "
+        f"read back), {len(data['front'])} on the Pareto front (within budget). "
         "Latency is each trial's p50 over the float baseline's, timed interleaved on the target.",
         "",
         "| " + " | ".join(_COLUMNS) + " |",
@@ -39,8 +40,10 @@ def render_search_markdown(data: dict[str, Any]) -> str:
     ]
     for row in data["front"]:
         mark = " **chosen**" if row.get("chosen") else ""
+        ci = row.get("ratio_ci")
+        ratio = f"{row['latency_ratio']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
         lines.append(
-            f"| {row['rank']}{mark} | {row['trial']} | {describe(row['params'])} | {row['latency_ratio']:.3f} | "
+            f"| {row['rank']}{mark} | {row['trial']} | {describe(row['params'])} | {ratio} | "
             f"{row['p50_ms']:.3f} | {row['accuracy_drop']:.2f} | {row['size_mb']:.3f} | {row['delivered']} | "
             f"{Path(row['yaml']).name} |"
         )
