@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the same names, statically, so type checkers and IDEs see t
     from edgecnn.pipeline.api import optimize
     from edgecnn.pipeline.recipe import Recipe, load_recipe
     from edgecnn.pipeline.runner import OptimizationResult
+    from edgecnn.pipeline.search import SearchResult, search
     from edgecnn.profiling.api import ProfileResult, profile
     from edgecnn.quant.api import QuantizationResult, qat, quantize
     from edgecnn.quant.calibration import load_calibration
@@ -72,6 +73,8 @@ _API: dict[str, str] = {
     "OptimizationResult": "edgecnn.pipeline.runner:OptimizationResult",
     "sweep": "edgecnn.sweeps.api:sweep",
     "SweepResult": "edgecnn.sweeps.api:SweepResult",
+    "search": "edgecnn.pipeline.search:search",
+    "SearchResult": "edgecnn.pipeline.search:SearchResult",
     "Recipe": "edgecnn.pipeline.recipe:Recipe",
     "load_recipe": "edgecnn.pipeline.recipe:load_recipe",
     "prune": "edgecnn.passes.prune:prune",

@@ -33,6 +33,7 @@ from edgecnn.cli import (
     quantize,
     recipes,
     report,
+    search,
     sparsify,
     sweep,
     trt_rules,
@@ -82,6 +83,7 @@ def main(
 
 # the commands, in the order `edgecnn --help` lists them
 app.command("optimize")(optimize.optimize)
+app.command("search")(search.search_cmd)
 app.command("models")(models.models)
 app.command("inspect")(inspect.inspect)
 app.command("prune")(prune.prune_cmd)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from edgecnn.config import ConfigError, at_line, explain_yaml, parse_yaml
 from edgecnn.errors import InvalidInputError, UserError, close_matches
+from edgecnn.pipeline.search_space import SearchSection
 from edgecnn.pipeline.steps import STEP_TYPES, StepConfig, parse_step, step_config_schema, step_names
 from edgecnn.profiling.timing import DEFAULT_PROTOCOL, TimingProtocol
 from edgecnn.targets import TARGETS
@@ -86,6 +87,9 @@ class Recipe(_Strict):
     profile: ProfileSection = Field(default_factory=ProfileSection)
     bundle: bool = True
     seed: int = 0
+    search: SearchSection | None = Field(
+        None, description="budgets and space of `edgecnn search` (optimize ignores it)"
+    )
 
     @field_validator("steps", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,6 +131,7 @@ def run_recipe(
     calib_data: np.ndarray | Iterable[np.ndarray] | str | None = None,
     eval_data: Any = None,
     keep_failed: bool = False,
+    screen: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
 ) -> OptimizationResult:
     """Run a validated recipe. `model`, `calib_data` and `eval_data` override the recipe's (API use:
     in-memory modules and arrays). Gates are recorded, not raised: see `OptimizationResult.gates_passed`.
@@ -139,14 +140,19 @@ def run_recipe(
     run leaves an earlier run in `out_dir` byte for byte as it was (`keep_failed`: the partial run is kept as
     `<out_dir>.failed` instead of deleted). `out_dir` is checked before any work: it must be a new or empty
     folder, or hold an earlier run (report.json), since it is replaced as a whole.
+
+    `screen(fidelity, accuracy)`, called after validation and before profiling, may raise to stop a run that
+    is already over an accuracy budget before its latency is paid for (`edgecnn search`).
     """
 
     out = check_out_dir(out_dir, flag="out_dir", marker="report.json")
     with staged_dir(out, keep_failed=keep_failed) as work:
-        return _run(recipe, out, work, model, calib_data, eval_data)
+        return _run(recipe, out, work, model, calib_data, eval_data, screen)
 
 
-def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eval_data: Any) -> OptimizationResult:
+def _run(
+    recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eval_data: Any, screen: Any = None
+) -> OptimizationResult:
     """The stages, writing every file under `work`; paths in the report and the result already name `out`."""
     target = get_target(recipe.target)
     stage = _Stages()
@@ -252,6 +258,8 @@ def _run(recipe: Recipe, out: Path, work: Path, model: Any, calib_data: Any, eva
 
     with stage("evaluate", "labelled data" if evaluation else "no labelled data"):
         accuracy = _evaluate(evaluation, spec_dict.get("weights"), baseline=artifacts["baseline"], optimized=optimized)
+    if screen is not None:
+        screen(report["fidelity"], accuracy)
 
     with stage("profile", "baseline vs optimized, interleaved" if device else "skipped (see not done)"):
         prof = _profile(deploy_base, deployable, target, device, calib, recipe) if device else None
