@@ -22,7 +22,8 @@ from edgecnn.report.markdown import (
     technique_rows,
 )
 
-_ENV = jinja2.Environment(
+# the package's HTML templates (report/templates/), autoescaped; the sweep leaderboard renders with it too
+TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("edgecnn.report", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
@@ -121,7 +122,7 @@ def render_html(report: dict[str, Any]) -> str:
         ("Quantization sensitivity", "plot", sensitivity_plot(report)),
         ("Variants", "plot", variants_plot(report)),
     ]
-    return _ENV.get_template("report.html.j2").render(
+    return TEMPLATES.get_template("report.html.j2").render(
         model_name=str(model.get("name")),
         target=report["target"],
         version=report["edgecnn_version"],

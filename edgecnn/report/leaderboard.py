@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-
 from edgecnn.profiling.plots import figure_png, png_data_uri
+from edgecnn.report.html import TEMPLATES
 
 COLUMNS = (
     ("model", "model"),
@@ -29,14 +28,6 @@ COLUMNS = (
     ("gates_passed", "gates"),
     ("measured_on", "measured on"),
     ("attempts", "attempts"),
-)
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("edgecnn.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
 )
 
 
@@ -117,7 +108,7 @@ def to_html(board: dict[str, Any]) -> str:
         }
         for r in rows
     ]
-    return _ENV.get_template("leaderboard.html.j2").render(
+    return TEMPLATES.get_template("leaderboard.html.j2").render(
         board=board,
         columns=[title for _, title in COLUMNS],
         table=table,
