@@ -449,6 +449,10 @@ class _Int8Run:
         self._hessians: dict[Path, dict[str, Any]] = {}  # gptq rounding's layer statistics, per fp32 model
         self._search_rounding: str | None = None  # the rounding of the candidate the search chose
         report["profile"] = config.to_dict()["profile"]
+        # how the target checks an int8 ONNX model here (`Target.validation`): every candidate is measured that way
+        probe = Artifact(path=work / "candidate.onnx", format="onnx", precision="int8", target=tgt.name)
+        check = tgt.validation(probe, probe)
+        self.runtime: tuple[str, dict[str, Any]] = (check.backend, check.options)
 
     def execute(
         self,
@@ -559,12 +563,13 @@ class _Int8Run:
             flat = flat_outputs(reference)
             if flat is None:
                 cal = np.ascontiguousarray(calib[cal_idx])
-                select = Scorer(held, reference, None, self.threads)
+                select = Scorer(held, reference, None, self.threads, *self.runtime)
                 checks = select if eval_x is None else self._scorer(eval_x, eval_y)
                 self.report["evaluation"] = {
                     "data": "eval_data" if eval_x is not None else f"held-out calibration samples ({how})",
                     "samples": int(len(checks.x)),
                     "labels": eval_y is not None,
+                    "runtime": self.runtime[0],
                 }
                 self.report["calibration"]["samples"] = int(len(cal))
                 self.report["calibration"]["held_out"] = {"samples": int(len(held)), "split": how}
@@ -578,11 +583,13 @@ class _Int8Run:
             "data": "eval_data" if eval_x is not None else f"first {len(x)} calibration samples",
             "samples": int(len(x)),
             "labels": eval_y is not None,
+            "runtime": self.runtime[0],
         }
         return calib, self._scorer(x, eval_y), None, None
 
     def _scorer(self, x: np.ndarray, y: np.ndarray | None) -> Scorer:
-        return Scorer(x, _fp32_logits(self.source.teacher, x, self.threads), y, self.threads)
+        teacher = _fp32_logits(self.source.teacher, x, self.threads)
+        return Scorer(x, teacher, y, self.threads, *self.runtime)
 
     def _search(
         self,

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ class Search:
         self.labelled = labelled  # eval_data with labels: each built candidate's accuracy, reported, never selected on
         self.time_candidate = time_candidate
         q = min(QUICK_SAMPLES, len(scorer.x))
-        self.quick = Scorer(scorer.x[:q], scorer.reference[:q], None, scorer.threads)
+        self.quick = replace(scorer, x=scorer.x[:q], reference=scorer.reference[:q], labels=None)
         self.tried: list[Candidate] = []
         self.stopped: str | None = None
         self.not_faster: str | None = None

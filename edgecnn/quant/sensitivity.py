@@ -7,7 +7,7 @@ on the evaluation inputs, so the numbers are what the deployed model would do, n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,10 +34,14 @@ class Scorer:
     reference: np.ndarray
     labels: np.ndarray | None = None
     threads: int | None = None
+    # how a candidate runs: as the target checks its int8 models here (`Target.validation`: OpenVINO's on OpenVINO,
+    # TensorRT's with Q/DQ simulated in float)
+    backend: str = "onnxruntime"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def score(self, path: str | Path) -> dict[str, Any]:
-
-        logits = predict(load_session(path, threads=self.threads), self.x)
+        with load_session(path, backend=self.backend, threads=self.threads, **self.options) as session:
+            logits = predict(session, self.x)
         out = measure_fidelity(self.reference, logits).to_dict()
         if self.labels is not None:
             out["top1"] = accuracy(logits, self.labels)["top1"]

@@ -119,3 +119,51 @@ def test_float_layers_report_their_measured_cost(tmp_path):
     cost = chosen.extra["float_layers_cost"]
     assert cost["fraction_of_fp32"] == pytest.approx(0.12) and cost["ms_per_layer"] == pytest.approx(0.3)
     assert "4 float layers cost +12.0% of fp32" in chosen.note
+
+
+@pytest.mark.openvino
+def test_openvino_target_measures_its_candidates_on_openvino(tiny_dw_spec, tiny_dw_calib, tmp_path, monkeypatch):
+    """The search picks by how candidates run on the target: for openvino, every candidate (and the reported
+    fidelity) runs on OpenVINO, the float reference stays ONNX Runtime's fp32."""
+    from edgecnn.quant import sensitivity
+
+    backends = []
+    real = sensitivity.load_session
+
+    def spy(path, **kw):
+        backends.append(kw.get("backend"))
+        return real(path, **kw)
+
+    monkeypatch.setattr(sensitivity, "load_session", spy)
+    result = edgecnn.quantize(
+        tiny_dw_spec,
+        target="openvino",
+        calib_data=tiny_dw_calib,
+        out=tmp_path / "m.onnx",
+        advanced={"check_latency": False, "max_float_layers": 2},
+    )
+    if result.report["search"]["skipped"]:
+        pytest.skip(f"fixture outputs are flat: {result.report['search']['skipped']}")
+    assert result.report["evaluation"]["runtime"] == "openvino"
+    assert backends and set(backends) == {"openvino"}
+
+
+def test_tensorrt_target_measures_its_candidates_with_qdq_simulated(tiny_dw_spec, tiny_dw_calib, tmp_path, monkeypatch):
+    """TensorRT's int8 models are checked here with Q/DQ simulated in float: so are its search's candidates."""
+    from edgecnn.quant import sensitivity
+
+    seen = []
+    real = sensitivity.load_session
+
+    def spy(path, **kw):
+        seen.append((kw.get("backend"), kw.get("simulate_qdq")))
+        return real(path, **kw)
+
+    monkeypatch.setattr(sensitivity, "load_session", spy)
+    result = edgecnn.quantize(
+        tiny_dw_spec, target="tensorrt", calib_data=tiny_dw_calib, out=tmp_path / "m.onnx",
+        advanced={"check_latency": False, "max_float_layers": 2},
+    )  # fmt: skip
+    if result.report["search"]["skipped"]:
+        pytest.skip(f"fixture outputs are flat: {result.report['search']['skipped']}")
+    assert seen and set(seen) == {("onnxruntime", True)}
