@@ -155,7 +155,7 @@ def _io_of(path: Path, art: Artifact) -> tuple[list[dict[str, Any]], list[dict[s
         from edgecnn.exporters.openvino import model_io
 
         model = ov.Core().read_model(str(path))
-        return model_io(model.inputs), model_io(model.outputs)
+        return model_io(model.inputs, "input"), model_io(model.outputs, "output")
     record = path.with_name(path.name + ".json")
     inputs = art.inputs or (json.loads(record.read_text()).get("inputs", []) if record.exists() else [])
     if not inputs:

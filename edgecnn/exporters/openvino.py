@@ -19,6 +19,7 @@ import numpy as np
 from edgecnn.artifact import Artifact, Precision, _onnx_precision
 from edgecnn.errors import InvalidInputError, require
 from edgecnn.exporters.staging import staged
+from edgecnn.runtime.openvino import port_name
 from edgecnn.spec import ModelSpec
 
 log = logging.getLogger("edgecnn.export")
@@ -47,8 +48,8 @@ def export_openvino(onnx_path: str | Path, out: str | Path, *, compress_to_fp16:
         format="openvino",
         precision=precision,
         target="openvino",
-        inputs=model_io(model.inputs),
-        outputs=model_io(model.outputs),
+        inputs=model_io(model.inputs, "input"),
+        outputs=model_io(model.outputs, "output"),
         provenance={
             "source": str(onnx_path),
             "converter": f"openvino {ov.__version__} convert_model (ONNX)",
@@ -103,8 +104,8 @@ def nncf_quantize_openvino(
         format="openvino",
         precision="int8",
         target="openvino",
-        inputs=model_io(quantized.inputs, layout=spec.input.layout),
-        outputs=model_io(quantized.outputs),
+        inputs=model_io(quantized.inputs, "input", layout=spec.input.layout),
+        outputs=model_io(quantized.outputs, "output"),
         provenance={
             "model": spec.describe(),
             "quantizer": "nncf",
@@ -114,15 +115,15 @@ def nncf_quantize_openvino(
     )
 
 
-def model_io(ports: Any, *, layout: str | None = None) -> list[dict[str, Any]]:
-    """Name, shape (a dynamic dimension becomes "batch" at 0, else null), dtype of OpenVINO model ports."""
+def model_io(ports: Any, kind: str, *, layout: str | None = None) -> list[dict[str, Any]]:
+    """Name (`port_name`), shape (a dynamic dimension becomes "batch" at 0, else null), dtype of OpenVINO ports."""
     io = []
-    for port in ports:
+    for index, port in enumerate(ports):
         shape: list[int | str | None] = []
         for i, dim in enumerate(port.get_partial_shape()):
             shape.append(dim.get_length() if dim.is_static else ("batch" if i == 0 else None))
         entry: dict[str, Any] = {
-            "name": port.get_any_name(),
+            "name": port_name(port, index, kind),
             "shape": shape,
             "dtype": port.get_element_type().to_dtype().name,
         }

@@ -20,6 +20,12 @@ _PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", 
 _COMPUTE_OPS = {"Convolution", "GroupConvolution", "MatMul", "FullyConnected", "Subgraph"}
 
 
+def port_name(port: Any, index: int, kind: str) -> str:
+    """A model port's name, or `input0` / `output0` ... for a port saved without one (OpenVINO then raises on
+    `get_any_name()`)."""
+    return port.get_any_name() if port.get_names() else f"{kind}{index}"
+
+
 class OpenVinoSession(SessionBase):
     backend = "openvino"
 
@@ -49,19 +55,20 @@ class OpenVinoSession(SessionBase):
         self._request = self._compiled.create_infer_request()
         self.options = options
         self.requested_precision = precision
-        self.input_names = [p.get_any_name() for p in self._compiled.inputs]
+        self.input_names = [port_name(p, i, "input") for i, p in enumerate(self._compiled.inputs)]
         # static dims as ints, dynamic ones as None (validation and evaluation batch by these)
         self.input_shapes = [
             [d.get_length() if d.is_static else None for d in p.get_partial_shape()] for p in self._compiled.inputs
         ]
-        self.output_names = [p.get_any_name() for p in self._compiled.outputs]
+        self.output_names = [port_name(p, i, "output") for i, p in enumerate(self._compiled.outputs)]
 
     def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._request is None:
             raise InvalidInputError("this OpenVINO session is closed")
         data = feed(self.input_names, inputs)
         try:
-            result = self._request.infer({k: np.ascontiguousarray(v) for k, v in data.items()})
+            # by index: a port may have no name (an IR saved without them)
+            result = self._request.infer({self.input_names.index(k): np.ascontiguousarray(v) for k, v in data.items()})
         except Exception as exc:
             raise InvalidInputError(f"input does not fit the model: {first_line(exc)}") from None
         # infer() returns views into the request's buffers, overwritten by the next call: copy them out

@@ -104,3 +104,22 @@ def test_tensorrt_engine_builds_and_matches_onnxruntime(lenet_spec, tmp_path):
     session = load_session(art)
     np.testing.assert_allclose(session.run(X)[0], load_session(lenet_spec).run(X)[0], rtol=1e-3, atol=1e-3)
     assert session.describe()["built_with"]["tensorrt_version"] == meta["tensorrt_version"]
+
+
+@pytest.mark.openvino
+def test_openvino_runs_an_ir_saved_without_port_names(tmp_path):
+    """`ov.convert_model(torch_model)` leaves the output unnamed (NNCF's usual flow saves it so): it still loads
+    and runs, the port called output0, and the bundle/export IO listing does not crash on it."""
+    import openvino as ov
+    import torch
+
+    import edgecnn
+    from edgecnn.exporters.openvino import model_io
+
+    spec = edgecnn.load_model("lenet5", weights="random")
+    model = ov.convert_model(spec.module.eval(), example_input=torch.zeros(spec.input.shape))
+    ov.save_model(model, str(tmp_path / "unnamed.xml"))
+    with load_session(tmp_path / "unnamed.xml") as session:
+        assert session.output_names == ["output0"]
+        assert session.run(np.zeros(spec.input.shape, np.float32))[0].shape == (1, 10)
+    assert model_io(ov.Core().read_model(str(tmp_path / "unnamed.xml")).outputs, "output")[0]["name"] == "output0"
