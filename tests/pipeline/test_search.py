@@ -101,6 +101,44 @@ def test_an_interrupted_search_resumes_without_repeating_a_trial(digits_files, t
     assert len(trials) == len(set(trials)) == 3, built  # each recipe built once across both invocations
 
 
+def test_a_parallel_search_on_ray_never_overlaps_timings_and_resumes(digits_files, tmp_path):
+    """--parallel 2 on the in-process Ray: two trials build at once, each timing holds the node alone."""
+    import edgecnn
+
+    pytest.importorskip("ray")
+    out = tmp_path / "search"
+    edgecnn.search(recipe=recipe(digits_files, 3), parallel=2, out_dir=out)
+    first = json.loads((out / "search.json").read_text())
+    built = [t for t in first["trials"] if not t["cached"]]
+    assert len(built) == 3 and len({t["recipe"] for t in built}) == 3  # no recipe built twice
+    assert all(t["state"] in ("complete", "pruned") for t in first["trials"])
+    assert first["trials"][0]["params"]["precision"] == "int8" and first["front"]
+    for t in (t for t in built if t["state"] == "complete"):  # each trial's folder came back through Ray's object store, its paths moved there
+        report = json.loads((out / "trials" / t["recipe"] / "report.json").read_text())
+        assert str(tmp_path) in json.dumps(report["artifacts"]) and "edgecnn-trial-" not in json.dumps(report)
+    spans = [(s["start"], s["end"], s["resource"]) for t in first["trials"] for s in t["timings"]]
+    spans += [(s["start"], s["end"], s["resource"]) for s in first["reference"]["timings"]]
+    assert len({r for *_, r in spans}) == 1 and spans[0][2].startswith("timing:")  # one node: one resource
+    spans.sort()
+    assert len(spans) >= 4 and all(b[0] >= a[1] for a, b in zip(spans, spans[1:])), spans  # never overlapped
+
+    edgecnn.search(recipe=recipe(digits_files, 4), parallel=2, out_dir=out)  # resume: one more trial
+    data = json.loads((out / "search.json").read_text())
+    assert data["trials"][: len(first["trials"])] == first["trials"]  # kept, not re-run
+    built = [t for t in data["trials"] if not t["cached"]]
+    assert len(built) == 4 and len({t["recipe"] for t in built}) == 4
+
+
+def test_without_ray_a_search_with_an_address_says_how_to_install_it(monkeypatch, tmp_path):
+    import edgecnn
+    from edgecnn.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(UserError, match=r'pip install "edgecnn\[distributed\]"'):
+        edgecnn.search("lenet5", address="auto", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "edgecnn.cli.main", "search", *args],
