@@ -548,6 +548,7 @@ class _Search:
         except ray.exceptions.RayError as exc:  # its worker died on every attempt, or a bug in the build
             outcome, timings = {"error": f"the task was lost: {first_line(exc)}"}, []
         trial.set_user_attr("timings", timings)
+        trial.set_user_attr("task", outcome.get("task"))
         if "error" in outcome:
             self._fail(trial, key, outcome["error"])
         elif "screened_drop" in outcome:
@@ -653,6 +654,7 @@ class _Search:
             "feasible": None if constraints is None else all(c <= 0 for c in constraints),
             "screened_drop": t.user_attrs.get("screened_drop"),
             "timings": t.user_attrs.get("timings", []),  # where and when its latencies were measured (none: read back)
+            "task": t.user_attrs.get("task"),  # a Ray task's worker pid, start and end of the build
             **m,
         }
 

@@ -9,8 +9,10 @@ into the search's `trials/<hash>/` on the driver.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,9 @@ def accuracy_screen(max_drop: float) -> Callable[[dict[str, Any], dict[str, Any]
 
 def build_trial(recipe: Recipe, yaml_text: str, max_drop: float | None) -> dict[str, Any]:
     """Run in a Ray worker: the trial's outcome, one of {"report", "files", "run_dir"} (built and measured),
-    {"screened_drop"} (over the accuracy budget: not timed) or {"error"} (this point cannot be built)."""
+    {"screened_drop"} (over the accuracy budget: not timed) or {"error"} (this point cannot be built); each with
+    `task`, the worker's pid and the build's start and end."""
+    task = {"pid": os.getpid(), "start": time.time()}  # when and where it was built (the timings say where timed)
     scratch = Path(tempfile.mkdtemp(prefix="edgecnn-trial-"))
     run = scratch / "run"
     try:
@@ -60,11 +64,12 @@ def build_trial(recipe: Recipe, yaml_text: str, max_drop: float | None) -> dict[
         try:
             report = run_recipe(recipe, out_dir=run, screen=screen).report
         except OverBudget as over:
-            return {"screened_drop": over.drop}
+            return {"screened_drop": over.drop, "task": {**task, "end": time.time()}}
         except UserError as exc:
-            return {"error": first_line(exc)}
+            return {"error": first_line(exc), "task": {**task, "end": time.time()}}
         (run / RECIPE_FILE).write_text(yaml_text)
-        return {"report": report, "files": folder_bytes(run), "run_dir": str(run)}
+        task["end"] = time.time()
+        return {"report": report, "files": folder_bytes(run), "run_dir": str(run), "task": task}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

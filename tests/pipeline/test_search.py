@@ -113,7 +113,9 @@ def test_a_parallel_search_on_ray_never_overlaps_timings_and_resumes(digits_file
     assert len(built) == 3 and len({t["recipe"] for t in built}) == 3  # no recipe built twice
     assert all(t["state"] in ("complete", "pruned") for t in first["trials"])
     assert first["trials"][0]["params"]["precision"] == "int8" and first["front"]
-    for t in (t for t in built if t["state"] == "complete"):  # each trial's folder came back through Ray's object store, its paths moved there
+    builds = sorted((t["task"]["start"], t["task"]["end"]) for t in built)
+    assert any(b[0] < a[1] for a, b in zip(builds, builds[1:])), builds  # two built at once: the holds mattered
+    for t in (t for t in built if t["state"] == "complete"):  # its folder came back through Ray's object store
         report = json.loads((out / "trials" / t["recipe"] / "report.json").read_text())
         assert str(tmp_path) in json.dumps(report["artifacts"]) and "edgecnn-trial-" not in json.dumps(report)
     spans = [(s["start"], s["end"], s["resource"]) for t in first["trials"] for s in t["timings"]]
