@@ -394,22 +394,30 @@ class _Search:
                     if stopped := self._stop(repeats):
                         break
                     trial = self.study.ask()
-                    recipe, key = self._propose(trial)
+                    try:
+                        recipe, key = self._propose(trial)
+                    except UserError as exc:  # a point no recipe can express: failed, as in the sequential search
+                        self._fail(trial, "-", first_line(exc))
+                        submitted += 1  # counts as a trial, as there: a space that only fails ends
+                        continue
                     if key in waiting:
                         trial.set_user_attr("cached", True)
                         waiting[key].append(trial)
-                    elif not self._tell_known(trial, key):
+                        repeats += 1
+                    elif self._tell_known(trial, key):
+                        repeats += 1
+                    else:
                         task = submit(
                             build_trial, recipe, recipe_yaml(recipe), self.section.max_drop, devices=self.devices
                         )
                         running[task], waiting[key] = (trial, key), []
-                        submitted, repeats = submitted + 1, -1
-                    repeats += 1
+                        submitted, repeats = submitted + 1, 0
                 if not running:
                     return
                 ready, _ = ray.wait(list(running), num_returns=1)
-                trial, key = running.pop(ready[0])
+                trial, key = running[ready[0]]
                 self._conclude(ray, ready[0], trial, key)
+                del running[ready[0]]  # after: a Ctrl-C while concluding leaves it to be run again
                 for other in waiting.pop(key):
                     if not self._tell_known(other, key):  # the build failed: so does its repeat
                         self.study.tell(other, state=self.optuna.trial.TrialState.FAIL)
