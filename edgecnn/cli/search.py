@@ -75,7 +75,7 @@ def search_cmd(
 
     Writes search.md/json, pareto.png, front/*.yaml (each reproduced by `edgecnn optimize --recipe`),
     chosen.yaml and the chosen point's bundle. With --parallel N or --address, N trials are built at once as
-    Ray tasks (`pip install "edgecnn[distributed]"`), each timing holding its node alone.
+    Ray tasks (the distributed extra), each timing holding its node alone.
     """
     from edgecnn.cli.console import say
     from edgecnn.pipeline.search import search
