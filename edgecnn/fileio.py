@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import signal
 import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,19 @@ def relocate_paths(data: Any, old: str | os.PathLike, new: str | os.PathLike) ->
         return value
 
     return move(data)
+
+
+def folder_bytes(folder: str | os.PathLike) -> bytes:
+    """A folder's files as zip bytes: how a run's files travel through Ray's object store to another machine."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(Path(folder).rglob("*")):
+            if f.is_file():
+                zf.write(f, f.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def unpack_folder(data: bytes, folder: str | os.PathLike) -> None:
+    """Extract `folder_bytes`'s archive (our own: names are relative and plain) into `folder`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        zf.extractall(folder)

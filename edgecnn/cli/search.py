@@ -51,13 +51,31 @@ def search_cmd(
     recipe: Annotated[
         str | None, typer.Option("--recipe", help="Recipe file (its `search:` section); flags override it.")
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Build the trials as tasks on this Ray cluster: auto (the cluster this machine belongs to) or "
+            "ray://HOST:10001.",
+        ),
+    ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel",
+            min=1,
+            help="Trials built at once, as Ray tasks (default: one at a time, here; with --address, the cluster's "
+            "CPUs).",
+        ),
+    ] = None,
     out: Out("Output folder; run again with the same folder to resume.") = Path("edgecnn-search"),
     as_json: AsJson = False,
 ) -> None:
     """Search precision, pruning and substitution for the fastest model within the budgets (Optuna).
 
     Writes search.md/json, pareto.png, front/*.yaml (each reproduced by `edgecnn optimize --recipe`),
-    chosen.yaml and the chosen point's bundle.
+    chosen.yaml and the chosen point's bundle. With --parallel N or --address, N trials are built at once as
+    Ray tasks (the distributed extra), each timing holding its node alone.
     """
     from edgecnn.cli.console import say
     from edgecnn.pipeline.search import search
@@ -81,6 +99,8 @@ def search_cmd(
         input_shape=tuple(input_shape) if input_shape else None,
         threads=threads,
         seed=seed,
+        address=address,
+        parallel=parallel,
         out_dir=out,
     )
     if as_json:

@@ -7,6 +7,11 @@ search interrupted by Ctrl-C resumes where it stopped when run again with the sa
 
 Cheap first: a trial whose recipe was already run (same content hash) is read back, not rebuilt; a trial over
 the accuracy budget after validation is pruned before its latency is measured.
+
+In parallel (`parallel` > 1, or a Ray cluster's `address`), the study stays here in the driver and asks for N
+points at once; each trial is a Ray task (`edgecnn.pipeline.trials.build_trial`) whose timings hold their node
+exclusively, and its result is told to the study as it completes. The journal and the trial folders are the
+driver's, so resuming works the same.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+from edgecnn.distributed.holds import recording
+from edgecnn.distributed.ray_tasks import cluster, host_name, import_ray, submit
 from edgecnn.errors import InvalidInputError, UserError, first_line
 from edgecnn.fileio import check_out_dir
 from edgecnn.pipeline.build import build_recipe
@@ -27,6 +35,14 @@ from edgecnn.pipeline.recipe import Recipe, load_recipe
 from edgecnn.pipeline.runner import run_recipe
 from edgecnn.pipeline.search_space import LatencyBudget, SearchSection, SearchSpace, parse_duration
 from edgecnn.pipeline.steps import DistillStep, DwSeparableStep, PruneStep, QATStep, QuantizeStep
+from edgecnn.pipeline.trials import (
+    RECIPE_FILE,
+    OverBudget,
+    accuracy_screen,
+    agreement_drop,
+    build_trial,
+    store_trial,
+)
 from edgecnn.progress import track
 from edgecnn.report.search import write_search_report
 from edgecnn.targets import get_target
@@ -36,16 +52,9 @@ log = logging.getLogger("edgecnn.search")
 OBJECTIVES = ("latency_ratio", "accuracy_drop", "size_mb")  # all minimised
 SEARCHED = {"dw_separable", "distill", "prune", "qat", "quantize"}  # step types a trial decides
 STUDY_FILE = "study.journal"
+TIMINGS_FILE = "timings.json"  # in reference/: where and when its latencies were measured
 MAX_REPEATS = 20  # proposals in a row that repeat a built recipe: the (discrete) space is covered
 INSTALL = "edgecnn search needs Optuna: pip install 'edgecnn[search]' (or: pip install optuna)"
-
-
-class _OverBudget(Exception):
-    """Raised by the runner's screen: the trial lost more accuracy than the budget before it was timed."""
-
-    def __init__(self, drop: float) -> None:
-        super().__init__(f"accuracy drop {drop:.3g} over budget")
-        self.drop = drop
 
 
 @dataclass
@@ -80,6 +89,8 @@ def search(
     token: str | None = None,
     threads: int | None = None,
     seed: int | None = None,
+    address: str | None = None,
+    parallel: int | None = None,
     out_dir: str | Path = "edgecnn-search",
 ) -> SearchResult:
     """Search precision, pruning and substitution for the fastest model within the budgets, measured on `target`.
@@ -88,6 +99,8 @@ def search(
     modules); data are paths, as on the CLI. `max_latency`: "2.5ms" (p50) or "0.5x" (of the float baseline,
     timed interleaved); `max_drop`: points of top-1 on `eval_data`, else of top-1 agreement with fp32.
     Keywords override the recipe's `search:` section. Running again with the same `out_dir` resumes.
+    `parallel`: trials built at once as Ray tasks on this machine's cores (`pip install "edgecnn[distributed]"`);
+    `address` ("auto", "ray://HOST:10001"): on that Ray cluster instead (N defaults to its CPUs).
     """
     try:
         import optuna
@@ -113,12 +126,19 @@ def search(
         threads=threads,
         seed=seed,
     )
-    section = _section(base.search, max_latency, max_drop, trials, time_budget, space)
+    section = _section(base.search, max_latency, max_drop, trials, time_budget, space, parallel)
+    on_ray = address is not None or (section.parallel or 1) > 1
+    if on_ray:
+        import_ray()  # before any work: without Ray, one line naming the extra to install
     out = check_out_dir(out_dir, marker=STUDY_FILE)
     out.mkdir(parents=True, exist_ok=True)
     run = _Search(base, section, out, optuna)
     try:
-        run.optimize()
+        if on_ray:
+            with cluster(address, devices=run.devices) as ray:
+                run.optimize_on_ray(ray)
+        else:
+            run.optimize()
     except KeyboardInterrupt:  # an interrupted search still writes what it measured, then stops
         if run.study is not None:
             run.finish()
@@ -133,9 +153,15 @@ def _section(
     trials: int | None,
     time_budget: str | None,
     space: SearchSpace | dict[str, Any] | None,
+    parallel: int | None = None,
 ) -> SearchSection:
     data = (recipe_section or SearchSection()).model_dump()
-    for key, value in (("max_latency", max_latency), ("max_drop", max_drop), ("trials", trials)):
+    for key, value in (
+        ("max_latency", max_latency),
+        ("max_drop", max_drop),
+        ("trials", trials),
+        ("parallel", parallel),
+    ):
         if value is not None:
             data[key] = value
     if time_budget is not None:
@@ -248,13 +274,7 @@ def _drop(report: dict[str, Any]) -> tuple[float, str | None]:
     """Points of top-1 lost on labelled data, else 100 x (1 - top-1 agreement with fp32); 0 when not meaningful."""
     if report.get("accuracy_delta") is not None:
         return -report["accuracy_delta"], "top-1 on labelled data (points)"
-    return _agreement_drop(report.get("fidelity") or {})
-
-
-def _agreement_drop(fid: dict[str, Any]) -> tuple[float, str | None]:
-    if fid.get("meaningful") and fid.get("top1_agreement") is not None:
-        return 100.0 * (1.0 - fid["top1_agreement"]), "100 - top-1 agreement with fp32 (points)"
-    return 0.0, None
+    return agreement_drop(report.get("fidelity") or {})
 
 
 class _Search:
@@ -271,10 +291,13 @@ class _Search:
         self.reference: dict[str, Any] | None = None
         self.ranking: list[str] = []
         self.study: Any = None
+        # what timings hold: a device agent's `device:HOST:PORT` (a cluster declares it), else the node's `timing:`
+        remote = (base.device or "").startswith(("tcp://", "tls://"))
+        self.devices = {urlparse(base.device).netloc: base.device} if remote else {}
 
     # --- the study -------------------------------------------------------------------------------------
 
-    def _open_study(self) -> Any:
+    def _open_study(self, *, parallel: bool = False) -> Any:
         from optuna.storages import JournalStorage
 
         try:
@@ -292,6 +315,8 @@ class _Search:
         options: dict[str, Any] = {"seed": self.base.seed + len(study.get_trials(deepcopy=False))}
         if not hasattr(self.optuna.trial.Trial, "set_constraint"):  # optuna < 5: constraints through the sampler
             options["constraints_func"] = lambda t: t.user_attrs.get("constraints", [1.0, 1.0])
+        if parallel:  # trials in flight count as (pessimistic) results: N asks at once propose N different points
+            options["constant_liar"] = True
         study.sampler = self.optuna.samplers.TPESampler(
             n_startup_trials=min(10, max(3, self.section.trials // 3)), **options
         )
@@ -303,9 +328,12 @@ class _Search:
         point = {k: v for k, v in point.items() if v in getattr(space, k)}  # only values in the space
         return {"precision": "int8", **point, "calibration": space.calibration[0]}
 
-    def _retry_interrupted(self) -> None:
-        """A trial stopped by Ctrl-C is run again first (nothing lost); a finished one is never re-run."""
+    def _queue_first(self) -> None:
+        """The plain int8 point opens a new study (cheapest to beat); a trial stopped by Ctrl-C is run again first
+        on resume (nothing lost), a finished one never."""
         trials = self.study.get_trials(deepcopy=False)
+        if not trials and "int8" in self.precisions:
+            self.study.enqueue_trial(self._plain_int8())
         retried = {t.user_attrs.get("retry_of") for t in trials}
         for t in trials:
             if t.user_attrs.get("interrupted") and t.number not in retried:
@@ -316,23 +344,31 @@ class _Search:
         states = (self.optuna.trial.TrialState.COMPLETE, self.optuna.trial.TrialState.PRUNED)
         return sum(not t.user_attrs.get("cached") for t in self.study.get_trials(deepcopy=False, states=states))
 
-    def optimize(self) -> None:
-        self.study = self._open_study()  # first: the journal marks the folder as a search's (resumable)
-        self.reference = self._reference()
-        if not self.study.get_trials(deepcopy=False) and "int8" in self.precisions:
-            self.study.enqueue_trial(self._plain_int8())  # first: every layer int8, nothing else (cheapest to beat)
-        self._retry_interrupted()
+    def _todo(self) -> int:
         todo = max(0, self.section.trials - self._finished())
         if not todo:
             log.info("search: %d trials already done in %s (raise --trials to run more)", self.section.trials, self.out)
+        return todo
+
+    def _stop(self, repeats: int) -> bool:
+        """The time budget is spent, or the proposals keep repeating built recipes (the space is covered)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            log.info("search: time budget %s spent", self.section.time)
+            return True
+        if repeats >= MAX_REPEATS:
+            log.info("search: the last %d proposals were all built already: the space is covered", repeats)
+            return True
+        return False
+
+    def optimize(self) -> None:
+        """One trial after another, here."""
+        self.study = self._open_study()  # first: the journal marks the folder as a search's (resumable)
+        self.reference = self._reference()
+        self._queue_first()
         repeats = 0
-        for _ in track(range(todo), "search"):
+        for _ in track(range(self._todo()), "search"):
             while True:  # a proposal that repeats a built recipe costs nothing: propose again
-                if self.deadline is not None and time.monotonic() > self.deadline:
-                    log.info("search: time budget %s spent", self.section.time)
-                    return
-                if repeats >= MAX_REPEATS:
-                    log.info("search: the last %d proposals were all built already: the space is covered", repeats)
+                if self._stop(repeats):
                     return
                 self.study.optimize(self._objective, n_trials=1, catch=(UserError,))
                 last = self.study.get_trials(deepcopy=False)[-1]
@@ -340,6 +376,60 @@ class _Search:
                 if not repeats:
                     break
             self._log_progress()
+
+    def optimize_on_ray(self, ray: Any) -> None:
+        """Up to N trials built at once as Ray tasks; the study asks here and is told each result as it arrives.
+        A point proposed while the same recipe is being built waits for that build (never built twice)."""
+        width = self.section.parallel or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.study = self._open_study(parallel=True)
+        self.reference = self._reference(ray)
+        self._queue_first()
+        todo, submitted, repeats, stopped = self._todo(), 0, 0, False
+        running: dict[Any, tuple[Any, str]] = {}  # task -> (trial, recipe hash)
+        waiting: dict[str, list[Any]] = {}  # recipe hash being built -> the later trials that proposed it too
+        log.info("search: up to %d trials at once on Ray", width)
+        try:
+            while True:
+                while len(running) < width and submitted < todo and not stopped:
+                    if stopped := self._stop(repeats):
+                        break
+                    trial = self.study.ask()
+                    try:
+                        recipe, key = self._propose(trial)
+                    except UserError as exc:  # a point no recipe can express: failed, as in the sequential search
+                        self._fail(trial, "-", first_line(exc))
+                        submitted += 1  # counts as a trial, as there: a space that only fails ends
+                        continue
+                    if key in waiting:
+                        trial.set_user_attr("cached", True)
+                        waiting[key].append(trial)
+                        repeats += 1
+                    elif self._tell_known(trial, key):
+                        repeats += 1
+                    else:
+                        task = submit(
+                            build_trial, recipe, recipe_yaml(recipe), self.section.max_drop, devices=self.devices
+                        )
+                        running[task], waiting[key] = (trial, key), []
+                        submitted, repeats = submitted + 1, 0
+                if not running:
+                    return
+                ready, _ = ray.wait(list(running), num_returns=1)
+                trial, key = running[ready[0]]
+                self._conclude(ray, ready[0], trial, key)
+                del running[ready[0]]  # after: a Ctrl-C while concluding leaves it to be run again
+                for other in waiting.pop(key):
+                    if not self._tell_known(other, key):  # the build failed: so does its repeat
+                        self.study.tell(other, state=self.optuna.trial.TrialState.FAIL)
+                self._log_progress()
+        except KeyboardInterrupt:  # the trials in flight are run again first on resume
+            for trial, _ in running.values():
+                trial.set_user_attr("interrupted", True)
+            for trial in [t for t, _ in running.values()] + [t for ts in waiting.values() for t in ts]:
+                self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+            for task in running:
+                ray.cancel(task, force=True)
+            raise
 
     def _log_progress(self) -> None:
         best = self._feasible()
@@ -361,28 +451,65 @@ class _Search:
     # --- one trial -------------------------------------------------------------------------------------
 
     def _objective(self, trial: Any) -> tuple[float, ...]:
-        params = suggest(trial, self.section.space, self.precisions)
-        trial.set_user_attr("point", params)  # with the fixed dimensions, which trial.params leaves out
-        recipe = trial_recipe(self.base, params, self.section.space, self.ranking, self.section.max_drop)
-        key = recipe_key(recipe)
-        trial.set_user_attr("recipe", key)
-        folder = self.out / "trials" / key
-        screened = folder.with_suffix(".screened.json")
+        recipe, key = self._propose(trial)
         try:
-            if (folder / "report.json").is_file():
-                trial.set_user_attr("cached", True)
-                report = json.loads((folder / "report.json").read_text())
-            elif screened.is_file() and json.loads(screened.read_text())["accuracy_drop"] > self.section.max_drop:
-                trial.set_user_attr("cached", True)  # screened out before, and still over this budget
-                self._prune(trial, json.loads(screened.read_text())["accuracy_drop"])
-            else:
-                report = self._build(recipe, folder, screened, trial)
+            report = self._known(trial, key)
+            if report is None:
+                report = self._build(recipe, key, trial)
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # run again first on resume
             raise
         except UserError as exc:  # this point cannot be built (optuna records the trial as failed)
             log.warning("search: trial %d (%s) failed: %s", trial.number, key, first_line(exc))
             raise
+        return self._values(trial, report)
+
+    def _propose(self, trial: Any) -> tuple[Recipe, str]:
+        """The trial's point as a recipe, and that recipe's hash (its folder under trials/)."""
+        params = suggest(trial, self.section.space, self.precisions)
+        trial.set_user_attr("point", params)  # with the fixed dimensions, which trial.params leaves out
+        recipe = trial_recipe(self.base, params, self.section.space, self.ranking, self.section.max_drop)
+        key = recipe_key(recipe)
+        trial.set_user_attr("recipe", key)
+        return recipe, key
+
+    def _known(self, trial: Any, key: str) -> dict[str, Any] | None:
+        """The report of a recipe built before (None: not built); raises TrialPruned for one screened out before
+        and still over this budget."""
+        folder = self.out / "trials" / key
+        screened = folder.with_suffix(".screened.json")
+        if (folder / "report.json").is_file():
+            trial.set_user_attr("cached", True)
+            return json.loads((folder / "report.json").read_text())
+        if screened.is_file() and json.loads(screened.read_text())["accuracy_drop"] > self.section.max_drop:
+            trial.set_user_attr("cached", True)
+            self._prune(trial, json.loads(screened.read_text())["accuracy_drop"])
+        return None
+
+    def _build(self, recipe: Recipe, key: str, trial: Any) -> dict[str, Any]:
+        folder = self.out / "trials" / key
+        with recording(host_name(), self.devices) as records:
+            try:
+                result = run_recipe(recipe, out_dir=folder, screen=accuracy_screen(self.section.max_drop))
+            except OverBudget as over:
+                self._screen_out(trial, key, over.drop)
+            finally:
+                trial.set_user_attr("timings", [r.to_dict() for r in records])
+        (folder / RECIPE_FILE).write_text(recipe_yaml(recipe))
+        return result.report
+
+    def _screen_out(self, trial: Any, key: str, drop: float) -> None:
+        path = self.out / "trials" / f"{key}.screened.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"accuracy_drop": drop}))
+        self._prune(trial, drop)
+
+    def _prune(self, trial: Any, drop: float) -> None:
+        trial.set_user_attr("screened_drop", drop)
+        raise self.optuna.TrialPruned(f"accuracy drop {drop:.3g} > {self.section.max_drop}: not timed")
+
+    def _values(self, trial: Any, report: dict[str, Any]) -> tuple[float, ...]:
+        """The objectives (and the budgets as constraints) of a measured trial, set on it."""
         m = measured(report)
         trial.set_user_attr("measured", m)
         constraints = self._constraints(m)
@@ -392,32 +519,58 @@ class _Search:
                 trial.set_constraint(name, value)
         return tuple(m[name] for name in OBJECTIVES)
 
-    def _build(self, recipe: Recipe, folder: Path, screened: Path, trial: Any) -> dict[str, Any]:
-        def screen(fidelity: dict[str, Any], accuracy: dict[str, Any]) -> None:
-            base, opt = (accuracy.get("baseline") or {}).get("top1"), (accuracy.get("optimized") or {}).get("top1")
-            drop = base - opt if base is not None and opt is not None else _agreement_drop(fidelity)[0]
-            if drop > self.section.max_drop:
-                raise _OverBudget(drop)
-
-        try:
-            result = run_recipe(recipe, out_dir=folder, screen=screen)
-        except _OverBudget as over:
-            screened.write_text(json.dumps({"accuracy_drop": over.drop}))
-            self._prune(trial, over.drop)
-        (folder / "recipe.yaml").write_text(recipe_yaml(recipe))
-        return result.report
-
-    def _prune(self, trial: Any, drop: float) -> None:
-        trial.set_user_attr("screened_drop", drop)
-        raise self.optuna.TrialPruned(f"accuracy drop {drop:.3g} > {self.section.max_drop}: not timed")
-
     def _constraints(self, m: dict[str, Any]) -> list[float]:
         latency = self.budget.excess(m["latency_ratio"], m["p50_ms"]) if self.budget else 0.0
         return [latency, m["accuracy_drop"] - self.section.max_drop]
 
+    # --- trials as Ray tasks: the study is told each result here ----------------------------------------
+
+    def _tell_known(self, trial: Any, key: str) -> bool:
+        """Tell the study the result of a recipe built (or screened out) before; False when there is none."""
+        try:
+            report = self._known(trial, key)
+        except self.optuna.TrialPruned:
+            self.study.tell(trial, state=self.optuna.trial.TrialState.PRUNED)
+            return True
+        if report is None:
+            return False
+        self._tell(trial, key, report)
+        return True
+
+    def _tell(self, trial: Any, key: str, report: dict[str, Any]) -> None:
+        try:
+            values = self._values(trial, report)
+        except UserError as exc:
+            self._fail(trial, key, first_line(exc))
+            return
+        self.study.tell(trial, values)
+
+    def _fail(self, trial: Any, key: str, reason: str) -> None:
+        log.warning("search: trial %d (%s) failed: %s", trial.number, key, reason)
+        self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+
+    def _conclude(self, ray: Any, task: Any, trial: Any, key: str) -> None:
+        """A finished task: its files into trials/<hash>/ here, its timings and result to the study."""
+        try:
+            outcome, timings = ray.get(task)
+        except ray.exceptions.RayError as exc:  # its worker died on every attempt, or a bug in the build
+            outcome, timings = {"error": f"the task was lost: {first_line(exc)}"}, []
+        trial.set_user_attr("timings", timings)
+        trial.set_user_attr("task", outcome.get("task"))
+        if "error" in outcome:
+            self._fail(trial, key, outcome["error"])
+        elif "screened_drop" in outcome:
+            try:
+                self._screen_out(trial, key, outcome["screened_drop"])
+            except self.optuna.TrialPruned:
+                self.study.tell(trial, state=self.optuna.trial.TrialState.PRUNED)
+        else:
+            self._tell(trial, key, store_trial(outcome, self.out / "trials" / key))
+
     # --- the reference: `optimize --int8` as the user would run it, and the sensitivity ranking ----------
 
-    def _reference(self) -> dict[str, Any] | None:
+    def _reference(self, ray: Any = None) -> dict[str, Any] | None:
+        """Run here, or with `ray` as one task (its latency then comes from a cluster node, as the trials' do)."""
         if "int8" not in self.precisions:
             return None
         folder = self.out / "reference"
@@ -432,11 +585,22 @@ class _Search:
                 if step["type"] == "quantize":
                     step["sensitivity"] = True
             recipe = load_recipe(data)
-            report = run_recipe(recipe, out_dir=folder).report
-            (folder / "recipe.yaml").write_text(recipe_yaml(recipe))
+            if ray is None:
+                with recording(host_name(), self.devices) as records:
+                    report = run_recipe(recipe, out_dir=folder).report
+                timings = [r.to_dict() for r in records]
+                (folder / RECIPE_FILE).write_text(recipe_yaml(recipe))
+            else:
+                outcome, timings = ray.get(submit(build_trial, recipe, recipe_yaml(recipe), None, devices=self.devices))
+                if "error" in outcome:
+                    raise UserError(f"the reference run (optimize --int8) failed: {outcome['error']}")
+                report = store_trial(outcome, folder)
+            (folder / TIMINGS_FILE).write_text(json.dumps(timings, indent=2))
         quant = next((s["report"] for s in report["steps"] if s["type"] == "quantize"), {})
         self.ranking = [row["layer"] for row in quant.get("sensitivity") or []]
-        return measured(report)
+        timings_file = folder / TIMINGS_FILE
+        timings = json.loads(timings_file.read_text()) if timings_file.is_file() else []
+        return {**measured(report), "timings": timings}
 
     # --- results ---------------------------------------------------------------------------------------
 
@@ -455,7 +619,7 @@ class _Search:
         for rank, row in enumerate(front, 1):
             row["rank"], row["chosen"] = rank, row is chosen
             yaml_path = front_dir / f"{rank:02d}-{row['recipe']}.yaml"
-            shutil.copyfile(self.out / "trials" / row["recipe"] / "recipe.yaml", yaml_path)
+            shutil.copyfile(self.out / "trials" / row["recipe"] / RECIPE_FILE, yaml_path)
             row["yaml"] = str(yaml_path)
         if chosen is not None:
             self._ship(chosen)
@@ -480,7 +644,7 @@ class _Search:
     def _ship(self, chosen: dict[str, Any]) -> None:
         """The chosen point's recipe and bundle at the top of the output folder."""
         trial_dir = self.out / "trials" / chosen["recipe"]
-        shutil.copyfile(trial_dir / "recipe.yaml", self.out / "chosen.yaml")
+        shutil.copyfile(trial_dir / RECIPE_FILE, self.out / "chosen.yaml")
         bundle = self.out / "bundle"
         shutil.rmtree(bundle, ignore_errors=True)
         if (trial_dir / "bundle").is_dir():
@@ -497,6 +661,8 @@ class _Search:
             "cached": bool(t.user_attrs.get("cached")),
             "feasible": None if constraints is None else all(c <= 0 for c in constraints),
             "screened_drop": t.user_attrs.get("screened_drop"),
+            "timings": t.user_attrs.get("timings", []),  # where and when its latencies were measured (none: read back)
+            "task": t.user_attrs.get("task"),  # a Ray task's worker pid, start and end of the build
             **m,
         }
 

@@ -59,6 +59,11 @@ class SearchSection(BaseModel):
     max_drop: float = Field(1.0, ge=0, description="points of top-1 (or of top-1 agreement with fp32 without labels)")
     trials: int = Field(20, ge=1)
     time: str | None = Field(None, description="wall-clock budget of one invocation: '90s', '20m', '1h'")
+    parallel: int | None = Field(
+        None,
+        ge=1,
+        description="trials built at once as Ray tasks (default: one at a time; on a cluster, its CPUs)",
+    )
     space: SearchSpace = Field(default_factory=SearchSpace)
 
     @field_validator("max_latency")

@@ -5,17 +5,15 @@ assumes another's filesystem. Errors become a failed outcome with a one-line rea
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from edgecnn.errors import EdgeCNNError, first_line
-from edgecnn.fileio import atomic_path
+from edgecnn.fileio import atomic_path, folder_bytes
 from edgecnn.pipeline.runner import run_recipe
 from edgecnn.sweeps.spec import Cell
 
@@ -43,26 +41,11 @@ def run_cell(cell: Cell, storage: str | None = None) -> dict[str, Any]:
             if storage:
                 outcome["stored_at"] = str(_store(run, Path(storage) / "cells" / cell.id / RUN_FOLDER))
             else:
-                outcome["files"] = _zip(run)
+                outcome["files"] = folder_bytes(run)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     outcome.update(pid=os.getpid(), started=started, finished=time.time())
     return outcome
-
-
-def _zip(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for f in sorted(folder.rglob("*")):
-            if f.is_file():
-                zf.write(f, f.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def unzip(data: bytes, folder: Path) -> None:
-    """Extract a cell's files (from `_zip`, our own archive: names are relative and plain)."""
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        zf.extractall(folder)
 
 
 def _store(run: Path, dest: Path) -> Path:

@@ -17,9 +17,9 @@ from typing import Any
 
 from edgecnn import __version__
 from edgecnn.errors import InvalidInputError
-from edgecnn.fileio import atomic_path, atomic_write_text, check_out_dir, relocate_paths
+from edgecnn.fileio import atomic_path, atomic_write_text, check_out_dir, relocate_paths, unpack_folder
 from edgecnn.report.leaderboard import to_html, to_markdown
-from edgecnn.sweeps.cell import RUN_FOLDER, unzip
+from edgecnn.sweeps.cell import RUN_FOLDER
 from edgecnn.sweeps.spec import Cell, Sweep
 
 RESULT = "result.json"
@@ -83,7 +83,7 @@ def write_cell(
         tmp.mkdir()
         files = None
         if outcome.get("files"):
-            unzip(outcome["files"], tmp / RUN_FOLDER)
+            unpack_folder(outcome["files"], tmp / RUN_FOLDER)
             files = final / RUN_FOLDER
         elif outcome.get("stored_at"):
             files = Path(outcome["stored_at"])

@@ -101,6 +101,62 @@ def test_an_interrupted_search_resumes_without_repeating_a_trial(digits_files, t
     assert len(trials) == len(set(trials)) == 3, built  # each recipe built once across both invocations
 
 
+def test_a_parallel_search_on_ray_never_overlaps_timings_and_resumes_after_ctrl_c(digits_files, tmp_path, monkeypatch):
+    """--parallel 2 on the in-process Ray: two trials build at once, each timing holds the node alone; Ctrl-C
+    with trials in flight, then the same command resumes and runs them again first."""
+    import edgecnn
+    from edgecnn.pipeline import search as search_module
+
+    pytest.importorskip("ray")
+    real, calls = search_module._Search._conclude, []
+
+    def ctrl_c_at_the_second_result(self, *args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(search_module._Search, "_conclude", ctrl_c_at_the_second_result)
+    out = tmp_path / "search"
+    with pytest.raises(KeyboardInterrupt):
+        edgecnn.search(recipe=recipe(digits_files, 4), parallel=2, out_dir=out)
+    monkeypatch.undo()
+    first = json.loads((out / "search.json").read_text())  # written on the way out
+    assert first["trials"][0]["params"]["precision"] == "int8" and first["trials"][0]["state"] != "fail"
+    interrupted = [t["params"] for t in first["trials"] if t["state"] == "fail"]
+    assert interrupted, first["trials"]
+
+    edgecnn.search(recipe=recipe(digits_files, 4), parallel=2, out_dir=out)
+    data = json.loads((out / "search.json").read_text())
+    trials = data["trials"]
+    assert trials[0] == first["trials"][0]  # kept, not re-run
+    resumed = trials[len(first["trials"]) :]
+    assert [t["params"] for t in resumed[: len(interrupted)]] == interrupted  # run again first
+    done = [t for t in trials if not t["cached"] and t["state"] in ("complete", "pruned")]
+    assert len(done) == 4 and len({t["recipe"] for t in done}) == 4  # no recipe built twice
+    assert data["front"]
+    builds = sorted((t["task"]["start"], t["task"]["end"]) for t in resumed if t["task"])
+    assert any(b[0] < a[1] for a, b in zip(builds, builds[1:])), builds  # two built at once: the holds mattered
+    for t in (t for t in done if t["state"] == "complete"):  # its folder came back through Ray's object store
+        report = json.loads((out / "trials" / t["recipe"] / "report.json").read_text())
+        assert str(tmp_path) in json.dumps(report["artifacts"]) and "edgecnn-trial-" not in json.dumps(report)
+    spans = [(s["start"], s["end"], s["resource"]) for t in trials for s in t["timings"]]
+    spans += [(s["start"], s["end"], s["resource"]) for s in data["reference"]["timings"]]
+    assert len({r for *_, r in spans}) == 1 and spans[0][2].startswith("timing:")  # one node: one resource
+    spans.sort()
+    assert len(spans) >= 4 and all(b[0] >= a[1] for a, b in zip(spans, spans[1:])), spans  # never overlapped
+
+
+def test_without_ray_a_search_with_an_address_says_how_to_install_it(monkeypatch, tmp_path):
+    import edgecnn
+    from edgecnn.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(UserError, match=r'pip install "edgecnn\[distributed\]"'):
+        edgecnn.search("lenet5", address="auto", out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "edgecnn.cli.main", "search", *args],
