@@ -91,9 +91,24 @@ def test_an_inconclusive_route_does_not_ship_and_the_fastest_of_several_does(tmp
 
 
 def test_a_route_that_cannot_be_built_is_reported_and_qdq_ships(tmp_path, monkeypatch):
+    """A missing backend, or another library failing on this model (NNCF raising), costs the route, not the run."""
     choice, qdq = _choose(tmp_path, monkeypatch, {"absent": None}, {})
     assert choice.deployable is qdq
     assert choice.variants[1]["note"] == "not built: absent is not installed"
+
+    def broken(art):
+        raise RuntimeError("nncf: unsupported node\nsecond line")
+
+    monkeypatch.setattr(routes, "compare", lambda *a, **k: None)
+    ROUTES.add("broken", lambda spec, out, **kw: _artifact(out.with_name("broken.xml")))
+    try:
+        choice = routes.choose_route(
+            FakeTarget(("broken",)), None, qdq, QDQ_FIDELITY, calib=np.zeros((4, 3)), validate=broken,
+            out=tmp_path, protocol=None, batch=1, threads=None,
+        )  # fmt: skip
+    finally:
+        ROUTES.remove("broken")
+    assert choice.deployable is qdq and choice.variants[1]["note"] == "not built: nncf: unsupported node"
 
 
 @pytest.mark.openvino
