@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accuracy import environment  # benchmarks/accuracy.py: CPU, SIMD flags, load
 from output import add_write_results, output_dir  # benchmarks/output.py: out/ unless --write-results
 
 import edgecnn
@@ -66,11 +67,16 @@ def main() -> None:
                 "ray": {k: b.get(k) for k in ("baseline_p50_ms", "optimized_p50_ms", "speedup", "status")},
             }
         )
-    results = {"models": models, "profile": profile, "wall_s": {"sequential": seq_s, "ray": ray_s}, "cells": rows}
+    env = environment()
+    results = {"environment": env, "models": models, "profile": profile, "wall_s": {"sequential": seq_s, "ray": ray_s},
+               "cells": rows}  # fmt: skip
     out = output_dir(args)
     (out / "sweep_parallel.json").write_text(json.dumps(results, indent=2))
     lines = [
         f"# Sweep: sequential vs Ray on this machine ({len(models)} models, int8 on onnxruntime)",
+        "",
+        f"`{env['command']}` on {env['cpu']} ({env['cpus']} CPUs, load average {env['load_average']}); "
+        f"SIMD flags: {' '.join(env['simd_flags'])}.",
         "",
         f"wall time: sequential {seq_s:.1f} s, Ray {ray_s:.1f} s ({seq_s / ray_s:.2f}x)",
         "",
