@@ -88,6 +88,8 @@ def main() -> None:
     lines = [
         f"# edgecnn search vs optimize --int8 ({env.get('cpu')}, {env.get('cores')} cores)",
         "",
+        f"`{' '.join(sys.argv)}`; CPU flags: {' '.join(env.get('flags') or [])}.",
+        "",
         "| part | trials | seconds | front | chosen x fp32 | int8 alone x fp32 | chosen vs int8 alone | drop |",
         "|---|---|---|---|---|---|---|---|",
     ]
