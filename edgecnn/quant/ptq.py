@@ -184,7 +184,9 @@ def _uniform_histogram_collector() -> type:
         def collect_absolute_value(self, name_to_arr: dict[str, Any]) -> None:
             """ONNX Runtime's histogram of |x| (the same bins, edges grown by whole bins), binned uniformly."""
             for tensor, arrays in name_to_arr.items():
-                x = np.asarray(arrays).ravel()
+                # one array per calibration batch: a chunk's last batch may be shorter, so concatenate, never stack
+                parts = arrays if isinstance(arrays, list) else [arrays]
+                x = np.concatenate([np.asarray(a).ravel() for a in parts])
                 lo, hi = (np.nanmin(x), np.nanmax(x)) if x.size else (np.float32(0), np.float32(0))
                 x = np.abs(x)
                 if tensor not in self.histogram_dict:
