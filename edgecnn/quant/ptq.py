@@ -162,7 +162,7 @@ def _use_uniform_histograms(calibrator: Any) -> None:
 
     Its own collector passes the (uniform) bin edges as an array after the first batch, which sends
     `np.histogram` down its general binary-search path: on EfficientNet-Lite1, 64 samples took 111 s instead
-    of 40 s, the same ranges to the bit (tests/quant/test_calibration.py compares them).
+    of 40 s, the same ranges to the bit (tests/quant/test_ptq.py compares them).
     """
     if getattr(calibrator, "method", None) != "percentile" or not getattr(calibrator, "symmetric", False):
         return
