@@ -9,6 +9,7 @@ one line, `FILE:LINE: field: what is wrong`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
@@ -26,6 +27,18 @@ def explain(exc: ValidationError, what: str) -> str:
         parts.append(msg if err["type"] == "value_error" else f"{field}: {msg}")  # value errors name their field
     text = "; ".join(parts)
     return text if text.startswith(f"{what}: ") else f"{what}: {text}"
+
+
+def read_yaml_file(path: Path, what: str) -> tuple[Any, str]:
+    """The parsed YAML of `path` and its text (for line numbers in errors); a missing file or one that is not
+    UTF-8 text is one line naming `what` ("suite", "sweep")."""
+    if not path.is_file():
+        raise InvalidInputError(f"{what} file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: not a text (UTF-8 YAML) file") from None
+    return parse_yaml(text, str(path)), text
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgecnn.bench.stats import DEFAULT_METRIC, check_metric
-from edgecnn.config import at_line, explain_yaml, parse_yaml
+from edgecnn.config import at_line, explain_yaml, read_yaml_file
 from edgecnn.errors import InvalidInputError, close_matches
 from edgecnn.profiling.timing import BENCH_PROTOCOL, TimingProtocol
 from edgecnn.targets import all_targets
@@ -233,13 +233,8 @@ class SuiteFile(_Strict):
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML file."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"suite file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"{path}: not a text (UTF-8 YAML) file") from None
-    return parse_suite(parse_yaml(text, str(path)), where=str(path), base_dir=path.parent, path=path, text=text)
+    data, text = read_yaml_file(path, "suite")
+    return parse_suite(data, where=str(path), base_dir=path.parent, path=path, text=text)
 
 
 def parse_suite(

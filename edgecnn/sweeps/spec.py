@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edgecnn.config import at_line, explain_yaml, parse_yaml
+from edgecnn.config import at_line, explain_yaml, parse_yaml, read_yaml_file
 from edgecnn.errors import InvalidInputError, UserError
 from edgecnn.pipeline.build import build_recipe
 from edgecnn.pipeline.recipe import ProfileSection, Recipe
@@ -122,13 +122,8 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Read, validate and expand a sweep file (recipe and model files resolve against its folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"sweep file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"{path}: not a text (UTF-8 YAML) file") from None
-    return parse_sweep(parse_yaml(text, str(path)), where=str(path), base_dir=path.parent, text=text)
+    data, text = read_yaml_file(path, "sweep")
+    return parse_sweep(data, where=str(path), base_dir=path.parent, text=text)
 
 
 def parse_sweep(data: Any, *, where: str = "sweep", base_dir: Path = Path("."), text: str | None = None) -> Sweep:
